@@ -1,0 +1,252 @@
+/* cmd-paths.c — commands on paths rather than handles: hashes, stat, chmod/chown,
+ * directory-create, directory-list. Slow ones (hashing, listing) run in worker threads. */
+#define G_LOG_DOMAIN "cmd-paths"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "phx-error.h"
+#include "phx-handler.h"
+#include "phx-limits.h"
+#include "util-stat.h"
+
+static char *
+hash_file (const char *path, GChecksumType type, GError **error)
+{
+        g_autoptr(GChecksum) sum = g_checksum_new (type);
+        g_autofree guint8 *buf = NULL;
+        int fd, fl;
+
+        /* Non-blocking open: a FIFO without a writer must not hang the worker. */
+        fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                phx_error_set_errno (error, errno, "open %s", path);
+                return NULL;
+        }
+        fl = fcntl (fd, F_GETFL);
+        if (fl >= 0)
+                fcntl (fd, F_SETFL, fl & ~O_NONBLOCK);
+        buf = g_malloc (PHX_IO_CHUNK);
+        for (;;) {
+                ssize_t n = read (fd, buf, PHX_IO_CHUNK);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int errsv = errno;
+                        close (fd);
+                        phx_error_set_errno (error, errsv, "read %s", path);
+                        return NULL;
+                }
+                if (n == 0)
+                        break;
+                g_checksum_update (sum, buf, n);
+        }
+        close (fd);
+        return g_strdup (g_checksum_get_string (sum));
+}
+
+static JsonNode *
+string_node (char *take)
+{
+        JsonNode *node = json_node_init_string (json_node_alloc (), take);
+
+        g_free (take);
+        return node;
+}
+
+static JsonNode *
+get_file_md5sum (PhxCall *call, GError **error)
+{
+        char *hex = hash_file (phx_args_get_string (call->args, "path"), G_CHECKSUM_MD5, error);
+
+        return hex != NULL ? string_node (hex) : NULL;
+}
+
+static JsonNode *
+get_file_hash (PhxCall *call, GError **error)
+{
+        static const struct {
+                const char *name;
+                GChecksumType type;
+        } algorithms[] = {
+                { "md5", G_CHECKSUM_MD5 },
+                { "sha1", G_CHECKSUM_SHA1 },
+                { "sha256", G_CHECKSUM_SHA256 },
+                { "sha512", G_CHECKSUM_SHA512 },
+        };
+        const char *algorithm = phx_args_get_string (call->args, "algorithm");
+
+        for (guint i = 0; i < G_N_ELEMENTS (algorithms); i++) {
+                if (g_str_equal (algorithm, algorithms[i].name)) {
+                        char *hex = hash_file (phx_args_get_string (call->args, "path"),
+                                               algorithms[i].type, error);
+                        return hex != NULL ? string_node (hex) : NULL;
+                }
+        }
+        phx_error_set (error, EINVAL, "unknown algorithm '%s' (use md5, sha1, sha256 or sha512)", algorithm);
+        return NULL;
+}
+
+static JsonNode *
+true_node (void)
+{
+        return json_node_init_boolean (json_node_alloc (), TRUE);
+}
+
+static JsonNode *
+file_chown (PhxCall *call, GError **error)
+{
+        const char *path = phx_args_get_string (call->args, "path");
+
+        /* -1 leaves that id unchanged, as chown(2) defines. */
+        if (chown (path, (uid_t) phx_args_get_int (call->args, "uid"),
+                   (gid_t) phx_args_get_int (call->args, "gid")) < 0) {
+                phx_error_set_errno (error, errno, "chown %s", path);
+                return NULL;
+        }
+        return true_node ();
+}
+
+static JsonNode *
+file_chmod (PhxCall *call, GError **error)
+{
+        const char *path = phx_args_get_string (call->args, "path");
+
+        if (chmod (path, (mode_t) phx_args_get_int (call->args, "perm")) < 0) {
+                phx_error_set_errno (error, errno, "chmod %s", path);
+                return NULL;
+        }
+        return true_node ();
+}
+
+static JsonNode *
+file_stat (PhxCall *call, GError **error)
+{
+        const char *path = phx_args_get_string (call->args, "path");
+        g_autofree char *name = g_path_get_basename (path);
+        struct stat st;
+
+        if (lstat (path, &st) < 0) {
+                phx_error_set_errno (error, errno, "lstat %s", path);
+                return NULL;
+        }
+        return util_stat_entry (name, &st);
+}
+
+static JsonNode *
+directory_create (PhxCall *call, GError **error)
+{
+        const char *path = phx_args_get_string (call->args, "path");
+
+        if (g_mkdir_with_parents (path, (int) phx_args_get_int (call->args, "perm")) < 0) {
+                phx_error_set_errno (error, errno, "mkdir %s", path);
+                return NULL;
+        }
+        return true_node ();
+}
+
+static gint
+compare_names (gconstpointer a, gconstpointer b)
+{
+        return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+static JsonNode *
+directory_list (PhxCall *call, GError **error)
+{
+        const char *path = phx_args_get_string (call->args, "path");
+        gint64 n = phx_args_get_int (call->args, "n");
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+        g_autoptr(JsonArray) arr = NULL;
+        struct dirent *de;
+        DIR *dir;
+        guint limit;
+
+        dir = opendir (path);
+        if (dir == NULL) {
+                phx_error_set_errno (error, errno, "opendir %s", path);
+                return NULL;
+        }
+        while ((errno = 0, de = readdir (dir)) != NULL) {
+                if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
+                        continue;
+                if (names->len >= PHX_DIRLIST_MAX)
+                        break;
+                g_ptr_array_add (names, g_strdup (de->d_name));
+        }
+        if (errno != 0) {
+                int errsv = errno;
+                closedir (dir);
+                phx_error_set_errno (error, errsv, "readdir %s", path);
+                return NULL;
+        }
+        /* Sorted, so that `n` always picks the same entries and hosts can diff listings. */
+        g_ptr_array_sort (names, compare_names);
+        limit = n > 0 && (guint64) n < names->len ? (guint) n : names->len;
+        arr = json_array_sized_new (limit);
+        for (guint i = 0; i < limit; i++) {
+                const char *name = g_ptr_array_index (names, i);
+                struct stat st;
+
+                /* An entry removed since readdir is simply no longer there. */
+                if (fstatat (dirfd (dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                json_array_add_element (arr, util_stat_entry (name, &st));
+        }
+        closedir (dir);
+        return json_node_init_array (json_node_alloc (), arr);
+}
+
+static const PhxArgSpec path_args[] = {
+        { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
+        { NULL }
+};
+
+static const PhxArgSpec hash_args[] = {
+        { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
+        { "algorithm", PHX_ARG_STRING, 0, .def.s = "sha256" },
+        { NULL }
+};
+
+static const PhxArgSpec chown_args[] = {
+        { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
+        { "uid", PHX_ARG_INT, 0, .def.i = 0, .min = -1, .max = G_MAXUINT32 - 1 },
+        { "gid", PHX_ARG_INT, 0, .def.i = 0, .min = -1, .max = G_MAXUINT32 - 1 },
+        { NULL }
+};
+
+static const PhxArgSpec chmod_args[] = {
+        { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
+        { "perm", PHX_ARG_INT, PHX_ARG_REQUIRED, .min = 0, .max = 07777 },
+        { NULL }
+};
+
+static const PhxArgSpec mkdir_args[] = {
+        { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
+        { "perm", PHX_ARG_INT, 0, .def.i = 0755, .min = 0, .max = 07777 },
+        { NULL }
+};
+
+static const PhxArgSpec list_args[] = {
+        { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
+        { "n", PHX_ARG_INT, 0, .def.i = 0 },
+        { NULL }
+};
+
+static const PhxCommand path_commands[] = {
+        { "get-file-md5sum", get_file_md5sum, path_args, PHX_CMD_THREADED },
+        { "get-file-hash", get_file_hash, hash_args, PHX_CMD_THREADED },
+        { "file-chown", file_chown, chown_args, PHX_CMD_THREADED },
+        { "file-chmod", file_chmod, chmod_args, PHX_CMD_THREADED },
+        { "file-stat", file_stat, path_args, PHX_CMD_THREADED },
+        { "directory-create", directory_create, mkdir_args, PHX_CMD_THREADED },
+        { "directory-list", directory_list, list_args, PHX_CMD_THREADED },
+        { NULL }
+};
+
+PHX_DEFINE_HANDLER (PhxPathsHandler, phx_paths_handler, path_commands)

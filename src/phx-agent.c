@@ -1,0 +1,265 @@
+/* phx-agent.c — PhxAgent owns the channel, the dispatcher and the handle table, and keeps
+ * the agent's observable state as GObject properties (for logs now, D-Bus later). It holds
+ * no command logic. */
+#define G_LOG_DOMAIN "phx-agent"
+
+#include "config.h"
+
+#include "phx-agent.h"
+#include "phx-dispatcher.h"
+#include "phx-limits.h"
+
+struct _PhxAgent {
+        GObject parent_instance;
+        PhxChannel *channel;
+        PhxDispatcher *dispatcher;
+        PhxHandles *handles;
+        gboolean frozen;
+        gboolean shutdown_requested;
+        guint64 commands_served;
+        guint64 commands_failed;
+        char *last_command;
+};
+
+enum {
+        PROP_0,
+        PROP_VERSION,
+        PROP_METHOD,
+        PROP_PATH,
+        PROP_HOST_CONNECTED,
+        PROP_FROZEN,
+        PROP_OPEN_HANDLES,
+        PROP_COMMANDS_SERVED,
+        PROP_COMMANDS_FAILED,
+        PROP_LAST_COMMAND,
+        N_PROPS
+};
+static GParamSpec *props[N_PROPS];
+
+enum { SIGNAL_SHUTDOWN, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (PhxAgent, phx_agent, G_TYPE_OBJECT)
+
+PhxHandles *
+phx_agent_get_handles (PhxAgent *self)
+{
+        return self->handles;
+}
+
+PhxDispatcher *
+phx_agent_get_dispatcher (PhxAgent *self)
+{
+        return self->dispatcher;
+}
+
+gboolean
+phx_agent_get_frozen (PhxAgent *self)
+{
+        return self->frozen;
+}
+
+/* A host that half-closed its socket gets every reply, then the connection ends. */
+static void
+maybe_finish_host (PhxAgent *self)
+{
+        if (phx_channel_get_peer_eof (self->channel) && phx_channel_get_queued (self->channel) == 0 &&
+            phx_dispatcher_get_unanswered (self->dispatcher, phx_channel_get_generation (self->channel)) == 0)
+                phx_channel_disconnect (self->channel);
+}
+
+static void
+maybe_shutdown (PhxAgent *self)
+{
+        /* agent-shutdown's own reply goes out first; a host that stopped reading cannot
+         * keep the agent alive, because its queue is dropped when it goes away. */
+        if (self->shutdown_requested && phx_channel_get_queued (self->channel) == 0)
+                g_signal_emit (self, signals[SIGNAL_SHUTDOWN], 0);
+}
+
+void
+phx_agent_send (PhxAgent *self, guint generation, GBytes *reply)
+{
+        phx_channel_send (self->channel, generation, reply);
+}
+
+void
+phx_agent_command_finished (PhxAgent *self, const char *name, gboolean ok)
+{
+        self->commands_served++;
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_COMMANDS_SERVED]);
+        if (!ok) {
+                self->commands_failed++;
+                g_object_notify_by_pspec (G_OBJECT (self), props[PROP_COMMANDS_FAILED]);
+        }
+        if (name != NULL && g_strcmp0 (name, self->last_command) != 0) {
+                g_free (self->last_command);
+                self->last_command = g_strdup (name);
+                g_object_notify_by_pspec (G_OBJECT (self), props[PROP_LAST_COMMAND]);
+        }
+        maybe_shutdown (self);
+}
+
+void
+phx_agent_notify_handles (PhxAgent *self)
+{
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_OPEN_HANDLES]);
+}
+
+/* Stops reading requests while too much is queued either way, and starts again after. */
+void
+phx_agent_inflight_changed (PhxAgent *self)
+{
+        gboolean congested = phx_dispatcher_get_inflight_bytes (self->dispatcher) > PHX_OUTPUT_HIGH_WATER ||
+                             phx_channel_get_queued (self->channel) > PHX_OUTPUT_HIGH_WATER;
+
+        phx_channel_set_paused (self->channel, congested);
+        maybe_finish_host (self);
+}
+
+void
+phx_agent_request_shutdown (PhxAgent *self)
+{
+        self->shutdown_requested = TRUE;
+}
+
+static void
+on_line (const char *line, gsize len, guint generation, gpointer user_data)
+{
+        PhxAgent *self = user_data;
+
+        phx_dispatcher_feed (self->dispatcher, line, len, generation);
+}
+
+static void
+on_overlong (guint generation, gpointer user_data)
+{
+        PhxAgent *self = user_data;
+
+        phx_dispatcher_feed_overlong (self->dispatcher, generation);
+}
+
+static void
+on_drained (gpointer user_data)
+{
+        PhxAgent *self = user_data;
+
+        phx_agent_inflight_changed (self);
+        maybe_shutdown (self);
+}
+
+static void
+on_host_connected (GObject *channel, GParamSpec *pspec, gpointer user_data)
+{
+        PhxAgent *self = user_data;
+
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_HOST_CONNECTED]);
+        maybe_shutdown (self);
+}
+
+PhxAgent *
+phx_agent_new (PhxMethod method, const char *path, GError **error)
+{
+        g_autoptr(PhxAgent) self = g_object_new (PHX_TYPE_AGENT, NULL);
+
+        self->channel = phx_channel_new (method, path, error);
+        if (self->channel == NULL)
+                return NULL;
+        phx_channel_set_handlers (self->channel, on_line, on_overlong, on_drained, self);
+        g_signal_connect (self->channel, "notify::host-connected", G_CALLBACK (on_host_connected), self);
+        return g_steal_pointer (&self);
+}
+
+static void
+phx_agent_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+        PhxAgent *self = PHX_AGENT (object);
+
+        switch (prop_id) {
+        case PROP_VERSION:
+                g_value_set_string (value, PHX_VERSION);
+                break;
+        case PROP_METHOD:
+                g_value_set_string (value, phx_method_to_string (phx_channel_get_method (self->channel)));
+                break;
+        case PROP_PATH:
+                g_value_set_string (value, phx_channel_get_path (self->channel));
+                break;
+        case PROP_HOST_CONNECTED:
+                g_value_set_boolean (value, phx_channel_get_host_connected (self->channel));
+                break;
+        case PROP_FROZEN:
+                g_value_set_boolean (value, self->frozen);
+                break;
+        case PROP_OPEN_HANDLES:
+                g_value_set_uint (value, phx_handles_count (self->handles));
+                break;
+        case PROP_COMMANDS_SERVED:
+                g_value_set_uint64 (value, self->commands_served);
+                break;
+        case PROP_COMMANDS_FAILED:
+                g_value_set_uint64 (value, self->commands_failed);
+                break;
+        case PROP_LAST_COMMAND:
+                g_value_set_string (value, self->last_command);
+                break;
+        default:
+                G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+        }
+}
+
+static void
+phx_agent_dispose (GObject *object)
+{
+        PhxAgent *self = PHX_AGENT (object);
+
+        if (self->channel != NULL)
+                g_signal_handlers_disconnect_by_data (self->channel, self);
+        g_clear_object (&self->channel);
+        g_clear_object (&self->dispatcher);
+        G_OBJECT_CLASS (phx_agent_parent_class)->dispose (object);
+}
+
+static void
+phx_agent_finalize (GObject *object)
+{
+        PhxAgent *self = PHX_AGENT (object);
+
+        /* Unfinished atomic writes are discarded here, leaving their targets untouched. */
+        g_clear_pointer (&self->handles, phx_handles_free);
+        g_free (self->last_command);
+        G_OBJECT_CLASS (phx_agent_parent_class)->finalize (object);
+}
+
+static void
+phx_agent_class_init (PhxAgentClass *klass)
+{
+        GObjectClass *object_class = G_OBJECT_CLASS (klass);
+        const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+
+        object_class->get_property = phx_agent_get_property;
+        object_class->dispose = phx_agent_dispose;
+        object_class->finalize = phx_agent_finalize;
+
+        props[PROP_VERSION] = g_param_spec_string ("version", NULL, NULL, PHX_VERSION, ro);
+        props[PROP_METHOD] = g_param_spec_string ("method", NULL, NULL, NULL, ro);
+        props[PROP_PATH] = g_param_spec_string ("path", NULL, NULL, NULL, ro);
+        props[PROP_HOST_CONNECTED] = g_param_spec_boolean ("host-connected", NULL, NULL, FALSE, ro);
+        props[PROP_FROZEN] = g_param_spec_boolean ("frozen", NULL, NULL, FALSE, ro);
+        props[PROP_OPEN_HANDLES] = g_param_spec_uint ("open-handles", NULL, NULL, 0, G_MAXUINT, 0, ro);
+        props[PROP_COMMANDS_SERVED] = g_param_spec_uint64 ("commands-served", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+        props[PROP_COMMANDS_FAILED] = g_param_spec_uint64 ("commands-failed", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+        props[PROP_LAST_COMMAND] = g_param_spec_string ("last-command", NULL, NULL, NULL, ro);
+        g_object_class_install_properties (object_class, N_PROPS, props);
+
+        /* Emitted once agent-shutdown's reply has left; main.c ends the loop on it. */
+        signals[SIGNAL_SHUTDOWN] = g_signal_new ("shutdown", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+phx_agent_init (PhxAgent *self)
+{
+        self->handles = phx_handles_new (PHX_HANDLES_MAX);
+        self->dispatcher = phx_dispatcher_new (self);
+}

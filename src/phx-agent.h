@@ -1,0 +1,27 @@
+/* phx-agent.h — PhxAgent: the running agent's state and the glue between channel and
+ * dispatcher. */
+#pragma once
+
+#include <glib-object.h>
+
+#include "phx-channel.h"
+#include "phx-handles.h"
+
+G_BEGIN_DECLS
+
+#define PHX_TYPE_AGENT (phx_agent_get_type ())
+G_DECLARE_FINAL_TYPE (PhxAgent, phx_agent, PHX, AGENT, GObject)
+
+typedef struct _PhxDispatcher PhxDispatcher;
+
+PhxAgent *phx_agent_new (PhxMethod method, const char *path, GError **error);
+PhxHandles *phx_agent_get_handles (PhxAgent *self);
+PhxDispatcher *phx_agent_get_dispatcher (PhxAgent *self);
+gboolean phx_agent_get_frozen (PhxAgent *self);
+void phx_agent_send (PhxAgent *self, guint generation, GBytes *reply);
+void phx_agent_command_finished (PhxAgent *self, const char *name, gboolean ok);
+void phx_agent_notify_handles (PhxAgent *self);
+void phx_agent_inflight_changed (PhxAgent *self);
+void phx_agent_request_shutdown (PhxAgent *self);
+
+G_END_DECLS

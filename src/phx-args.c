@@ -1,0 +1,237 @@
+/* phx-args.c — checks a request's `arguments` against a command's spec before the command
+ * runs: types, required members, ranges, absolute paths, base64. Handlers only ever see
+ * values that passed here. */
+#define G_LOG_DOMAIN "phx-args"
+
+#include <errno.h>
+#include <string.h>
+
+#include "phx-args.h"
+#include "phx-base64.h"
+#include "phx-error.h"
+
+typedef struct {
+        gboolean present;
+        gint64 i;
+        gboolean b;
+        const char *s; /* borrowed from `obj` */
+        GBytes *bytes;
+} ArgValue;
+
+struct _PhxArgs {
+        const PhxArgSpec *spec;
+        guint n;
+        ArgValue *values;
+        JsonObject *obj;
+};
+
+void
+phx_args_free (PhxArgs *args)
+{
+        if (args == NULL)
+                return;
+        for (guint i = 0; i < args->n; i++)
+                g_clear_pointer (&args->values[i].bytes, g_bytes_unref);
+        g_free (args->values);
+        g_clear_pointer (&args->obj, json_object_unref);
+        g_free (args);
+}
+
+static const char *
+type_word (PhxArgType type)
+{
+        switch (type) {
+        case PHX_ARG_INT: return "an integer";
+        case PHX_ARG_BOOL: return "a boolean";
+        case PHX_ARG_STRING:
+        case PHX_ARG_PATH:
+        case PHX_ARG_BASE64:
+        default: return "a string";
+        }
+}
+
+static gboolean
+has_value_type (JsonNode *node, GType type)
+{
+        return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == type;
+}
+
+static gboolean
+convert (const PhxArgSpec *s, JsonNode *node, ArgValue *v, GError **error)
+{
+        GType want = s->type == PHX_ARG_INT ? G_TYPE_INT64 :
+                     s->type == PHX_ARG_BOOL ? G_TYPE_BOOLEAN : G_TYPE_STRING;
+
+        if (!has_value_type (node, want)) {
+                phx_error_set (error, EINVAL, "argument '%s' must be %s", s->name, type_word (s->type));
+                return FALSE;
+        }
+        switch (s->type) {
+        case PHX_ARG_INT:
+                v->i = json_node_get_int (node);
+                if (s->max > s->min && (v->i < s->min || v->i > s->max)) {
+                        phx_error_set (error, EINVAL,
+                                       "argument '%s' is %" G_GINT64_FORMAT ", outside %" G_GINT64_FORMAT
+                                       "..%" G_GINT64_FORMAT, s->name, v->i, s->min, s->max);
+                        return FALSE;
+                }
+                break;
+        case PHX_ARG_BOOL:
+                v->b = json_node_get_boolean (node);
+                break;
+        case PHX_ARG_PATH:
+                v->s = json_node_get_string (node);
+                if (v->s[0] != '/') {
+                        phx_error_set (error, EINVAL, "argument '%s' must be an absolute path, not '%s'",
+                                       s->name, v->s);
+                        return FALSE;
+                }
+                break;
+        case PHX_ARG_STRING:
+                v->s = json_node_get_string (node);
+                break;
+        case PHX_ARG_BASE64: {
+                const char *text = json_node_get_string (node);
+                v->bytes = phx_base64_decode (text, strlen (text), error);
+                if (v->bytes == NULL) {
+                        g_prefix_error (error, "argument '%s': ", s->name);
+                        return FALSE;
+                }
+                break;
+        }
+        }
+        return TRUE;
+}
+
+static gboolean
+in_spec (const PhxArgSpec *spec, const char *name)
+{
+        for (const PhxArgSpec *s = spec; s != NULL && s->name != NULL; s++) {
+                if (g_str_equal (s->name, name))
+                        return TRUE;
+        }
+        return FALSE;
+}
+
+PhxArgs *
+phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error)
+{
+        g_autoptr(PhxArgs) args = g_new0 (PhxArgs, 1);
+        JsonObjectIter iter;
+        const char *member;
+
+        args->spec = spec;
+        args->obj = json_object_ref (arguments);
+        for (const PhxArgSpec *s = spec; s != NULL && s->name != NULL; s++)
+                args->n++;
+        args->values = g_new0 (ArgValue, args->n);
+
+        for (guint i = 0; i < args->n; i++) {
+                const PhxArgSpec *s = &spec[i];
+                JsonNode *node = json_object_get_member (arguments, s->name);
+                ArgValue *v = &args->values[i];
+
+                /* null stands for "not given", as it does for most JSON APIs. */
+                if (node == NULL || JSON_NODE_HOLDS_NULL (node)) {
+                        if (s->flags & PHX_ARG_REQUIRED) {
+                                phx_error_set (error, EINVAL, "missing required argument '%s'", s->name);
+                                return NULL;
+                        }
+                        v->i = s->def.i;
+                        v->b = s->def.b;
+                        v->s = s->def.s;
+                        continue;
+                }
+                if (!convert (s, node, v, error))
+                        return NULL;
+                v->present = TRUE;
+        }
+
+        /* The original agent ignored members it did not know and hosts rely on that. */
+        json_object_iter_init (&iter, arguments);
+        while (json_object_iter_next (&iter, &member, NULL)) {
+                if (!in_spec (spec, member))
+                        g_debug ("ignoring unknown argument '%s'", member);
+        }
+        return g_steal_pointer (&args);
+}
+
+static const ArgValue *
+lookup (PhxArgs *args, const char *name, PhxArgType type)
+{
+        for (guint i = 0; i < args->n; i++) {
+                if (g_str_equal (args->spec[i].name, name)) {
+                        g_return_val_if_fail (args->spec[i].type == type ||
+                                              (type == PHX_ARG_STRING && args->spec[i].type == PHX_ARG_PATH),
+                                              NULL);
+                        return &args->values[i];
+                }
+        }
+        g_return_val_if_reached (NULL);
+}
+
+gboolean
+phx_args_has (PhxArgs *args, const char *name)
+{
+        for (guint i = 0; i < args->n; i++) {
+                if (g_str_equal (args->spec[i].name, name))
+                        return args->values[i].present;
+        }
+        return FALSE;
+}
+
+gint64
+phx_args_get_int (PhxArgs *args, const char *name)
+{
+        const ArgValue *v = lookup (args, name, PHX_ARG_INT);
+        return v != NULL ? v->i : 0;
+}
+
+gboolean
+phx_args_get_bool (PhxArgs *args, const char *name)
+{
+        const ArgValue *v = lookup (args, name, PHX_ARG_BOOL);
+        return v != NULL ? v->b : FALSE;
+}
+
+const char *
+phx_args_get_string (PhxArgs *args, const char *name)
+{
+        const ArgValue *v = lookup (args, name, PHX_ARG_STRING);
+        return v != NULL ? v->s : NULL;
+}
+
+GBytes *
+phx_args_get_bytes (PhxArgs *args, const char *name)
+{
+        const ArgValue *v = lookup (args, name, PHX_ARG_BASE64);
+        return v != NULL ? v->bytes : NULL;
+}
+
+/* For the table walk in the unit tests: a spec a family could get wrong. */
+gboolean
+phx_args_spec_check (const PhxArgSpec *spec, GError **error)
+{
+        for (const PhxArgSpec *s = spec; s != NULL && s->name != NULL; s++) {
+                if (s->name[0] == '\0') {
+                        phx_error_set (error, EINVAL, "empty argument name");
+                        return FALSE;
+                }
+                if (s->max < s->min) {
+                        phx_error_set (error, EINVAL, "argument '%s': max below min", s->name);
+                        return FALSE;
+                }
+                if (s->type == PHX_ARG_INT && s->max > s->min && !(s->flags & PHX_ARG_REQUIRED) &&
+                    (s->def.i < s->min || s->def.i > s->max)) {
+                        phx_error_set (error, EINVAL, "argument '%s': default out of range", s->name);
+                        return FALSE;
+                }
+                for (const PhxArgSpec *t = s + 1; t->name != NULL; t++) {
+                        if (g_str_equal (s->name, t->name)) {
+                                phx_error_set (error, EINVAL, "argument '%s' listed twice", s->name);
+                                return FALSE;
+                        }
+                }
+        }
+        return TRUE;
+}

@@ -1,0 +1,46 @@
+/* phx-args.h — argument specs and the validated, typed arguments a command receives. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+        PHX_ARG_INT,    /* JSON integer within [min, max] when max > min */
+        PHX_ARG_BOOL,   /* JSON true/false */
+        PHX_ARG_STRING, /* JSON string */
+        PHX_ARG_PATH,   /* JSON string holding an absolute path */
+        PHX_ARG_BASE64, /* JSON string of base64, validated and decoded to GBytes */
+} PhxArgType;
+
+typedef enum {
+        PHX_ARG_REQUIRED = 1 << 0,
+} PhxArgFlags;
+
+typedef struct {
+        const char *name;
+        PhxArgType type;
+        PhxArgFlags flags;
+        union {
+                gint64 i;
+                gboolean b;
+                const char *s;
+        } def;
+        gint64 min, max;
+} PhxArgSpec;
+
+typedef struct _PhxArgs PhxArgs;
+
+PhxArgs *phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error);
+void phx_args_free (PhxArgs *args);
+gboolean phx_args_spec_check (const PhxArgSpec *spec, GError **error);
+
+gboolean phx_args_has (PhxArgs *args, const char *name);
+gint64 phx_args_get_int (PhxArgs *args, const char *name);
+gboolean phx_args_get_bool (PhxArgs *args, const char *name);
+const char *phx_args_get_string (PhxArgs *args, const char *name);
+GBytes *phx_args_get_bytes (PhxArgs *args, const char *name);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhxArgs, phx_args_free)
+
+G_END_DECLS

@@ -1,0 +1,43 @@
+/* phx-limits.h — every bound phoenix-ga enforces, in one place.
+ * Nothing else in the tree may hard-code a size, count or depth limit. */
+#pragma once
+
+/* Longest request line (bytes, excluding the newline). A 48 MiB file-write chunk is
+ * 64 MiB of base64, plus the envelope; longer lines are drained and answered with an error. */
+#define PHX_REQUEST_MAX ((gsize) 80 * 1024 * 1024)
+
+/* Deepest JSON nesting accepted. Real requests nest three levels; the bound keeps the
+ * parser's recursion (and so its stack) small whatever the host sends. */
+#define PHX_JSON_DEPTH_MAX 32
+
+/* Lines at least this long are parsed in a worker thread so the main loop keeps serving. */
+#define PHX_REQUEST_OFFLOAD_MIN ((gsize) 256 * 1024)
+
+/* file-read: default and largest `count`. */
+#define PHX_READ_COUNT_DEFAULT 4096
+#define PHX_READ_COUNT_MAX ((gint64) 48 * 1024 * 1024)
+
+/* Largest decoded file-write chunk (what PHX_REQUEST_MAX lets through, rounded down). */
+#define PHX_WRITE_CHUNK_MAX ((gsize) 60 * 1024 * 1024)
+
+/* Open file handles at once; one more answers EMFILE. */
+#define PHX_HANDLES_MAX 128
+
+/* Read size used when hashing or copying files. */
+#define PHX_IO_CHUNK ((gsize) 1024 * 1024)
+
+/* Bytes taken from the port in one read(2). */
+#define PHX_CHANNEL_READ_CHUNK ((gsize) 64 * 1024)
+
+/* Queued reply bytes above which the agent stops reading requests until the host
+ * drains its replies: a host that never reads cannot make the agent grow without bound. */
+#define PHX_OUTPUT_HIGH_WATER ((gsize) 128 * 1024 * 1024)
+
+/* Line buffers larger than this are released after use instead of kept for the next line. */
+#define PHX_LINEBUF_KEEP ((gsize) 64 * 1024)
+
+/* directory-list: entries returned at most, whatever `n` says. */
+#define PHX_DIRLIST_MAX 1000000
+
+/* Listen backlog for unix-listen: one client is served, a few may wait. */
+#define PHX_LISTEN_BACKLOG 4

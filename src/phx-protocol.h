@@ -1,0 +1,22 @@
+/* phx-protocol.h — the Phoenix wire format: request envelope in, replies out. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+        char *execute;
+        char *tag;             /* "" when the request had none */
+        JsonObject *arguments; /* never NULL: an empty object when absent */
+} PhxRequest;
+
+PhxRequest *phx_request_parse (const char *line, gsize len, char **tag_out, GError **error);
+void phx_request_free (PhxRequest *req);
+
+GBytes *phx_reply_encode (JsonNode *value, const char *tag);
+GBytes *phx_reply_encode_error (const GError *error, const char *tag);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhxRequest, phx_request_free)
+
+G_END_DECLS
