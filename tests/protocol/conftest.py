@@ -1,0 +1,159 @@
+"""Black-box harness: the real phoenix-ga binary on a unix socket in a temp dir."""
+import base64
+import json
+import os
+import pathlib
+import select
+import socket
+import subprocess
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+AGENT = os.environ.get("PHX_AGENT", str(ROOT / "build" / "src" / "phoenix-ga"))
+TIMEOUT = float(os.environ.get("PHX_TEST_TIMEOUT", "30"))
+
+
+class Client:
+    """One host connection. Replies are matched by tag; untagged ones are read in order."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect(path)
+        self.buf = b""
+        self.seq = 0
+
+    def close(self):
+        self.sock.close()
+
+    def send_raw(self, data: bytes):
+        self.sock.sendall(data)
+
+    def read_line(self, timeout=TIMEOUT) -> bytes:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no reply within %.1fs" % timeout)
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise EOFError("agent closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def read_reply(self, timeout=TIMEOUT) -> dict:
+        return json.loads(self.read_line(timeout))
+
+    def request(self, execute, arguments=None, tag=None):
+        """Sends one request and returns its reply (matched by tag)."""
+        if tag is None:
+            self.seq += 1
+            tag = "t%d" % self.seq
+        msg = {"execute": execute, "tag": tag}
+        if arguments is not None:
+            msg["arguments"] = arguments
+        self.send_raw(json.dumps(msg).encode() + b"\r\n")
+        reply = self.read_reply()
+        assert reply["tag"] == tag, reply
+        return reply
+
+    def ok(self, execute, arguments=None):
+        reply = self.request(execute, arguments)
+        assert "return" in reply, error_text(reply)
+        return reply["return"]
+
+    def err(self, execute, arguments=None):
+        reply = self.request(execute, arguments)
+        assert "error" in reply, reply
+        return reply["error"]["code"], error_text(reply)
+
+    def no_reply(self, wait=0.3):
+        r, _, _ = select.select([self.sock], [], [], wait)
+        return not r and b"\n" not in self.buf
+
+
+def error_text(reply):
+    if "error" not in reply:
+        return repr(reply)
+    return base64.b64decode(reply["error"]["bufb64"], validate=True).decode()
+
+
+class Agent:
+    def __init__(self, tmp_path, args=(), wrap=()):
+        self.sock_path = str(tmp_path / "agent.sock")
+        self.log_path = tmp_path / "agent.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            list(wrap) + [AGENT, "-m", "unix-listen", "-p", self.sock_path, "--debug", *args],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(self.sock_path):
+            if self.proc.poll() is not None:
+                raise RuntimeError("agent exited: " + self.log_path.read_text())
+            if time.monotonic() > deadline:
+                raise RuntimeError("agent socket never appeared")
+            time.sleep(0.01)
+        self.clients = []
+        self.allowed_codes = (0, -15)
+
+    def connect(self):
+        c = Client(self.sock_path)
+        self.clients.append(c)
+        return c
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        for c in self.clients:
+            c.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and "agent_log" in item.funcargs:
+        rep.sections.append(("agent log", item.funcargs["agent_log"]()))
+
+
+@pytest.fixture
+def agent(tmp_path):
+    a = Agent(tmp_path)
+    yield a
+    code = a.stop()
+    # A crash (signal) must never pass as a clean stop.
+    assert code in a.allowed_codes, "agent exited with %r" % code
+    sanitizer = a.log_path.read_text(errors="replace")
+    assert "ERROR: AddressSanitizer" not in sanitizer and "runtime error:" not in sanitizer, sanitizer
+
+
+@pytest.fixture
+def agent_log(agent):
+    return lambda: agent.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def host(agent, agent_log):
+    return agent.connect()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
