@@ -1,0 +1,225 @@
+/* The strict JSON reader, base64 and the envelope: accepted forms, rejected forms, limits. */
+#include <errno.h>
+
+#include "phx-base64.h"
+#include "phx-error.h"
+#include "phx-json.h"
+#include "phx-limits.h"
+#include "phx-protocol.h"
+
+static char *
+roundtrip (const char *text)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonNode) node = phx_json_parse (text, strlen (text), &error);
+
+        g_assert_no_error (error);
+        return json_to_string (node, FALSE);
+}
+
+static void
+test_json_accepts (void)
+{
+        const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "{}", "{}" },
+                { " [ ] ", "[]" },
+                { "{\"a\":[1,-2,3.5,true,false,null,\"x\"]}", "{\"a\":[1,-2,3.5,true,false,null,\"x\"]}" },
+                { "\"\\u00e9\\ud83d\\ude00\\n\\/\"", "\"é😀\\n/\"" },
+                { "9223372036854775807", "9223372036854775807" },
+                { "1e2", "100.0" },
+                { "{\"k\":1,\"k\":2}", "{\"k\":2}" },
+                { "\"ü\"", "\"ü\"" },
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                g_autofree char *out = roundtrip (cases[i].in);
+                g_assert_cmpstr (out, ==, cases[i].out);
+        }
+}
+
+static void
+test_json_rejects (void)
+{
+        const char *cases[] = {
+                "", "{", "[1,]", "{\"a\"}", "{\"a\":}", "01", "1.", "-", "1e", "tru", "nul",
+                "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\u0000\"", "\"\\ud800\"", "\"\\udc00\"",
+                "\"\x01\"", "\"\xff\"", "{} {}", "[1 2]", "{'a':1}", "NaN",
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                g_autoptr(GError) error = NULL;
+                g_autoptr(JsonNode) node = phx_json_parse (cases[i], strlen (cases[i]), &error);
+                g_assert_null (node);
+                g_assert_error (error, PHX_ERROR, PHX_ERROR_GENERIC);
+                g_assert_true (g_str_has_prefix (error->message, "JSON parse error"));
+        }
+}
+
+static void
+test_json_depth_limit (void)
+{
+        for (guint depth = PHX_JSON_DEPTH_MAX - 1; depth <= PHX_JSON_DEPTH_MAX + 1; depth++) {
+                g_autoptr(GString) s = g_string_new (NULL);
+                g_autoptr(GError) error = NULL;
+                g_autoptr(JsonNode) node = NULL;
+
+                for (guint i = 0; i < depth; i++)
+                        g_string_append_c (s, '[');
+                for (guint i = 0; i < depth; i++)
+                        g_string_append_c (s, ']');
+                node = phx_json_parse (s->str, s->len, &error);
+                if (depth <= PHX_JSON_DEPTH_MAX)
+                        g_assert_no_error (error);
+                else
+                        g_assert_nonnull (strstr (error->message, "nesting too deep"));
+        }
+}
+
+static void
+test_base64 (void)
+{
+        const struct {
+                const char *plain, *b64;
+        } cases[] = {
+                { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foobar", "Zm9vYmFy" },
+        };
+        const char *bad[] = { "Z", "Zg=", "Zg=a", "Z===", "====", "Zm9v!", "Zm 9", "Zg==Zg==", "=Zg=" };
+
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                g_autofree char *enc = phx_base64_encode ((const guint8 *) cases[i].plain, strlen (cases[i].plain));
+                g_autoptr(GBytes) dec = phx_base64_decode (cases[i].b64, strlen (cases[i].b64), NULL);
+                g_assert_cmpstr (enc, ==, cases[i].b64);
+                g_assert_cmpmem (g_bytes_get_data (dec, NULL), g_bytes_get_size (dec), cases[i].plain,
+                                 strlen (cases[i].plain));
+        }
+        for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GBytes) dec = phx_base64_decode (bad[i], strlen (bad[i]), &error);
+                g_assert_null (dec);
+                g_assert_error (error, PHX_ERROR, EINVAL);
+        }
+        /* every byte value survives, and GLib's decoder agrees with ours */
+        {
+                guint8 all[256];
+                g_autofree char *enc = NULL;
+                g_autofree guchar *ref = NULL;
+                gsize ref_len;
+                g_autoptr(GBytes) dec = NULL;
+
+                for (guint i = 0; i < 256; i++)
+                        all[i] = (guint8) i;
+                enc = phx_base64_encode (all, sizeof all);
+                ref = g_base64_decode (enc, &ref_len);
+                dec = phx_base64_decode (enc, strlen (enc), NULL);
+                g_assert_cmpmem (ref, ref_len, all, sizeof all);
+                g_assert_cmpmem (g_bytes_get_data (dec, NULL), g_bytes_get_size (dec), all, sizeof all);
+        }
+}
+
+static void
+test_envelope (void)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *tag = NULL;
+        g_autoptr(PhxRequest) req = NULL;
+        const char *line = "{\"execute\":\"file-read\",\"arguments\":{\"handle_id\":3},\"tag\":\"t1\"}";
+
+        req = phx_request_parse (line, strlen (line), &tag, &error);
+        g_assert_no_error (error);
+        g_assert_cmpstr (req->execute, ==, "file-read");
+        g_assert_cmpstr (req->tag, ==, "t1");
+        g_assert_cmpint (json_object_get_int_member (req->arguments, "handle_id"), ==, 3);
+}
+
+static void
+test_envelope_errors (void)
+{
+        const struct {
+                const char *line;
+                int code;
+                const char *tag;
+        } cases[] = {
+                { "garbage", PHX_ERROR_GENERIC, "" },
+                { "[]", EINVAL, "" },
+                { "{\"tag\":\"x\"}", EINVAL, "x" },
+                { "{\"execute\":1,\"tag\":\"y\"}", EINVAL, "y" },
+                { "{\"execute\":\"ping\",\"arguments\":5,\"tag\":\"z\"}", EINVAL, "z" },
+                { "{\"execute\":\"ping\",\"tag\":5}", EINVAL, "" },
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                g_autoptr(GError) error = NULL;
+                g_autofree char *tag = NULL;
+                g_autoptr(PhxRequest) req = phx_request_parse (cases[i].line, strlen (cases[i].line), &tag, &error);
+                g_assert_null (req);
+                g_assert_cmpint (phx_error_wire_code (error), ==, cases[i].code);
+                g_assert_cmpstr (tag, ==, cases[i].tag);
+        }
+}
+
+static void
+test_reply_encoding (void)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) ok = phx_reply_encode (json_node_init_int (json_node_alloc (), 7), "a\"b");
+        g_autoptr(GBytes) err = NULL;
+        g_autoptr(GBytes) null_reply = phx_reply_encode (NULL, "");
+        const char expect_null[] = "{\"return\":null,\"tag\":\"\"}\n";
+        const char expect_ok[] = "{\"return\":7,\"tag\":\"a\\\"b\"}\n";
+        /* base64 of "open /x: No such file or directory" */
+        const char expect_err[] =
+                "{\"error\":{\"bufb64\":\"b3BlbiAveDogTm8gc3VjaCBmaWxlIG9yIGRpcmVjdG9yeQ==\",\"code\":2},\"tag\":\"q\"}\n";
+
+        g_assert_cmpmem (g_bytes_get_data (ok, NULL), g_bytes_get_size (ok), expect_ok, strlen (expect_ok));
+        phx_error_set_errno (&error, ENOENT, "open %s", "/x");
+        err = phx_reply_encode_error (error, "q");
+        g_assert_cmpmem (g_bytes_get_data (err, NULL), g_bytes_get_size (err), expect_err, strlen (expect_err));
+        g_assert_cmpmem (g_bytes_get_data (null_reply, NULL), g_bytes_get_size (null_reply),
+                         expect_null, strlen (expect_null));
+}
+
+static void
+test_error_mapping (void)
+{
+        const struct {
+                GQuark domain;
+                int code;
+                int wire;
+        } cases[] = {
+                { 0, ENOENT, ENOENT },       /* PHX_ERROR keeps errno */
+                { 0, EINVAL, EINVAL },
+                { 0, PHX_ERROR_GENERIC, -1 },
+                { 0, 0, -1 },                /* 0 is no errno */
+                { 1, G_IO_ERROR_NOT_FOUND, -1 }, /* foreign domains never leak their codes */
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                GQuark domain = cases[i].domain == 0 ? PHX_ERROR : G_IO_ERROR;
+                g_autoptr(GError) error = g_error_new (domain, cases[i].code, "x");
+                g_assert_cmpint (phx_error_wire_code (error), ==, cases[i].wire);
+        }
+        g_assert_cmpint (phx_error_wire_code (NULL), ==, -1);
+        {
+                g_autoptr(GError) error = NULL;
+                phx_error_set_errno (&error, EACCES, "chmod %s", "/etc");
+                g_assert_cmpstr (error->message, ==, "chmod /etc: Permission denied");
+                g_assert_cmpint (phx_error_wire_code (error), ==, EACCES);
+        }
+}
+
+int
+main (int argc, char **argv)
+{
+        g_test_init (&argc, &argv, NULL);
+        g_test_add_func ("/json/accepts", test_json_accepts);
+        g_test_add_func ("/json/rejects", test_json_rejects);
+        g_test_add_func ("/json/depth-limit", test_json_depth_limit);
+        g_test_add_func ("/base64/strict", test_base64);
+        g_test_add_func ("/protocol/envelope", test_envelope);
+        g_test_add_func ("/protocol/envelope-errors", test_envelope_errors);
+        g_test_add_func ("/protocol/reply-encoding", test_reply_encoding);
+        g_test_add_func ("/error/mapping", test_error_mapping);
+        return g_test_run ();
+}
