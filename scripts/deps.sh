@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs what phoenix-ga needs to build and test on Debian 12, skipping what is present.
+# Sourced by run-agent.sh and run-tests.sh; safe to run again.
+set -eu
+
+PHX_BUILD_DEPS="meson ninja-build gcc pkg-config libglib2.0-dev libjson-glib-dev"
+PHX_TEST_DEPS="python3 python3-pytest socat util-linux"
+
+phx_install_deps() {
+        missing=""
+        for pkg in "$@"; do
+                dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+                        missing="$missing $pkg"
+        done
+        [ -z "$missing" ] && return 0
+        if [ "$(id -u)" -ne 0 ]; then
+                echo "missing packages:$missing (run as root, or install them first)" >&2
+                exit 1
+        fi
+        echo "installing:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null
+        # shellcheck disable=SC2086
+        apt-get install -y -q --no-install-recommends $missing >/dev/null
+}

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Installs what is missing, builds with --werror, and runs every test twice: once on the
+# normal build and once under ASan+UBSan. Ends with "N passed, N failed".
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/scripts/deps.sh"
+phx_install_deps $PHX_BUILD_DEPS $PHX_TEST_DEPS
+
+cd "$ROOT"
+PY=/usr/bin/python3
+RESULTS=$(mktemp -d)
+trap 'rm -rf "$RESULTS"' EXIT
+
+run_suite() { # name builddir [meson options...]
+        name=$1 dir=$2
+        shift 2
+        if [ ! -f "$dir/build.ninja" ]; then
+                meson setup "$dir" --werror "$@" >"$RESULTS/$name-setup.log" 2>&1 ||
+                        { cat "$RESULTS/$name-setup.log"; echo "1 0" >"$RESULTS/$name-meson.count"; return; }
+        fi
+        if ! ninja -C "$dir" >"$RESULTS/$name-build.log" 2>&1; then
+                cat "$RESULTS/$name-build.log"
+                echo "0 1" >"$RESULTS/$name-meson.count"
+                return
+        fi
+        echo "== $name: unit and fuzz-corpus tests"
+        meson test -C "$dir" --print-errorlogs || true
+        $PY "$ROOT/scripts/count-results.py" meson "$dir/meson-logs/testlog.json" >"$RESULTS/$name-meson.count"
+        echo "== $name: protocol tests"
+        PHX_AGENT="$ROOT/$dir/src/phoenix-ga" $PY -m pytest -q -p no:cacheprovider \
+                --junitxml="$RESULTS/$name-pytest.xml" "$ROOT/tests/protocol" || true
+        $PY "$ROOT/scripts/count-results.py" junit "$RESULTS/$name-pytest.xml" >"$RESULTS/$name-pytest.count"
+}
+
+run_suite plain build
+# Leak checking stays off: GLib's type system keeps its registrations for the process.
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        run_suite sanitized build-asan -Db_sanitize=address,undefined -Db_lundef=false
+
+cat "$RESULTS"/*.count | $PY "$ROOT/scripts/count-results.py" sum
