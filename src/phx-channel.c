@@ -189,7 +189,7 @@ on_frame (PhxFrameKind kind, const char *line, gsize len, gpointer user_data)
 
 /* Reads until the port is drained (edge-triggered: no new event comes for old data). */
 static void
-read_port (PhxChannel *self)
+read_port (PhxChannel *self, guint32 events)
 {
         self->in_read = TRUE;
         while (self->fd >= 0 && !self->paused && !self->peer_eof) {
@@ -197,6 +197,11 @@ read_port (PhxChannel *self)
                 if (n > 0) {
                         set_host_connected (self, TRUE);
                         phx_framer_push (self->framer, self->readbuf, n);
+                        /* A short read on a socket drained it; anything arriving later
+                         * raises a new edge, so the read that would say EAGAIN is saved. */
+                        if ((gsize) n < PHX_CHANNEL_READ_CHUNK && self->method == PHX_METHOD_UNIX_LISTEN &&
+                            !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                                break;
                         continue;
                 }
                 if (n < 0 && errno == EINTR)
@@ -261,7 +266,7 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                          * host is there. Drain first, since bytes sent just before a
                          * disconnect are still delivered. */
                         if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                                read_port (self);
+                                read_port (self, ev);
                         if (ev & (EPOLLHUP | EPOLLERR)) {
                                 if (self->host_connected || !g_queue_is_empty (&self->out))
                                         host_gone (self);
@@ -269,7 +274,7 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                         }
                         set_host_connected (self, TRUE);
                 } else if (ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
-                        read_port (self);
+                        read_port (self, ev);
                 }
                 if (self->fd >= 0 && (ev & EPOLLOUT))
                         flush_output (self);
@@ -294,7 +299,7 @@ on_resume (gpointer user_data)
         PhxChannel *self = user_data;
 
         self->resume_id = 0;
-        read_port (self);
+        read_port (self, EPOLLHUP); /* no edge to trust: read until EAGAIN */
         return G_SOURCE_REMOVE;
 }
 

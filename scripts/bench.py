@@ -1,0 +1,416 @@
+#!/usr/bin/python3
+"""Benchmark: phoenix-ga against Debian's qemu-ga in one run, on a unix socket and on a pty
+standing in for a character device. Prints a Markdown table (paste into doc/performance.md).
+
+    /usr/bin/python3 scripts/bench.py [--idle-seconds 60] [--agent build/src/phoenix-ga]
+
+Memory comes from /proc/PID/smaps_rollup, CPU from /proc/PID/task/*/schedstat (ns on CPU),
+context switches from /proc/PID/task/*/status. qemu-ga runs with a private state dir and
+every command that could change this machine blocked with -b; file commands stay allowed
+but only ever touch this run's temp dir."""
+import argparse
+import base64
+import glob
+import json
+import os
+import platform
+import pty
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tty
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QGA_BLOCK = ",".join([
+    "guest-shutdown", "guest-suspend-disk", "guest-suspend-ram", "guest-suspend-hybrid",
+    "guest-fsfreeze-freeze", "guest-fsfreeze-freeze-list", "guest-fsfreeze-thaw", "guest-fstrim",
+    "guest-set-time", "guest-set-user-password", "guest-set-vcpus", "guest-set-memory-blocks",
+    "guest-exec", "guest-exec-status", "guest-ssh-add-authorized-keys",
+    "guest-ssh-remove-authorized-keys"])
+MiB = 1024 * 1024
+
+
+# ---------------------------------------------------------------- process figures
+def tasks(pid):
+    return glob.glob("/proc/%d/task/*" % pid)
+
+
+def cpu_ns(pid):
+    total = 0
+    for t in tasks(pid):
+        try:
+            total += int(open(t + "/schedstat").read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def switches(pid):
+    total = 0
+    for t in tasks(pid):
+        try:
+            for line in open(t + "/status"):
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def anon_kib(pid):
+    for line in open("/proc/%d/smaps_rollup" % pid):
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1])
+    return -1
+
+
+# ---------------------------------------------------------------- transports
+class Conn:
+    """A byte pipe to one agent: a unix socket or the master side of a pty."""
+
+    def __init__(self, fd, close):
+        self.fd, self._close, self.buf = fd, close, b""
+        os.set_blocking(fd, False)
+
+    def close(self):
+        self._close()
+
+    def send(self, data):
+        view = memoryview(data)
+        while view:
+            select.select([], [self.fd], [], 10)
+            try:
+                n = os.write(self.fd, view)
+            except BlockingIOError:
+                continue
+            view = view[n:]
+
+    def line(self, timeout=60):
+        # chunks are kept in a list and only new bytes are searched: a 64 MiB reply must
+        # not cost the client quadratic copying
+        deadline = time.monotonic() + timeout
+        i = self.buf.find(b"\n")
+        if i >= 0:
+            out, self.buf = self.buf[:i], self.buf[i + 1:]
+            return out
+        parts = [self.buf]
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.buf = b"".join(parts)
+                raise TimeoutError
+            r, _, _ = select.select([self.fd], [], [], left)
+            if not r:
+                continue
+            try:
+                chunk = os.read(self.fd, 16 * MiB)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise EOFError
+            i = chunk.find(b"\n")
+            if i < 0:
+                parts.append(chunk)
+                continue
+            parts.append(chunk[:i])
+            self.buf = chunk[i + 1:]
+            return b"".join(parts)
+
+    def pipeline(self, data, expect, quiet=3.0):
+        """Writes data while reading; returns (replies seen, seconds to the last one)."""
+        view, got, start, last = memoryview(data), 0, time.monotonic(), None
+        idle_since = time.monotonic()
+        while got < expect:
+            w = [self.fd] if view else []
+            r, w, _ = select.select([self.fd], w, [], 0.2)
+            if w:
+                try:
+                    view = view[os.write(self.fd, view[:65536]):]
+                except BlockingIOError:
+                    pass
+            if r:
+                try:
+                    chunk = os.read(self.fd, MiB)
+                except (BlockingIOError, OSError):
+                    chunk = b""
+                if chunk:
+                    got += chunk.count(b"\n")
+                    last = time.monotonic()
+                    idle_since = last
+            if not r and not w and time.monotonic() - idle_since > quiet:
+                break
+        return got, (last or time.monotonic()) - start
+
+
+class Agent:
+    def __init__(self, kind, exe, transport, workdir):
+        self.kind, self.transport = kind, transport
+        self.dir = tempfile.mkdtemp(dir=workdir, prefix="%s-%s-" % (kind, transport))
+        self.master = None
+        if transport == "unix":
+            self.path = os.path.join(self.dir, "s")
+            method = "unix-listen"
+        else:
+            self.master, slave = pty.openpty()
+            tty.setraw(slave)
+            self.path = os.ttyname(slave)
+            method = "virtio-serial"
+            self._slave = slave
+        if kind == "phoenix-ga":
+            cmd = [exe, "-m", method, "-p", self.path]
+        else:
+            state = os.path.join(self.dir, "state")
+            os.mkdir(state)
+            cmd = ["qemu-ga", "-m", method, "-p", self.path, "-t", state, "-b", QGA_BLOCK,
+                   "-f", os.path.join(self.dir, "pid")]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        if transport == "unix":
+            for _ in range(500):
+                if os.path.exists(self.path):
+                    break
+                time.sleep(0.01)
+        else:
+            time.sleep(0.3)
+            os.close(self._slave)
+        self.conn = None
+
+    def connect(self):
+        if self.transport == "unix":
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.path)
+            self._sock = s
+            self.conn = Conn(s.fileno(), s.close)
+        else:
+            self.conn = Conn(self.master, lambda: None)
+        return self.conn
+
+    def hang_up(self):
+        if self.transport == "unix":
+            self.conn.close()
+        else:
+            os.close(self.master)
+            self.master = None
+        self.conn = None
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        if self.master is not None:
+            os.close(self.master)
+
+    # protocol dialects -------------------------------------------------------
+    def ping_msg(self, i=0):
+        if self.kind == "phoenix-ga":
+            return b'{"execute":"ping","tag":"%d"}\n' % i
+        return b'{"execute":"guest-ping"}\n'
+
+    def call(self, name, args):
+        if self.kind == "qemu-ga":
+            name = {"file-open": "guest-file-open", "file-read": "guest-file-read",
+                    "file-write": "guest-file-write", "file-close": "guest-file-close"}[name]
+            args = {{"handle_id": "handle", "bufb64": "buf-b64"}.get(k, k): v for k, v in args.items()}
+        self.conn.send(json.dumps({"execute": name, "arguments": args}).encode() + b"\n")
+        reply = self.conn.line()
+        if b'"error"' in reply[:20]:
+            raise RuntimeError("%s %s: %s" % (self.kind, name, reply[:300]))
+        return reply
+
+    def open(self, path, mode):
+        return json.loads(self.call("file-open", {"path": path, "mode": mode}))["return"]
+
+    def read_file(self, path, chunk):
+        h = self.open(path, "r")
+        key = b'"bufb64":"' if self.kind == "phoenix-ga" else b'"buf-b64": "'
+        total = 0
+        while True:
+            reply = self.call("file-read", {"handle_id": h, "count": chunk})
+            # lean parsing: the payload is measured, not decoded, so the client costs the
+            # same for both agents and stays well below their cost (tests check content)
+            i = reply.index(key) + len(key)
+            j = reply.index(b'"', i)
+            total += (j - i) // 4 * 3 - reply.count(b"=", j - 2, j)
+            if b'"eof":true' in reply or b'"eof": true' in reply:
+                break
+        if self.kind == "qemu-ga":
+            self.call("file-close", {"handle_id": h})
+        assert total == os.path.getsize(path), (self.kind, total)
+        return total
+
+    def write_requests(self, path, data, chunk):
+        """Opens the file and encodes every request up front, outside the timed part."""
+        h = self.open(path, "w")
+        ours = self.kind == "phoenix-ga"
+        msgs = [json.dumps({"execute": "file-write" if ours else "guest-file-write",
+                            "arguments": {"handle_id" if ours else "handle": h,
+                                          "bufb64" if ours else "buf-b64":
+                                          base64.b64encode(data[off:off + chunk]).decode()}}).encode() + b"\n"
+                for off in range(0, len(data), chunk)]
+        return h, msgs
+
+    def send_writes(self, msgs):
+        for m in msgs:
+            self.conn.send(m)
+            reply = self.conn.line()
+            if b'"error"' in reply[:20]:
+                raise RuntimeError("%s write: %s" % (self.kind, reply[:300]))
+
+
+# ---------------------------------------------------------------- benchmark
+def best_rate(fn, size, chunks):
+    best = (0.0, None)
+    for c in chunks:
+        secs = fn(c)
+        rate = size / MiB / secs
+        if rate > best[0]:
+            best = (rate, c)
+    return best
+
+
+def timed(fn, *args):
+    t0 = time.monotonic()
+    fn(*args)
+    return time.monotonic() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--agent", default=os.path.join(ROOT, "build", "src", "phoenix-ga"))
+    ap.add_argument("--idle-seconds", type=float, default=60)
+    ap.add_argument("--pings", type=int, default=20000)
+    opts = ap.parse_args()
+    if shutil.which("qemu-ga") is None:
+        sys.exit("qemu-ga not found: apt-get install qemu-guest-agent")
+    work = tempfile.mkdtemp(prefix="phx-bench-")
+    res = {}
+    agents = {(k, t): Agent(k, opts.agent, t, work)
+              for k in ("phoenix-ga", "qemu-ga") for t in ("unix", "pty")}
+    try:
+        for (k, t), a in agents.items():
+            a.connect()
+            a.conn.send(a.ping_msg())
+            a.conn.line(10)
+            res[k, t, "anon_start"] = anon_kib(a.pid)
+
+        # idle, host attached and silent, then no host (socket closed / pty hung up)
+        for phase in ("attached", "detached"):
+            if phase == "detached":
+                for a in agents.values():
+                    a.hang_up()
+            time.sleep(1)
+            before = {key: (switches(a.pid), cpu_ns(a.pid)) for key, a in agents.items()}
+            time.sleep(opts.idle_seconds)
+            for key, a in agents.items():
+                s0, c0 = before[key]
+                res[key + ("idle_" + phase,)] = switches(a.pid) - s0
+                res[key + ("idlecpu_" + phase,)] = (cpu_ns(a.pid) - c0) / 1e9
+
+        for a in agents.values():
+            a.stop()
+        # fresh agents for the active figures (a hung-up pty cannot be reattached)
+        agents = {(k, t): Agent(k, opts.agent, t, work)
+                  for k in ("phoenix-ga", "qemu-ga") for t in ("unix", "pty")}
+        for (k, t), a in agents.items():
+            a.connect()
+            a.conn.send(a.ping_msg())
+            a.conn.line(10)
+            # sequential pings
+            if t == "unix":
+                c0 = cpu_ns(a.pid)
+                t0 = time.monotonic()
+                for i in range(opts.pings):
+                    a.conn.send(a.ping_msg(i))
+                    a.conn.line()
+                res[k, t, "ping_us"] = (cpu_ns(a.pid) - c0) / 1e3 / opts.pings
+                res[k, t, "ping_rtt_us"] = (time.monotonic() - t0) * 1e6 / opts.pings
+            # pipelined pings
+            n = 10000
+            got, secs = a.conn.pipeline(b"".join(a.ping_msg(i) for i in range(n)), n)
+            res[k, t, "pipe_lost"] = n - got
+            res[k, t, "pipe_rate"] = got / secs if secs > 0 else 0
+
+        src = os.path.join(work, "src.bin")
+        with open(src, "wb") as f:
+            f.write(os.urandom(256 * MiB))
+        wdata = os.urandom(64 * MiB)
+        for k in ("phoenix-ga", "qemu-ga"):
+            a = agents[k, "unix"]
+            rate, chunk = best_rate(lambda c: timed(a.read_file, src, c), 256 * MiB,
+                                    [MiB, 4 * MiB, 16 * MiB, 48 * MiB])
+            res[k, "unix", "read"] = (rate, chunk)
+            dst = os.path.join(work, "dst-" + k)
+
+            def write(c):
+                h, msgs = a.write_requests(dst, wdata, c)
+                secs = timed(a.send_writes, msgs)
+                a.call("file-close", {"handle_id": h})
+                return secs
+            rate, chunk = best_rate(write, 64 * MiB, [MiB, 4 * MiB, 16 * MiB, 32 * MiB])
+            res[k, "unix", "write"] = (rate, chunk)
+            with open(dst, "rb") as f:
+                assert f.read() == wdata, "%s wrote a corrupt file" % k
+            # pings above + transfers: what does the agent keep?
+            for i in range(10000):
+                a.conn.send(a.ping_msg(i))
+                a.conn.line()
+            time.sleep(1)
+            res[k, "unix", "anon_after"] = anon_kib(a.pid)
+    finally:
+        for a in agents.values():
+            a.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    report(res, opts)
+
+
+def report(res, opts):
+    P, Q = "phoenix-ga", "qemu-ga"
+    day = 86400 / opts.idle_seconds
+    cpu = [l for l in open("/proc/cpuinfo") if l.startswith("model name")]
+    print("Machine: %s, %d cores, %s; kernel %s; %s; qemu-ga %s" % (
+        cpu[0].split(":", 1)[1].strip() if cpu else platform.processor(), os.cpu_count(),
+        "%.0f GiB RAM" % (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        platform.release(), time.strftime("%Y-%m-%d"),
+        subprocess.run(["qemu-ga", "--version"], capture_output=True, text=True).stdout.split()[-1]))
+    print()
+    print("| figure | transport | qemu-ga | phoenix-ga | ratio / target |")
+    print("|---|---|---|---|---|")
+
+    def row(name, t, q, p, note):
+        print("| %s | %s | %s | %s | %s |" % (name, t, q, p, note))
+
+    for t in ("unix", "pty"):
+        row("context switches in %ds idle, host attached" % opts.idle_seconds, t,
+            res[Q, t, "idle_attached"], res[P, t, "idle_attached"], "target 0")
+        row("context switches in %ds idle, no host / hung up" % opts.idle_seconds, t,
+            res[Q, t, "idle_detached"], res[P, t, "idle_detached"], "target 0")
+    row("wake-ups per day, pty hung up", "pty", "%.0f" % (res[Q, "pty", "idle_detached"] * day),
+        "%.0f" % (res[P, "pty", "idle_detached"] * day), "target 0")
+    row("CPU-seconds per day, pty hung up", "pty", "%.1f" % (res[Q, "pty", "idlecpu_detached"] * day),
+        "%.1f" % (res[P, "pty", "idlecpu_detached"] * day), "")
+    row("anonymous memory after start", "unix", "%.2f MiB" % (res[Q, "unix", "anon_start"] / 1024),
+        "%.2f MiB" % (res[P, "unix", "anon_start"] / 1024), "target <= 0.5 MiB")
+    row("anonymous memory after pings + transfers", "unix", "%.2f MiB" % (res[Q, "unix", "anon_after"] / 1024),
+        "%.2f MiB" % (res[P, "unix", "anon_after"] / 1024), "target <= 2 MiB")
+    row("agent CPU per sequential ping", "unix", "%.1f us" % res[Q, "unix", "ping_us"],
+        "%.1f us" % res[P, "unix", "ping_us"], "target <= 15 us")
+    row("sequential ping round trip", "unix", "%.1f us" % res[Q, "unix", "ping_rtt_us"],
+        "%.1f us" % res[P, "unix", "ping_rtt_us"], "")
+    for t in ("unix", "pty"):
+        q, p = res[Q, t, "pipe_rate"], res[P, t, "pipe_rate"]
+        row("pipelined pings (10,000 at once)", t, "%.0f/s, %d lost" % (q, res[Q, t, "pipe_lost"]),
+            "%.0f/s, %d lost" % (p, res[P, t, "pipe_lost"]), "%.1fx (target >= 2x, none lost)" % (p / q if q else float("inf")))
+    for what, size in (("read", 256), ("write", 64)):
+        (q, qc), (p, pc) = res[Q, "unix", what], res[P, "unix", what]
+        row("%d MiB file %s, best chunk" % (size, what), "unix", "%.0f MiB/s (%d MiB)" % (q, qc // MiB),
+            "%.0f MiB/s (%d MiB)" % (p, pc // MiB), "%.1fx (target >= 5x)" % (p / q))
+
+
+if __name__ == "__main__":
+    main()
