@@ -145,6 +145,8 @@ on_drained (gpointer user_data)
         PhxAgent *self = user_data;
 
         phx_agent_inflight_changed (self);
+        /* replies of a burst are freed only now, so this is when trimming pays */
+        phx_dispatcher_maybe_trim (self->dispatcher);
         maybe_shutdown (self);
 }
 

@@ -133,7 +133,7 @@ flush_output (PhxChannel *self)
         gboolean had_output = !g_queue_is_empty (&self->out);
 
         while (!g_queue_is_empty (&self->out) && self->fd >= 0) {
-                struct iovec iov[64];
+                struct iovec iov[PHX_WRITE_BATCH];
                 int n_iov = 0;
                 ssize_t n;
 
@@ -289,7 +289,9 @@ phx_channel_send (PhxChannel *self, guint generation, GBytes *data)
                 return;
         g_queue_push_tail (&self->out, g_bytes_ref (data));
         self->out_bytes += g_bytes_get_size (data);
-        if (!self->in_read)
+        /* While reading, replies are batched into one writev; but not so many that a
+         * pipelined burst holds thousands of them (and their heap) at once. */
+        if (!self->in_read || self->out.length >= PHX_WRITE_BATCH)
                 flush_output (self);
 }
 

@@ -6,6 +6,7 @@
 #define G_LOG_DOMAIN "phx-dispatcher"
 
 #include <errno.h>
+#include <malloc.h>
 
 #include "phx-agent.h"
 #include "phx-dispatcher.h"
@@ -26,6 +27,7 @@ struct _PhxDispatcher {
         guint running;        /* jobs handed to workers or waiting on a handle */
         guint current_gen;    /* the newest connection generation seen */
         guint current_jobs;   /* unanswered jobs of that generation */
+        gsize trim_debt;      /* heap churn since the last malloc_trim() */
 };
 
 G_DEFINE_TYPE (PhxDispatcher, phx_dispatcher, G_TYPE_OBJECT)
@@ -109,6 +111,19 @@ job_encode (Job *job)
                 job->reply = phx_reply_encode (g_steal_pointer (&job->result), job->tag);
 }
 
+/* A burst of requests (or one large transfer) leaves freed heap pages behind, in the
+ * main arena and the workers'. Once the agent is idle again they go back to the kernel,
+ * so a long-running agent stays at its start-up size. */
+void
+phx_dispatcher_maybe_trim (PhxDispatcher *self)
+{
+        if (self->trim_debt < PHX_TRIM_AFTER || self->running > 0 || self->intake_busy ||
+            self->inflight_bytes > 0)
+                return;
+        self->trim_debt = 0;
+        malloc_trim (0);
+}
+
 static void job_run (Job *job);
 static void intake_drain (PhxDispatcher *self);
 
@@ -161,7 +176,9 @@ job_finish (Job *job)
                         job_run (next);
                 }
         }
+        self->trim_debt += job->cost + g_bytes_get_size (job->reply) + PHX_TRIM_JOB_COST;
         job_free (job);
+        phx_dispatcher_maybe_trim (self);
         phx_agent_inflight_changed (self->agent);
 }
 

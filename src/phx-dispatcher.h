@@ -17,6 +17,7 @@ const PhxCommand *phx_dispatcher_lookup (PhxDispatcher *self, const char *name);
 GPtrArray *phx_dispatcher_list_commands (PhxDispatcher *self);
 gsize phx_dispatcher_get_inflight_bytes (PhxDispatcher *self);
 guint phx_dispatcher_get_running (PhxDispatcher *self);
+void phx_dispatcher_maybe_trim (PhxDispatcher *self);
 guint phx_dispatcher_get_unanswered (PhxDispatcher *self, guint generation);
 
 G_END_DECLS

@@ -26,6 +26,9 @@
 /* Read size used when hashing or copying files. */
 #define PHX_IO_CHUNK ((gsize) 1024 * 1024)
 
+/* Replies gathered into one writev(2) while a read is being processed. */
+#define PHX_WRITE_BATCH 64
+
 /* Bytes taken from the port in one read(2). */
 #define PHX_CHANNEL_READ_CHUNK ((gsize) 64 * 1024)
 
@@ -41,3 +44,8 @@
 
 /* Listen backlog for unix-listen: one client is served, a few may wait. */
 #define PHX_LISTEN_BACKLOG 4
+
+/* Heap churn (bytes of requests and replies, plus a per-request allowance) after which an
+ * idle agent hands freed heap pages back with malloc_trim(). */
+#define PHX_TRIM_AFTER ((gsize) 256 * 1024)
+#define PHX_TRIM_JOB_COST 512
