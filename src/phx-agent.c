@@ -124,11 +124,11 @@ phx_agent_request_shutdown (PhxAgent *self)
 }
 
 static void
-on_line (const char *line, gsize len, guint generation, gpointer user_data)
+on_line (GBytes *line, guint generation, gpointer user_data)
 {
         PhxAgent *self = user_data;
 
-        phx_dispatcher_feed (self->dispatcher, line, len, generation);
+        phx_dispatcher_feed (self->dispatcher, line, generation);
 }
 
 static void

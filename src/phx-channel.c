@@ -177,12 +177,12 @@ flush_output (PhxChannel *self)
 }
 
 static void
-on_frame (PhxFrameKind kind, const char *line, gsize len, gpointer user_data)
+on_frame (PhxFrameKind kind, GBytes *line, gpointer user_data)
 {
         PhxChannel *self = user_data;
 
         if (kind == PHX_FRAME_LINE)
-                self->line_func (line, len, self->generation, self->user_data);
+                self->line_func (line, self->generation, self->user_data);
         else
                 self->overlong_func (self->generation, self->user_data);
 }
@@ -285,7 +285,8 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
 void
 phx_channel_send (PhxChannel *self, guint generation, GBytes *data)
 {
-        if (generation != self->generation || self->fd < 0)
+        /* An empty part would make writev() return 0 and the queue never advance. */
+        if (generation != self->generation || self->fd < 0 || g_bytes_get_size (data) == 0)
                 return;
         g_queue_push_tail (&self->out, g_bytes_ref (data));
         self->out_bytes += g_bytes_get_size (data);

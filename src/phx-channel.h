@@ -17,7 +17,7 @@ const char *phx_method_to_string (PhxMethod method);
 
 /* Lines arrive with the connection generation they belong to; a reply sent with an older
  * generation is dropped, so a new host never receives answers meant for a previous one. */
-typedef void (*PhxChannelLineFunc) (const char *line, gsize len, guint generation, gpointer user_data);
+typedef void (*PhxChannelLineFunc) (GBytes *line, guint generation, gpointer user_data);
 typedef void (*PhxChannelOverlongFunc) (guint generation, gpointer user_data);
 /* Called when the reply queue has just become empty, or the host stopped sending. */
 typedef void (*PhxChannelDrainedFunc) (gpointer user_data);

@@ -43,7 +43,7 @@ typedef struct {
         PhxCall call;
         JsonNode *result;
         GError *error;
-        GBytes *reply;      /* encoded in the worker when possible */
+        GPtrArray *reply;   /* GBytes parts; encoded in the worker when possible */
 } Job;
 
 static void
@@ -58,7 +58,8 @@ job_free (Job *job)
         g_clear_pointer (&job->call.opened, phx_file_free);
         g_clear_pointer (&job->result, json_node_unref);
         g_clear_error (&job->error);
-        g_clear_pointer (&job->reply, g_bytes_unref);
+        g_clear_pointer (&job->reply, g_ptr_array_unref);
+        g_clear_pointer (&job->call.payload, g_bytes_unref);
         g_free (job);
 }
 
@@ -105,10 +106,17 @@ job_encode (Job *job)
 {
         if (job->reply != NULL)
                 return;
+        if (job->error == NULL && job->call.payload != NULL) {
+                job->reply = phx_reply_encode_with_payload (g_steal_pointer (&job->result),
+                                                            job->call.payload_member,
+                                                            job->call.payload, job->tag);
+                return;
+        }
+        job->reply = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
         if (job->error != NULL)
-                job->reply = phx_reply_encode_error (job->error, job->tag);
+                g_ptr_array_add (job->reply, phx_reply_encode_error (job->error, job->tag));
         else
-                job->reply = phx_reply_encode (g_steal_pointer (&job->result), job->tag);
+                g_ptr_array_add (job->reply, phx_reply_encode (g_steal_pointer (&job->result), job->tag));
 }
 
 /* A burst of requests (or one large transfer) leaves freed heap pages behind, in the
@@ -122,6 +130,16 @@ phx_dispatcher_maybe_trim (PhxDispatcher *self)
                 return;
         self->trim_debt = 0;
         malloc_trim (0);
+}
+
+static gsize
+job_reply_size (Job *job)
+{
+        gsize size = 0;
+
+        for (guint i = 0; i < job->reply->len; i++)
+                size += g_bytes_get_size (g_ptr_array_index (job->reply, i));
+        return size;
 }
 
 static void job_run (Job *job);
@@ -139,7 +157,7 @@ job_finish (Job *job)
                 gint64 id = phx_handles_insert (handles, g_steal_pointer (&job->call.opened), &job->error);
                 if (id > 0)
                         job->result = json_node_init_int (json_node_alloc (), id);
-                g_clear_pointer (&job->reply, g_bytes_unref);
+                g_clear_pointer (&job->reply, g_ptr_array_unref);
                 phx_agent_notify_handles (self->agent);
         }
         job_encode (job);
@@ -149,7 +167,8 @@ job_finish (Job *job)
                         job->error->message);
         else
                 g_debug ("%s [tag '%s'] ok", job->name, job->tag);
-        phx_agent_send (self->agent, job->generation, job->reply);
+        for (guint i = 0; i < job->reply->len; i++)
+                phx_agent_send (self->agent, job->generation, g_ptr_array_index (job->reply, i));
         phx_agent_command_finished (self->agent, job->name, job->error == NULL);
         self->inflight_bytes -= job->cost;
 
@@ -176,7 +195,7 @@ job_finish (Job *job)
                         job_run (next);
                 }
         }
-        self->trim_debt += job->cost + g_bytes_get_size (job->reply) + PHX_TRIM_JOB_COST;
+        self->trim_debt += job->cost + job_reply_size (job) + PHX_TRIM_JOB_COST;
         job_free (job);
         phx_dispatcher_maybe_trim (self);
         phx_agent_inflight_changed (self->agent);
@@ -311,13 +330,15 @@ intake_drain (PhxDispatcher *self)
         }
 }
 
+/* line's data is NUL-terminated just past its end (see PhxFrameFunc). */
 void
-phx_dispatcher_feed (PhxDispatcher *self, const char *line, gsize len, guint generation)
+phx_dispatcher_feed (PhxDispatcher *self, GBytes *line, guint generation)
 {
+        gsize len = g_bytes_get_size (line);
         Job *job = job_new (self, len, generation);
 
         if (self->intake_busy || len >= PHX_REQUEST_OFFLOAD_MIN) {
-                job->line = g_bytes_new (line, len);
+                job->line = g_bytes_ref (line);
                 if (self->intake_busy)
                         g_queue_push_tail (&self->intake, job);
                 else
@@ -325,7 +346,7 @@ phx_dispatcher_feed (PhxDispatcher *self, const char *line, gsize len, guint gen
                 phx_agent_inflight_changed (self->agent);
                 return;
         }
-        job_prepare (job, line, len);
+        job_prepare (job, g_bytes_get_data (line, NULL), len);
         job_dispatch (job);
 }
 

@@ -11,7 +11,7 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (PhxDispatcher, phx_dispatcher, PHX, DISPATCHER, GObject)
 
 PhxDispatcher *phx_dispatcher_new (PhxAgent *agent);
-void phx_dispatcher_feed (PhxDispatcher *self, const char *line, gsize len, guint generation);
+void phx_dispatcher_feed (PhxDispatcher *self, GBytes *line, guint generation);
 void phx_dispatcher_feed_overlong (PhxDispatcher *self, guint generation);
 const PhxCommand *phx_dispatcher_lookup (PhxDispatcher *self, const char *name);
 GPtrArray *phx_dispatcher_list_commands (PhxDispatcher *self);

@@ -43,25 +43,55 @@ is_blank (char c)
         return c == ' ' || c == '\t' || c == '\r';
 }
 
-/* Emits [line, line+len) after trimming; line[len] must be writable. */
 static void
-emit_line (PhxFramer *self, char *line, gsize len)
+trim (const char **line, gsize *len)
 {
-        char saved;
-
-        while (len > 0 && is_blank (line[len - 1]))
-                len--;
-        while (len > 0 && is_blank (*line)) {
-                line++;
-                len--;
+        while (*len > 0 && is_blank ((*line)[*len - 1]))
+                (*len)--;
+        while (*len > 0 && is_blank (**line)) {
+                (*line)++;
+                (*len)--;
         }
+}
+
+/* A line that arrived within one read: copied, it is small in practice. */
+static void
+emit_copy (PhxFramer *self, const char *line, gsize len)
+{
+        g_autoptr(GBytes) bytes = NULL;
+        char *copy;
+
+        trim (&line, &len);
         if (len == 0)
                 return;
-        /* Callers get a C string without a copy: borrow the byte after the line. */
-        saved = line[len];
-        line[len] = '\0';
-        self->func (PHX_FRAME_LINE, line, len, self->user_data);
-        line[len] = saved;
+        copy = g_malloc (len + 1);
+        memcpy (copy, line, len);
+        copy[len] = '\0';
+        bytes = g_bytes_new_take (copy, len);
+        self->func (PHX_FRAME_LINE, bytes, self->user_data);
+}
+
+/* A line gathered over several reads: the buffer itself is handed over, so a 64 MiB
+ * file-write request is never copied. buf ends with the line's '\n'. */
+static void
+emit_buffer (PhxFramer *self)
+{
+        g_autoptr(GBytes) whole = NULL;
+        g_autoptr(GBytes) bytes = NULL;
+        const char *base, *line;
+        gsize len = self->buf->len - 1;
+
+        self->buf->data[len] = '\0';
+        base = line = (const char *) self->buf->data;
+        trim (&line, &len);
+        whole = g_byte_array_free_to_bytes (g_steal_pointer (&self->buf));
+        self->buf = g_byte_array_new ();
+        if (len == 0)
+                return;
+        /* The byte after a trimmed line is a blank inside our own buffer: make it the NUL. */
+        ((char *) line)[len] = '\0';
+        bytes = g_bytes_new_from_bytes (whole, line - base, len);
+        self->func (PHX_FRAME_LINE, bytes, self->user_data);
 }
 
 static void
@@ -89,7 +119,7 @@ phx_framer_push (PhxFramer *self, const char *data, gsize len)
                         self->draining = FALSE;
                         data += take + 1;
                         len -= take + 1;
-                        self->func (PHX_FRAME_OVERLONG, "", 0, self->user_data);
+                        self->func (PHX_FRAME_OVERLONG, NULL, self->user_data);
                         continue;
                 }
 
@@ -104,12 +134,14 @@ phx_framer_push (PhxFramer *self, const char *data, gsize len)
                         return;
                 }
 
-                /* The '\n' is kept in the buffer so emit_line can borrow its byte. */
-                g_byte_array_append (self->buf, (const guint8 *) data, take + 1);
+                if (self->buf->len == 0) {
+                        emit_copy (self, data, take);
+                } else {
+                        g_byte_array_append (self->buf, (const guint8 *) data, take + 1);
+                        emit_buffer (self);
+                }
                 data += take + 1;
                 len -= take + 1;
-                emit_line (self, (char *) self->buf->data, self->buf->len - 1);
-                release_buffer (self);
         }
 }
 

@@ -10,9 +10,10 @@ typedef enum {
         PHX_FRAME_OVERLONG, /* a line past the limit ended; its bytes were discarded */
 } PhxFrameKind;
 
-/* Called once per frame; `line` is only valid during the call (NUL-terminated; empty only
- * for PHX_FRAME_OVERLONG). */
-typedef void (*PhxFrameFunc) (PhxFrameKind kind, const char *line, gsize len, gpointer user_data);
+/* Called once per frame with the line (CR, LF and surrounding blanks removed; NULL for
+ * PHX_FRAME_OVERLONG). The byte just past the line's end is a NUL, so its data is also a C
+ * string. Keep a reference to hold on to it: a large line is never copied. */
+typedef void (*PhxFrameFunc) (PhxFrameKind kind, GBytes *line, gpointer user_data);
 
 typedef struct _PhxFramer PhxFramer;
 

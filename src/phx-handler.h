@@ -35,6 +35,10 @@ struct _PhxCall {
         PhxArgs *args;
         PhxFile *file;   /* PHX_CMD_HANDLE: the handle, exclusively ours while we run */
         PhxFile *opened; /* set by file-open; the main thread files it under a new id */
+        /* A large base64 result member: the handler returns an object whose first member
+         * is `payload_member` and leaves its text here, to be spliced in unescaped. */
+        const char *payload_member;
+        GBytes *payload;
 };
 
 #define PHX_TYPE_HANDLER (phx_handler_get_type ())

@@ -106,31 +106,64 @@ parse_escape (Reader *r, GString *s)
         return TRUE;
 }
 
+#define ONES ((guint64) 0x0101010101010101ULL)
+#define HIGHS ((guint64) 0x8080808080808080ULL)
+
+/* Advances r->p over string bytes that need no attention (not '"', '\\' or a control
+ * character), eight at a time: file-write payloads are megabytes of such bytes. Sets
+ * *non_ascii when it passed a byte >= 0x80, so pure-ASCII strings skip UTF-8 validation. */
+static void
+scan_plain (Reader *r, gboolean *non_ascii)
+{
+        guint64 high = 0;
+
+        while (r->end - r->p >= 8) {
+                guint64 v, quote, bslash;
+                memcpy (&v, r->p, 8);
+                quote = v ^ (ONES * '"');
+                bslash = v ^ (ONES * '\\');
+                /* a zero byte in quote/bslash, or a byte below 0x20 in v */
+                if (((quote - ONES) & ~quote & HIGHS) | ((bslash - ONES) & ~bslash & HIGHS) |
+                    ((v - ONES * 0x20) & ~v & HIGHS))
+                        break;
+                high |= v;
+                r->p += 8;
+        }
+        while (r->p < r->end && *r->p >= 0x20 && *r->p != '"' && *r->p != '\\') {
+                high |= *r->p;
+                r->p++;
+        }
+        if (high & HIGHS)
+                *non_ascii = TRUE;
+}
+
 /* Returns a newly allocated string; r->p starts at the opening quote. */
 static char *
 parse_string (Reader *r)
 {
         const guchar *seg;
         GString *s = NULL;
+        gboolean non_ascii = FALSE;
 
         r->p++;
         seg = r->p;
         for (;;) {
-                /* Bulk scan: the bytes that need no attention. */
-                while (r->p < r->end && *r->p >= 0x20 && *r->p != '"' && *r->p != '\\')
-                        r->p++;
+                scan_plain (r, &non_ascii);
                 if (r->p >= r->end) {
                         fail (r, "unterminated string");
                         goto error;
                 }
                 if (*r->p == '"') {
                         char *out;
+                        gsize len = r->p - seg;
                         if (s == NULL) {
-                                if (!g_utf8_validate_len ((const char *) seg, r->p - seg, NULL)) {
+                                if (non_ascii && !g_utf8_validate_len ((const char *) seg, len, NULL)) {
                                         fail (r, "invalid UTF-8 in string");
                                         return NULL;
                                 }
-                                out = g_strndup ((const char *) seg, r->p - seg);
+                                out = g_malloc (len + 1);
+                                memcpy (out, seg, len);
+                                out[len] = '\0';
                         } else {
                                 if (!append_raw (r, s, seg, r->p))
                                         goto error;

@@ -128,6 +128,33 @@ phx_reply_encode (JsonNode *value, const char *tag)
         return encode_envelope ("return", value, tag);
 }
 
+/* A reply whose `return` object carries `member` as a large string that needs no JSON
+ * escaping (base64): json-glib encodes the envelope with the member empty, and the payload
+ * is sent between the two halves as it is, never copied or scanned again. Returns the parts
+ * to send, in order. Takes ownership of value. */
+GPtrArray *
+phx_reply_encode_with_payload (JsonNode *value, const char *member, GBytes *payload, const char *tag)
+{
+        g_autoptr(GBytes) whole = NULL;
+        g_autofree char *needle = g_strdup_printf ("{\"return\":{\"%s\":\"", member);
+        GPtrArray *parts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+        const char *data;
+        gsize len, cut;
+
+        g_return_val_if_fail (JSON_NODE_HOLDS_OBJECT (value), NULL);
+        json_object_set_string_member (json_node_get_object (value), member, "");
+        whole = phx_reply_encode (value, tag);
+        data = g_bytes_get_data (whole, &len);
+        /* The generator keeps insertion order, so the member opens the reply when it was
+         * the first one set; anything else is a programming error. */
+        cut = strlen (needle);
+        g_assert (len > cut && memcmp (data, needle, cut) == 0 && data[cut] == '"');
+        g_ptr_array_add (parts, g_bytes_new_from_bytes (whole, 0, cut));
+        g_ptr_array_add (parts, g_bytes_ref (payload));
+        g_ptr_array_add (parts, g_bytes_new_from_bytes (whole, cut, len - cut));
+        return parts;
+}
+
 GBytes *
 phx_reply_encode_error (const GError *error, const char *tag)
 {

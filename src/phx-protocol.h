@@ -15,6 +15,8 @@ PhxRequest *phx_request_parse (const char *line, gsize len, char **tag_out, GErr
 void phx_request_free (PhxRequest *req);
 
 GBytes *phx_reply_encode (JsonNode *value, const char *tag);
+GPtrArray *phx_reply_encode_with_payload (JsonNode *value, const char *member, GBytes *payload,
+                                          const char *tag);
 GBytes *phx_reply_encode_error (const GError *error, const char *tag);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhxRequest, phx_request_free)

@@ -28,8 +28,10 @@ load_commands (void)
 }
 
 static void
-on_frame (PhxFrameKind kind, const char *line, gsize len, gpointer user_data)
+on_frame (PhxFrameKind kind, GBytes *bytes, gpointer user_data)
 {
+        gsize len;
+        const char *line;
         g_autoptr(GError) error = NULL;
         g_autofree char *tag = NULL;
         g_autoptr(PhxRequest) req = NULL;
@@ -38,6 +40,8 @@ on_frame (PhxFrameKind kind, const char *line, gsize len, gpointer user_data)
 
         if (kind != PHX_FRAME_LINE)
                 return;
+        line = g_bytes_get_data (bytes, &len);
+        g_assert (line[len] == '\0');
         req = phx_request_parse (line, len, &tag, &error);
         if (req != NULL && (cmd = g_hash_table_lookup (commands, req->execute)) != NULL) {
                 g_autoptr(PhxArgs) args = phx_args_validate (cmd->args, req->arguments, &error);

@@ -288,3 +288,18 @@ def test_large_transfer_round_trip(host, tmp_path):
     h = host.ok("file-open", {"path": str(dst), "mode": "w"})
     host.ok("file-write", {"handle_id": h, "bufb64": b64(data), "eof": True})
     assert hashlib.md5(dst.read_bytes()).digest() == hashlib.md5(data).digest()
+
+
+def test_read_at_end_of_file_returns_empty_and_closes(host, tmp_path):
+    path = tmp_path / "exact"
+    path.write_bytes(b"0123456789")
+    h = host.ok("file-open", {"path": str(path)})
+    r = host.ok("file-read", {"handle_id": h, "count": 10})
+    assert unb64(r["bufb64"]) == b"0123456789" and r["eof"] is False
+    r = host.ok("file-read", {"handle_id": h, "count": 10})
+    assert r == {"bufb64": "", "eof": True}
+    assert host.ok("ping") == "0.1.0"
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    h = host.ok("file-open", {"path": str(empty)})
+    assert host.ok("file-read", {"handle_id": h}) == {"bufb64": "", "eof": True}

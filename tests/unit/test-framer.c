@@ -7,15 +7,22 @@ typedef struct {
 } Sink;
 
 static void
-collect (PhxFrameKind kind, const char *line, gsize len, gpointer user_data)
+collect (PhxFrameKind kind, GBytes *line, gpointer user_data)
 {
         Sink *sink = user_data;
+        gsize len;
+        const char *data;
 
-        g_assert_cmpuint (strlen (line), ==, len);
-        if (kind == PHX_FRAME_LINE)
-                g_ptr_array_add (sink->lines, g_strndup (line, len));
-        else
+        if (kind != PHX_FRAME_LINE) {
+                g_assert_null (line);
                 sink->overlong++;
+                return;
+        }
+        data = g_bytes_get_data (line, &len);
+        /* the promised NUL just past the end */
+        g_assert_cmpuint (strlen (data), ==, len);
+        g_assert_cmpuint (len, >, 0);
+        g_ptr_array_add (sink->lines, g_strndup (data, len));
 }
 
 static void
@@ -95,6 +102,22 @@ test_limit_edges (void)
 }
 
 static void
+test_split_line_trimmed (void)
+{
+        Sink sink;
+        g_autoptr(PhxFramer) f = NULL;
+        const char *parts[] = { "  {\"a\"", ":1}  \r", "\n  \r", "\n" };
+
+        sink_init (&sink);
+        f = phx_framer_new (64, collect, &sink);
+        for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+                phx_framer_push (f, parts[i], strlen (parts[i]));
+        g_assert_cmpuint (sink.lines->len, ==, 1);
+        g_assert_cmpstr (sink.lines->pdata[0], ==, "{\"a\":1}");
+        g_ptr_array_unref (sink.lines);
+}
+
+static void
 test_reset_forgets_partial (void)
 {
         Sink sink;
@@ -119,6 +142,7 @@ main (int argc, char **argv)
         g_test_add_func ("/framer/byte-by-byte", test_byte_by_byte);
         g_test_add_func ("/framer/many-in-one-push", test_many_in_one_push);
         g_test_add_func ("/framer/limit-edges", test_limit_edges);
+        g_test_add_func ("/framer/split-line-trimmed", test_split_line_trimmed);
         g_test_add_func ("/framer/reset", test_reset_forgets_partial);
         return g_test_run ();
 }
