@@ -3,8 +3,8 @@
 # Sourced by run-agent.sh and run-tests.sh; safe to run again.
 set -eu
 
-PHX_BUILD_DEPS="meson ninja-build gcc pkg-config libglib2.0-dev libjson-glib-dev"
-PHX_TEST_DEPS="python3 python3-pytest socat util-linux"
+PHX_BUILD_DEPS="meson ninja-build gcc pkg-config libglib2.0-dev libjson-glib-dev libnl-3-dev libnl-route-3-dev"
+PHX_TEST_DEPS="python3 python3-pytest socat util-linux iproute2"
 
 phx_install_deps() {
         missing=""

@@ -28,6 +28,7 @@ struct _PhxDispatcher {
         guint current_gen;    /* the newest connection generation seen */
         guint current_jobs;   /* unanswered jobs of that generation */
         gsize trim_debt;      /* heap churn since the last malloc_trim() */
+        PhxLane serial_lane;  /* PHX_CMD_SERIAL commands */
 };
 
 G_DEFINE_TYPE (PhxDispatcher, phx_dispatcher, G_TYPE_OBJECT)
@@ -44,6 +45,7 @@ typedef struct {
         JsonNode *result;
         GError *error;
         GPtrArray *reply;   /* GBytes parts; encoded in the worker when possible */
+        PhxLane *lane;      /* the lane it holds or waits in, if any */
 } Job;
 
 static void
@@ -172,15 +174,17 @@ job_finish (Job *job)
         phx_agent_command_finished (self->agent, job->name, job->error == NULL);
         self->inflight_bytes -= job->cost;
 
-        if (file != NULL) {
+        if (job->lane != NULL) {
+                PhxLane *lane = job->lane;
                 Job *next;
 
-                file->busy = FALSE;
-                if (file->closed) {
+                lane->busy = FALSE;
+                if (file != NULL && file->closed) {
                         /* Calls queued behind the one that closed the handle (file-close,
                          * or a read that hit end of file) find it gone, as if sent later. */
-                        while ((next = g_queue_pop_head (&file->pending)) != NULL) {
+                        while ((next = g_queue_pop_head (&lane->pending)) != NULL) {
                                 self->running--;
+                                next->lane = NULL;
                                 next->call.file = NULL;
                                 phx_error_set (&next->error, EBADF, "%s: unknown handle %" G_GINT64_FORMAT,
                                                next->name, file->id);
@@ -188,10 +192,10 @@ job_finish (Job *job)
                         }
                         phx_handles_remove (handles, file->id);
                         phx_agent_notify_handles (self->agent);
-                } else if ((next = g_queue_pop_head (&file->pending)) != NULL) {
-                        /* Handle commands are all threaded, so this does not recurse. */
+                } else if ((next = g_queue_pop_head (&lane->pending)) != NULL) {
+                        /* Lane commands are all threaded, so this does not recurse. */
                         self->running--;
-                        file->busy = TRUE;
+                        lane->busy = TRUE;
                         job_run (next);
                 }
         }
@@ -254,25 +258,27 @@ job_dispatch (Job *job)
                 job_finish (job);
                 return;
         }
-        if (!(job->command->flags & PHX_CMD_HANDLE)) {
-                job_run (job);
-                return;
+        if (job->command->flags & PHX_CMD_HANDLE) {
+                file = phx_handles_lookup (phx_agent_get_handles (self->agent),
+                                           phx_args_get_int (job->call.args, "handle_id"), &job->error);
+                if (file == NULL) {
+                        g_prefix_error (&job->error, "%s: ", job->name);
+                        job_finish (job);
+                        return;
+                }
+                job->call.file = file;
+                job->lane = &file->lane;
+        } else if (job->command->flags & PHX_CMD_SERIAL) {
+                job->lane = &self->serial_lane;
         }
-        file = phx_handles_lookup (phx_agent_get_handles (self->agent),
-                                   phx_args_get_int (job->call.args, "handle_id"), &job->error);
-        if (file == NULL) {
-                g_prefix_error (&job->error, "%s: ", job->name);
-                job_finish (job);
-                return;
-        }
-        job->call.file = file;
-        if (file->busy) {
-                /* One handle, one operation at a time, in the order the host sent them. */
+        if (job->lane != NULL && job->lane->busy) {
+                /* One at a time, in the order the host sent them. */
                 self->running++;
-                g_queue_push_tail (&file->pending, job);
+                g_queue_push_tail (&job->lane->pending, job);
                 return;
         }
-        file->busy = TRUE;
+        if (job->lane != NULL)
+                job->lane->busy = TRUE;
         job_run (job);
 }
 
@@ -403,6 +409,7 @@ phx_dispatcher_finalize (GObject *object)
         PhxDispatcher *self = PHX_DISPATCHER (object);
 
         g_queue_clear_full (&self->intake, (GDestroyNotify) job_free);
+        g_queue_clear_full (&self->serial_lane.pending, (GDestroyNotify) job_free);
         g_ptr_array_unref (self->handlers);
         g_hash_table_unref (self->commands);
         g_ptr_array_unref (self->names);

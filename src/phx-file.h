@@ -3,6 +3,8 @@
 
 #include <glib.h>
 
+#include "phx-lane.h"
+
 G_BEGIN_DECLS
 
 typedef struct _PhxFile PhxFile;
@@ -14,8 +16,7 @@ struct _PhxFile {
         char *tmp_path;  /* atomic mode with a named temporary file, else NULL */
         gboolean atomic; /* the data goes to `path` only when the handle is closed */
         gboolean closed; /* the descriptor is gone; the table drops the handle */
-        gboolean busy;   /* a command is running on it (main thread only) */
-        GQueue pending;  /* calls waiting for it, in arrival order (main thread only) */
+        PhxLane lane;    /* calls on this handle run one at a time (main thread only) */
 };
 
 PhxFile *phx_file_open (const char *path, const char *mode, guint perm, gboolean force,

@@ -16,6 +16,7 @@ typedef enum {
         PHX_CMD_THREADED = 1 << 0,  /* runs in a worker thread (GTask) */
         PHX_CMD_FROZEN_OK = 1 << 1, /* allowed while filesystems are frozen */
         PHX_CMD_HANDLE = 1 << 2,    /* `handle_id` names an open file; calls on one handle are serialized */
+        PHX_CMD_SERIAL = 1 << 3,    /* changes shared state: such commands run one at a time, in order */
 } PhxCommandFlags;
 
 typedef JsonNode *(*PhxCommandFunc) (PhxCall *call, GError **error);
@@ -58,6 +59,7 @@ GType phx_agent_handler_get_type (void);
 GType phx_files_handler_get_type (void);
 GType phx_paths_handler_get_type (void);
 GType phx_sysinfo_handler_get_type (void);
+GType phx_network_handler_get_type (void);
 
 /* A family's boilerplate: a final subclass of PhxHandler whose class holds `table`. */
 #define PHX_DEFINE_HANDLER(TypeName, type_name, table)                                     \

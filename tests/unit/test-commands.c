@@ -59,11 +59,11 @@ test_tables (void)
                 g_assert_nonnull (c->func);
                 g_assert_true (phx_args_spec_check (c->args, &error));
                 g_assert_no_error (error);
-                if (c->flags & PHX_CMD_HANDLE) {
-                        /* the dispatcher's handle queue relies on both */
+                /* the dispatcher's lanes rely on these */
+                if (c->flags & (PHX_CMD_HANDLE | PHX_CMD_SERIAL))
                         g_assert_true (c->flags & PHX_CMD_THREADED);
+                if (c->flags & PHX_CMD_HANDLE)
                         g_assert_cmpstr (c->args[0].name, ==, "handle_id");
-                }
                 if (strstr (tests, quoted) == NULL)
                         g_error ("command %s has no protocol test", c->name);
         }

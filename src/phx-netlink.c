@@ -1,0 +1,450 @@
+/* phx-netlink.c — the only code that talks rtnetlink, through libnl-route-3. Requests are
+ * built by libnl and acknowledged with our own error callback, so a failure carries the
+ * kernel's errno itself (libnl's NLE_* codes would fold several into one). Input text is
+ * parsed strictly here before anything is sent. */
+#define G_LOG_DOMAIN "phx-netlink"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/route.h>
+#include <netlink/socket.h>
+
+#include "phx-error.h"
+#include "phx-netlink.h"
+
+typedef struct nl_sock NlSock;
+typedef struct nl_msg NlMsg;
+typedef struct nl_cache NlCache;
+typedef struct nl_addr NlAddr;
+typedef struct rtnl_addr RtnlAddr;
+typedef struct rtnl_link RtnlLink;
+typedef struct rtnl_route RtnlRoute;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlSock, nl_socket_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlMsg, nlmsg_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlCache, nl_cache_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlAddr, nl_addr_put)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlAddr, rtnl_addr_put)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlLink, rtnl_link_put)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlRoute, rtnl_route_put)
+
+void
+phx_net_iface_free (PhxNetIface *iface)
+{
+        g_free (iface->name);
+        g_free (iface->hwaddr);
+        g_ptr_array_unref (iface->ips);
+        g_free (iface);
+}
+
+void
+phx_net_route_free (PhxNetRoute *route)
+{
+        g_free (route->ifname);
+        g_free (route->dst);
+        g_free (route->src);
+        g_free (route->gateway);
+        g_free (route);
+}
+
+/* For failures libnl reports itself (no kernel errno to hand on). */
+static void
+set_nl_error (GError **error, int nle, const char *what)
+{
+        static const struct {
+                int nle, errsv;
+        } map[] = {
+                { NLE_NOMEM, ENOMEM }, { NLE_PERM, EPERM }, { NLE_NODEV, ENODEV }, { NLE_EXIST, EEXIST },
+                { NLE_INVAL, EINVAL }, { NLE_NOADDR, EADDRNOTAVAIL }, { NLE_OBJ_NOTFOUND, ESRCH },
+                { NLE_AGAIN, EAGAIN }, { NLE_BUSY, EBUSY }, { NLE_OPNOTSUPP, EOPNOTSUPP },
+                { NLE_AF_NOSUPPORT, EAFNOSUPPORT }, { NLE_NOACCESS, EACCES },
+        };
+
+        nle = ABS (nle);
+        for (guint i = 0; i < G_N_ELEMENTS (map); i++) {
+                if (map[i].nle == nle) {
+                        phx_error_set_errno (error, map[i].errsv, "%s", what);
+                        return;
+                }
+        }
+        phx_error_set (error, PHX_ERROR_GENERIC, "%s: %s", what, nl_geterror (nle));
+}
+
+static NlSock *
+open_socket (GError **error)
+{
+        g_autoptr(NlSock) sk = nl_socket_alloc ();
+        int err;
+
+        if (sk == NULL) {
+                phx_error_set_errno (error, ENOMEM, "netlink socket");
+                return NULL;
+        }
+        err = nl_connect (sk, NETLINK_ROUTE);
+        if (err < 0) {
+                set_nl_error (error, err, "netlink connect");
+                return NULL;
+        }
+        return g_steal_pointer (&sk);
+}
+
+static int
+on_nl_error (struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+        *(int *) arg = -e->error;
+        return NL_STOP;
+}
+
+/* Sends one request and waits for the kernel's answer; `what` names it in errors. */
+static gboolean
+transact (NlSock *sk, NlMsg *msg, const char *what, GError **error)
+{
+        int kernel_errno = 0;
+        int err;
+
+        nl_socket_modify_err_cb (sk, NL_CB_CUSTOM, on_nl_error, &kernel_errno);
+        err = nl_send_auto (sk, msg);
+        if (err >= 0)
+                err = nl_wait_for_ack (sk);
+        if (kernel_errno != 0) {
+                phx_error_set_errno (error, kernel_errno, "%s", what);
+                return FALSE;
+        }
+        if (err < 0) {
+                set_nl_error (error, err, what);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+typedef struct {
+        int family;
+        guint8 bytes[16];
+        guint prefixlen;
+} Cidr;
+
+/* "ADDR" or "ADDR/LEN", IPv4 or IPv6, nothing else (no names, no "default"). */
+static gboolean
+parse_cidr (const char *text, const char *what, Cidr *out, GError **error)
+{
+        g_autofree char *addr = g_strdup (text);
+        char *slash = strchr (addr, '/');
+        guint max;
+
+        if (slash != NULL)
+                *slash = '\0';
+        if (inet_pton (AF_INET, addr, out->bytes) == 1) {
+                out->family = AF_INET;
+                max = 32;
+        } else if (inet_pton (AF_INET6, addr, out->bytes) == 1) {
+                out->family = AF_INET6;
+                max = 128;
+        } else {
+                phx_error_set (error, EINVAL, "invalid %s '%s': not an IPv4 or IPv6 address", what, text);
+                return FALSE;
+        }
+        out->prefixlen = max;
+        if (slash != NULL) {
+                guint64 len;
+                if (!g_ascii_string_to_unsigned (slash + 1, 10, 0, max, &len, NULL)) {
+                        phx_error_set (error, EINVAL, "invalid %s '%s': prefix length must be 0..%u", what,
+                                       text, max);
+                        return FALSE;
+                }
+                out->prefixlen = (guint) len;
+        }
+        return TRUE;
+}
+
+static NlAddr *
+cidr_to_nl (const Cidr *c)
+{
+        NlAddr *a = nl_addr_build (c->family, c->bytes, c->family == AF_INET ? 4 : 16);
+
+        nl_addr_set_prefixlen (a, c->prefixlen);
+        return a;
+}
+
+static gboolean
+lookup_ifindex (const char *ifname, int *ifindex, GError **error)
+{
+        if (ifname[0] == '\0' || strlen (ifname) >= IFNAMSIZ) {
+                phx_error_set (error, EINVAL, "invalid interface name '%s'", ifname);
+                return FALSE;
+        }
+        *ifindex = (int) if_nametoindex (ifname);
+        if (*ifindex == 0) {
+                phx_error_set_errno (error, errno == ENXIO ? ENODEV : errno, "interface %s", ifname);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static char *
+addr_to_string (NlAddr *a)
+{
+        char buf[INET6_ADDRSTRLEN];
+
+        if (a == NULL || nl_addr_get_len (a) == 0)
+                return g_strdup ("");
+        if (inet_ntop (nl_addr_get_family (a), nl_addr_get_binary_addr (a), buf, sizeof buf) == NULL)
+                return g_strdup ("");
+        return g_strdup (buf);
+}
+
+char *
+phx_netlink_prefix_to_mask (int family, guint prefixlen)
+{
+        guint8 bytes[16] = { 0 };
+        char buf[INET6_ADDRSTRLEN];
+
+        for (guint i = 0; i < prefixlen && i < 128; i++)
+                bytes[i / 8] |= (guint8) (0x80 >> (i % 8));
+        inet_ntop (family, bytes, buf, sizeof buf);
+        return g_strdup (buf);
+}
+
+static char *
+format_hwaddr (NlAddr *a)
+{
+        const guint8 *b;
+        GString *s;
+        guint len;
+        gboolean all_zero = TRUE;
+
+        if (a == NULL || (len = nl_addr_get_len (a)) == 0)
+                return g_strdup ("");
+        b = nl_addr_get_binary_addr (a);
+        for (guint i = 0; i < len; i++)
+                all_zero &= b[i] == 0;
+        /* loopback's 00:00:00:00:00:00 means "none", as the original agent reported it */
+        if (all_zero)
+                return g_strdup ("");
+        s = g_string_new (NULL);
+        for (guint i = 0; i < len; i++)
+                g_string_append_printf (s, i ? ":%02x" : "%02x", b[i]);
+        return g_string_free (s, FALSE);
+}
+
+GPtrArray *
+phx_netlink_list_ifaces (GError **error)
+{
+        static const rtnl_link_stat_id_t stat_ids[PHX_NET_N_STATS] = {
+                RTNL_LINK_RX_BYTES, RTNL_LINK_RX_PACKETS, RTNL_LINK_RX_ERRORS, RTNL_LINK_RX_DROPPED,
+                RTNL_LINK_TX_BYTES, RTNL_LINK_TX_PACKETS, RTNL_LINK_TX_ERRORS, RTNL_LINK_TX_DROPPED,
+        };
+        g_autoptr(NlSock) sk = open_socket (error);
+        g_autoptr(NlCache) links = NULL;
+        g_autoptr(NlCache) addrs = NULL;
+        g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_iface_free);
+        int err;
+
+        if (sk == NULL)
+                return NULL;
+        if ((err = rtnl_link_alloc_cache (sk, AF_UNSPEC, &links)) < 0 ||
+            (err = rtnl_addr_alloc_cache (sk, &addrs)) < 0) {
+                set_nl_error (error, err, "netlink dump");
+                return NULL;
+        }
+        for (struct nl_object *o = nl_cache_get_first (links); o != NULL; o = nl_cache_get_next (o)) {
+                RtnlLink *link = (RtnlLink *) o;
+                PhxNetIface *iface = g_new0 (PhxNetIface, 1);
+
+                iface->index = rtnl_link_get_ifindex (link);
+                iface->name = g_strdup (rtnl_link_get_name (link));
+                iface->hwaddr = format_hwaddr (rtnl_link_get_addr (link));
+                iface->flags = rtnl_link_get_flags (link);
+                iface->mtu = rtnl_link_get_mtu (link);
+                for (guint i = 0; i < PHX_NET_N_STATS; i++)
+                        iface->stats[i] = rtnl_link_get_stat (link, stat_ids[i]);
+                iface->ips = g_ptr_array_new_with_free_func (g_free);
+                for (struct nl_object *p = nl_cache_get_first (addrs); p != NULL; p = nl_cache_get_next (p)) {
+                        RtnlAddr *addr = (RtnlAddr *) p;
+                        g_autofree char *ip = NULL;
+                        if (rtnl_addr_get_ifindex (addr) != iface->index)
+                                continue;
+                        ip = addr_to_string (rtnl_addr_get_local (addr));
+                        g_ptr_array_add (iface->ips, g_strdup_printf ("%s/%d", ip, rtnl_addr_get_prefixlen (addr)));
+                }
+                g_ptr_array_add (out, iface);
+        }
+        return g_steal_pointer (&out);
+}
+
+GPtrArray *
+phx_netlink_list_routes (int family, GError **error)
+{
+        g_autoptr(NlSock) sk = open_socket (error);
+        g_autoptr(NlCache) routes = NULL;
+        g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_route_free);
+        int err;
+
+        if (sk == NULL)
+                return NULL;
+        if ((err = rtnl_route_alloc_cache (sk, family, 0, &routes)) < 0) {
+                set_nl_error (error, err, "netlink route dump");
+                return NULL;
+        }
+        for (struct nl_object *o = nl_cache_get_first (routes); o != NULL; o = nl_cache_get_next (o)) {
+                RtnlRoute *r = (RtnlRoute *) o;
+                struct rtnl_nexthop *nh = rtnl_route_get_nnexthops (r) > 0 ? rtnl_route_nexthop_n (r, 0) : NULL;
+                NlAddr *dst = rtnl_route_get_dst (r);
+                PhxNetRoute *route;
+                char name[IF_NAMESIZE] = "";
+
+                /* The local table holds the kernel's own host and broadcast entries; hosts
+                 * manage routes in the others. Only ordinary unicast routes are listed. */
+                if (rtnl_route_get_table (r) == RT_TABLE_LOCAL || rtnl_route_get_type (r) != RTN_UNICAST)
+                        continue;
+                route = g_new0 (PhxNetRoute, 1);
+                if (nh != NULL && rtnl_route_nh_get_ifindex (nh) > 0)
+                        if_indextoname (rtnl_route_nh_get_ifindex (nh), name);
+                route->ifname = g_strdup (name);
+                route->family = rtnl_route_get_family (r);
+                route->scope = rtnl_route_get_scope (r);
+                route->prefixlen = dst != NULL ? nl_addr_get_prefixlen (dst) : 0;
+                route->dst = route->prefixlen > 0 ? addr_to_string (dst) : g_strdup ("");
+                route->src = addr_to_string (rtnl_route_get_pref_src (r));
+                route->gateway = addr_to_string (nh != NULL ? rtnl_route_nh_get_gateway (nh) : NULL);
+                route->metric = rtnl_route_get_priority (r);
+                route->table = rtnl_route_get_table (r);
+                g_ptr_array_add (out, route);
+        }
+        return g_steal_pointer (&out);
+}
+
+gboolean
+phx_netlink_addr_change (gboolean add, const char *ifname, const char *cidr, GError **error)
+{
+        g_autoptr(NlSock) sk = NULL;
+        g_autoptr(RtnlAddr) addr = NULL;
+        g_autoptr(NlAddr) local = NULL;
+        g_autoptr(NlMsg) msg = NULL;
+        g_autofree char *what = NULL;
+        Cidr c;
+        int ifindex, err;
+
+        if (!parse_cidr (cidr, "address", &c, error) || !lookup_ifindex (ifname, &ifindex, error))
+                return FALSE;
+        if ((sk = open_socket (error)) == NULL)
+                return FALSE;
+        addr = rtnl_addr_alloc ();
+        local = cidr_to_nl (&c);
+        rtnl_addr_set_ifindex (addr, ifindex);
+        rtnl_addr_set_family (addr, c.family);
+        rtnl_addr_set_local (addr, local);
+        rtnl_addr_set_prefixlen (addr, (int) c.prefixlen);
+        what = g_strdup_printf ("%s %s dev %s", add ? "add address" : "delete address", cidr, ifname);
+        /* NLM_F_EXCL: an address already present is EEXIST, not a silent success. */
+        err = add ? rtnl_addr_build_add_request (addr, NLM_F_EXCL, &msg)
+                  : rtnl_addr_build_delete_request (addr, 0, &msg);
+        if (err < 0) {
+                set_nl_error (error, err, what);
+                return FALSE;
+        }
+        return transact (sk, msg, what, error);
+}
+
+gboolean
+phx_netlink_link_set_up (const char *ifname, gboolean up, GError **error)
+{
+        g_autoptr(NlSock) sk = NULL;
+        g_autoptr(RtnlLink) orig = NULL;
+        g_autoptr(RtnlLink) change = NULL;
+        g_autoptr(NlMsg) msg = NULL;
+        g_autofree char *what = g_strdup_printf ("set %s %s", ifname, up ? "up" : "down");
+        int ifindex, err;
+
+        if (!lookup_ifindex (ifname, &ifindex, error) || (sk = open_socket (error)) == NULL)
+                return FALSE;
+        if ((err = rtnl_link_get_kernel (sk, ifindex, NULL, &orig)) < 0) {
+                set_nl_error (error, err, what);
+                return FALSE;
+        }
+        change = rtnl_link_alloc ();
+        if (up)
+                rtnl_link_set_flags (change, IFF_UP);
+        else
+                rtnl_link_unset_flags (change, IFF_UP);
+        if ((err = rtnl_link_build_change_request (orig, change, 0, &msg)) < 0) {
+                set_nl_error (error, err, what);
+                return FALSE;
+        }
+        return transact (sk, msg, what, error);
+}
+
+gboolean
+phx_netlink_route_change (gboolean add, const char *ifname, const char *dst, const char *src,
+                          const char *gateway, int scope, GError **error)
+{
+        g_autoptr(NlSock) sk = NULL;
+        g_autoptr(RtnlRoute) route = NULL;
+        g_autoptr(NlAddr) dst_addr = NULL;
+        g_autoptr(NlMsg) msg = NULL;
+        g_autofree char *what = NULL;
+        struct rtnl_nexthop *nh;
+        Cidr d, s, g;
+        int ifindex, err;
+
+        if (!parse_cidr (dst, "destination", &d, error))
+                return FALSE;
+        if (src != NULL && (!parse_cidr (src, "source", &s, error) || s.family != d.family)) {
+                if (error != NULL && *error == NULL)
+                        phx_error_set (error, EINVAL, "source '%s' is not of the destination's family", src);
+                return FALSE;
+        }
+        if (gateway != NULL && (!parse_cidr (gateway, "gateway", &g, error) || g.family != d.family)) {
+                if (error != NULL && *error == NULL)
+                        phx_error_set (error, EINVAL, "gateway '%s' is not of the destination's family", gateway);
+                return FALSE;
+        }
+        if (!lookup_ifindex (ifname, &ifindex, error) || (sk = open_socket (error)) == NULL)
+                return FALSE;
+
+        route = rtnl_route_alloc ();
+        dst_addr = cidr_to_nl (&d);
+        rtnl_route_set_family (route, d.family);
+        rtnl_route_set_dst (route, dst_addr);
+        rtnl_route_set_table (route, RT_TABLE_MAIN);
+        rtnl_route_set_type (route, RTN_UNICAST);
+        if (add) {
+                rtnl_route_set_protocol (route, RTPROT_BOOT);
+                rtnl_route_set_scope (route, (guint8) scope);
+        } else if (scope >= 0) {
+                rtnl_route_set_scope (route, (guint8) scope);
+        }
+        if (src != NULL) {
+                g_autoptr(NlAddr) a = cidr_to_nl (&s);
+                rtnl_route_set_pref_src (route, a);
+        }
+        nh = rtnl_route_nh_alloc ();
+        rtnl_route_nh_set_ifindex (nh, ifindex);
+        if (gateway != NULL) {
+                g_autoptr(NlAddr) a = cidr_to_nl (&g);
+                rtnl_route_nh_set_gateway (nh, a);
+        }
+        rtnl_route_add_nexthop (route, nh);
+
+        what = g_strdup_printf ("%s %s dev %s%s%s", add ? "add route" : "delete route", dst, ifname,
+                                gateway != NULL ? " via " : "", gateway != NULL ? gateway : "");
+        if (!add)
+                rtnl_route_set_protocol (route, RTPROT_UNSPEC);
+        err = add ? rtnl_route_build_add_request (route, NLM_F_EXCL, &msg)
+                  : rtnl_route_build_del_request (route, 0, &msg);
+        if (err < 0) {
+                set_nl_error (error, err, what);
+                return FALSE;
+        }
+        /* Deleting without a scope must match any scope, as `ip route del` does: the
+         * kernel reads RT_SCOPE_NOWHERE as "any", but libnl replaces an unset scope with a
+         * guess (link when there is no gateway), which would miss a global device route. */
+        if (!add && scope < 0)
+                ((struct rtmsg *) nlmsg_data (nlmsg_hdr (msg)))->rtm_scope = RT_SCOPE_NOWHERE;
+        return transact (sk, msg, what, error);
+}
