@@ -4,7 +4,7 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/deps.sh"
-phx_install_deps $PHX_BUILD_DEPS $PHX_TEST_DEPS
+phx_install_deps $PHX_BUILD_DEPS $PHX_TEST_DEPS $PHX_VM_DEPS
 
 cd "$ROOT"
 PY=/usr/bin/python3
@@ -32,7 +32,16 @@ run_suite() { # name builddir [meson options...]
         $PY "$ROOT/scripts/count-results.py" junit "$RESULTS/$name-pytest.xml" >"$RESULTS/$name-pytest.count"
 }
 
+run_vm() { # builddir: the agent of that build in a real guest (the kernel .deb is cached in builddir/vm)
+        dir=$1
+        echo "== end-to-end tests in a qemu guest"
+        PHX_AGENT="$ROOT/$dir/src/phoenix-ga" PHX_VM_DIR="$ROOT/$dir/vm" $PY -m pytest -q -p no:cacheprovider \
+                --junitxml="$RESULTS/vm-pytest.xml" "$ROOT/tests/vm" || true
+        $PY "$ROOT/scripts/count-results.py" junit "$RESULTS/vm-pytest.xml" >"$RESULTS/vm-pytest.count"
+}
+
 run_suite plain build
+run_vm build
 # Leak checking stays off: GLib's type system keeps its registrations for the process.
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run_suite sanitized build-asan -Db_sanitize=address,undefined -Db_lundef=false

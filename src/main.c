@@ -15,10 +15,12 @@
 
 #include "phx-agent.h"
 #include "phx-limits.h"
+#include "phx-log.h"
 
 #define DEFAULT_VIRTIO_PATH "/dev/virtio-ports/org.guest-agent.0"
 #define DEFAULT_ISA_PATH "/dev/ttyS0"
 #define DEFAULT_SOCKET_PATH "/run/phoenix-ga.sock"
+#define DEFAULT_RUNTIME_DIR "/run/phoenix-ga"
 
 static gboolean
 on_quit_signal (gpointer user_data)
@@ -52,13 +54,24 @@ main (int argc, char **argv)
 {
         g_autofree char *method_name = NULL;
         g_autofree char *path = NULL;
+        g_autofree char *hook = NULL;
+        g_autofree char *runtime_dir = NULL;
+        gint freeze_timeout = PHX_FREEZE_TIMEOUT_DEFAULT;
         gboolean debug = FALSE, version = FALSE;
+        PhxAgentOptions options = { 0 };
         const GOptionEntry entries[] = {
                 { "method", 'm', 0, G_OPTION_ARG_STRING, &method_name,
                   N_("Transport: virtio-serial (default), isa-serial or unix-listen"), N_("METHOD") },
                 { "path", 'p', 0, G_OPTION_ARG_FILENAME, &path,
                   N_("Device or socket path (default depends on the method)"), N_("PATH") },
                 { "debug", 0, 0, G_OPTION_ARG_NONE, &debug, N_("Log every command"), NULL },
+                { "freeze-timeout", 0, 0, G_OPTION_ARG_INT, &freeze_timeout,
+                  N_("Thaw by itself when no fs-unfreeze comes within SECONDS (default 600, 0 = never)"),
+                  N_("SECONDS") },
+                { "fsfreeze-hook", 0, 0, G_OPTION_ARG_FILENAME, &hook,
+                  N_("Run PATH with 'freeze' before freezing and 'thaw' after thawing"), N_("PATH") },
+                { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &runtime_dir,
+                  N_("Directory for the frozen-state marker, on tmpfs (default /run/phoenix-ga)"), N_("DIR") },
                 { "version", 'v', 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
                 { NULL }
         };
@@ -93,8 +106,13 @@ main (int argc, char **argv)
         if (path == NULL)
                 path = g_strdup (method == PHX_METHOD_VIRTIO_SERIAL ? DEFAULT_VIRTIO_PATH :
                                  method == PHX_METHOD_ISA_SERIAL ? DEFAULT_ISA_PATH : DEFAULT_SOCKET_PATH);
+        if (freeze_timeout < 0) {
+                g_printerr (_("%s: --freeze-timeout must be 0 or more\n"), g_get_prgname ());
+                return 2;
+        }
         if (debug)
                 g_log_set_debug_enabled (TRUE);
+        phx_log_install ();
 
         /* A fixed threshold keeps transfer buffers in mmap'ed blocks that go straight back
          * to the kernel; glibc's sliding threshold would keep the largest one forever. */
@@ -104,7 +122,12 @@ main (int argc, char **argv)
         umask (0);
         signal (SIGPIPE, SIG_IGN);
 
-        agent = phx_agent_new (method, path, &error);
+        options.method = method;
+        options.path = path;
+        options.freeze_timeout = (guint) freeze_timeout;
+        options.fsfreeze_hook = hook;
+        options.runtime_dir = runtime_dir != NULL ? runtime_dir : DEFAULT_RUNTIME_DIR;
+        agent = phx_agent_new (&options, &error);
         if (agent == NULL) {
                 g_printerr ("%s: %s\n", g_get_prgname (), error->message);
                 return 1;
@@ -115,5 +138,6 @@ main (int argc, char **argv)
         g_signal_connect (agent, "shutdown", G_CALLBACK (on_shutdown), loop);
         g_message ("phoenix-ga %s serving on %s (%s)", PHX_VERSION, path, phx_method_to_string (method));
         g_main_loop_run (loop);
+        phx_agent_prepare_exit (agent);
         return 0;
 }

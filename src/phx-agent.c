@@ -7,6 +7,7 @@
 
 #include "phx-agent.h"
 #include "phx-dispatcher.h"
+#include "phx-freezer.h"
 #include "phx-limits.h"
 
 struct _PhxAgent {
@@ -14,8 +15,9 @@ struct _PhxAgent {
         PhxChannel *channel;
         PhxDispatcher *dispatcher;
         PhxHandles *handles;
-        gboolean frozen;
+        PhxFreezer *freezer;
         gboolean shutdown_requested;
+        gboolean shutdown_emitted;
         guint64 commands_served;
         guint64 commands_failed;
         char *last_command;
@@ -56,7 +58,24 @@ phx_agent_get_dispatcher (PhxAgent *self)
 gboolean
 phx_agent_get_frozen (PhxAgent *self)
 {
-        return self->frozen;
+        return phx_freezer_get_frozen (self->freezer);
+}
+
+PhxFreezer *
+phx_agent_get_freezer (PhxAgent *self)
+{
+        return self->freezer;
+}
+
+/* On the way out, by signal or agent-shutdown: never leave the guest frozen. */
+void
+phx_agent_prepare_exit (PhxAgent *self)
+{
+        g_autoptr(GError) error = NULL;
+
+        if (phx_freezer_get_frozen (self->freezer) && !phx_freezer_thaw_now (self->freezer, &error))
+                g_warning ("thaw before exit failed: %s", error->message);
+        phx_channel_linger (self->channel, PHX_EXIT_LINGER_MS);
 }
 
 /* A host that half-closed its socket gets every reply, then the connection ends. */
@@ -73,8 +92,11 @@ maybe_shutdown (PhxAgent *self)
 {
         /* agent-shutdown's own reply goes out first; a host that stopped reading cannot
          * keep the agent alive, because its queue is dropped when it goes away. */
-        if (self->shutdown_requested && phx_channel_get_queued (self->channel) == 0)
+        if (self->shutdown_requested && !self->shutdown_emitted &&
+            phx_channel_get_queued (self->channel) == 0) {
+                self->shutdown_emitted = TRUE;
                 g_signal_emit (self, signals[SIGNAL_SHUTDOWN], 0);
+        }
 }
 
 void
@@ -159,12 +181,25 @@ on_host_connected (GObject *channel, GParamSpec *pspec, gpointer user_data)
         maybe_shutdown (self);
 }
 
+static void
+on_frozen_changed (GObject *freezer, GParamSpec *pspec, gpointer user_data)
+{
+        PhxAgent *self = user_data;
+
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN]);
+}
+
 PhxAgent *
-phx_agent_new (PhxMethod method, const char *path, GError **error)
+phx_agent_new (const PhxAgentOptions *options, GError **error)
 {
         g_autoptr(PhxAgent) self = g_object_new (PHX_TYPE_AGENT, NULL);
 
-        self->channel = phx_channel_new (method, path, error);
+        self->freezer = phx_freezer_new (phx_freeze_backend_real (), options->fsfreeze_hook,
+                                         options->runtime_dir, options->freeze_timeout);
+        g_signal_connect (self->freezer, "notify::frozen", G_CALLBACK (on_frozen_changed), self);
+        if (!phx_freezer_restore (self->freezer, error))
+                return NULL;
+        self->channel = phx_channel_new (options->method, options->path, error);
         if (self->channel == NULL)
                 return NULL;
         phx_channel_set_handlers (self->channel, on_line, on_overlong, on_drained, self);
@@ -191,7 +226,7 @@ phx_agent_get_property (GObject *object, guint prop_id, GValue *value, GParamSpe
                 g_value_set_boolean (value, phx_channel_get_host_connected (self->channel));
                 break;
         case PROP_FROZEN:
-                g_value_set_boolean (value, self->frozen);
+                g_value_set_boolean (value, phx_freezer_get_frozen (self->freezer));
                 break;
         case PROP_OPEN_HANDLES:
                 g_value_set_uint (value, phx_handles_count (self->handles));
@@ -219,6 +254,9 @@ phx_agent_dispose (GObject *object)
                 g_signal_handlers_disconnect_by_data (self->channel, self);
         g_clear_object (&self->channel);
         g_clear_object (&self->dispatcher);
+        if (self->freezer != NULL)
+                g_signal_handlers_disconnect_by_data (self->freezer, self);
+        g_clear_object (&self->freezer);
         G_OBJECT_CLASS (phx_agent_parent_class)->dispose (object);
 }
 

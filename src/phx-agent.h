@@ -13,8 +13,19 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (PhxAgent, phx_agent, PHX, AGENT, GObject)
 
 typedef struct _PhxDispatcher PhxDispatcher;
+typedef struct _PhxFreezer PhxFreezer;
 
-PhxAgent *phx_agent_new (PhxMethod method, const char *path, GError **error);
+typedef struct {
+        PhxMethod method;
+        const char *path;
+        guint freeze_timeout;        /* seconds; 0 = never thaw by ourselves */
+        const char *fsfreeze_hook;   /* NULL for none */
+        const char *runtime_dir;
+} PhxAgentOptions;
+
+PhxAgent *phx_agent_new (const PhxAgentOptions *options, GError **error);
+PhxFreezer *phx_agent_get_freezer (PhxAgent *self);
+void phx_agent_prepare_exit (PhxAgent *self);
 PhxHandles *phx_agent_get_handles (PhxAgent *self);
 PhxDispatcher *phx_agent_get_dispatcher (PhxAgent *self);
 gboolean phx_agent_get_frozen (PhxAgent *self);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +39,7 @@ struct _PhxChannel {
         gboolean paused;
         gboolean in_read;       /* replies sent while reading are flushed together */
         gboolean peer_eof;      /* a socket host shut down its sending side */
+        gint64 unconfirmed_since; /* char devices: requests read while the port said HUP */
         guint generation;
         PhxFramer *framer;
         GQueue out;             /* GBytes* waiting to be written */
@@ -187,15 +189,20 @@ on_frame (PhxFrameKind kind, GBytes *line, gpointer user_data)
                 self->overlong_func (self->generation, self->user_data);
 }
 
-/* Reads until the port is drained (edge-triggered: no new event comes for old data). */
-static void
+/* Reads until the port is drained (edge-triggered: no new event comes for old data).
+ * Returns whether anything was read. */
+static gboolean
 read_port (PhxChannel *self, guint32 events)
 {
+        gboolean got = FALSE;
+
         self->in_read = TRUE;
         while (self->fd >= 0 && !self->paused && !self->peer_eof) {
                 ssize_t n = read (self->fd, self->readbuf, PHX_CHANNEL_READ_CHUNK);
                 if (n > 0) {
-                        set_host_connected (self, TRUE);
+                        got = TRUE;
+                        if (self->method == PHX_METHOD_UNIX_LISTEN)
+                                set_host_connected (self, TRUE);
                         phx_framer_push (self->framer, self->readbuf, n);
                         /* A short read on a socket drained it; anything arriving later
                          * raises a new edge, so the read that would say EAGAIN is saved. */
@@ -208,7 +215,12 @@ read_port (PhxChannel *self, guint32 events)
                         continue;
                 if (n < 0 && errno == EAGAIN)
                         break;
-                if (n == 0 && self->method == PHX_METHOD_UNIX_LISTEN) {
+                /* On a character device, 0 ("no host" on virtio) or EIO (a pty whose
+                 * master closed) only ends this read; whether the host is there is
+                 * decided from the port's current state (see port_host_present). */
+                if (self->method != PHX_METHOD_UNIX_LISTEN)
+                        break;
+                if (n == 0) {
                         /* A half-close (`echo ... | socat`) still wants its replies: the
                          * agent ends the connection once they are all written. */
                         self->peer_eof = TRUE;
@@ -225,6 +237,7 @@ read_port (PhxChannel *self, guint32 events)
         }
         self->in_read = FALSE;
         flush_output (self);
+        return got;
 }
 
 static void
@@ -246,6 +259,48 @@ accept_client (PhxChannel *self)
 }
 
 static gboolean
+port_host_present (PhxChannel *self)
+{
+        struct pollfd p = { .fd = self->fd, .events = POLLIN | POLLOUT };
+
+        if (poll (&p, 1, 0) < 0)
+                return self->host_connected;
+        return !(p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* A character device has no accept, and its events are only hints: the guest learns of a
+ * host's arrival and departure through virtio control messages handled apart from the
+ * data, so a new host's first request can come while the port still says HUP, and a
+ * departing host's last one just before it does. So: bytes read prove a host is there;
+ * HUP with nothing to read means it is gone; and replies made while the port said HUP
+ * are kept for a host that shows up within PHX_CONNECT_SETTLE_US (the one that sent the
+ * request) and dropped if the port stays away longer (whoever comes later is someone
+ * else). No timer is involved: the next event decides. */
+static void
+on_port_event (PhxChannel *self, guint32 ev)
+{
+        gboolean got;
+
+        if (!port_host_present (self) && self->host_connected)
+                host_gone (self);
+        got = read_port (self, ev);
+        if (port_host_present (self)) {
+                if (self->unconfirmed_since != 0 &&
+                    g_get_monotonic_time () - self->unconfirmed_since > PHX_CONNECT_SETTLE_US)
+                        host_gone (self);
+                self->unconfirmed_since = 0;
+                set_host_connected (self, TRUE);
+                flush_output (self);
+        } else if (got) {
+                if (self->unconfirmed_since == 0)
+                        self->unconfirmed_since = g_get_monotonic_time ();
+        } else if (self->host_connected || !g_queue_is_empty (&self->out)) {
+                self->unconfirmed_since = 0;
+                host_gone (self);
+        }
+}
+
+static gboolean
 on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
 {
         PhxChannel *self = user_data;
@@ -255,6 +310,7 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
         for (int i = 0; i < n; i++) {
                 guint32 ev = events[i].events;
 
+                g_debug ("epoll: fd %d events 0x%x%s", events[i].data.fd, ev, self->paused ? " (paused)" : "");
                 if (events[i].data.fd == self->listen_fd) {
                         accept_client (self);
                         continue;
@@ -262,17 +318,8 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                 if (events[i].data.fd != self->fd)
                         continue;
                 if (self->method != PHX_METHOD_UNIX_LISTEN) {
-                        /* A character device has no accept: the edge itself says whether a
-                         * host is there. Drain first, since bytes sent just before a
-                         * disconnect are still delivered. */
-                        if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                                read_port (self, ev);
-                        if (ev & (EPOLLHUP | EPOLLERR)) {
-                                if (self->host_connected || !g_queue_is_empty (&self->out))
-                                        host_gone (self);
-                                continue;
-                        }
-                        set_host_connected (self, TRUE);
+                        on_port_event (self, ev);
+                        continue;
                 } else if (ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
                         read_port (self, ev);
                 }
@@ -328,6 +375,24 @@ guint
 phx_channel_get_generation (PhxChannel *self)
 {
         return self->generation;
+}
+
+/* Before exit: give the last replies (agent-shutdown's own) a bounded chance to leave.
+ * A virtio port's buffers still queued in the guest are discarded when it closes. */
+void
+phx_channel_linger (PhxChannel *self, guint timeout_ms)
+{
+        gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+        while (self->fd >= 0 && !g_queue_is_empty (&self->out) && g_get_monotonic_time () < deadline) {
+                struct pollfd p = { .fd = self->fd, .events = POLLOUT };
+                poll (&p, 1, 20);
+                flush_output (self);
+        }
+        if (self->fd >= 0 && self->method == PHX_METHOD_ISA_SERIAL)
+                tcdrain (self->fd);
+        else if (self->fd >= 0 && self->method == PHX_METHOD_VIRTIO_SERIAL && self->host_connected)
+                g_usleep (MIN (timeout_ms, 100) * 1000); /* let the host side pick up the last buffer */
 }
 
 /* Ends the current host connection (sockets only; a port has nothing to close). */

@@ -35,6 +35,7 @@ gsize phx_channel_get_queued (PhxChannel *self);
 gboolean phx_channel_get_peer_eof (PhxChannel *self);
 guint phx_channel_get_generation (PhxChannel *self);
 void phx_channel_disconnect (PhxChannel *self);
+void phx_channel_linger (PhxChannel *self, guint timeout_ms);
 gboolean phx_channel_get_host_connected (PhxChannel *self);
 PhxMethod phx_channel_get_method (PhxChannel *self);
 const char *phx_channel_get_path (PhxChannel *self);

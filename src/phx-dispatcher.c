@@ -62,6 +62,8 @@ job_free (Job *job)
         g_clear_error (&job->error);
         g_clear_pointer (&job->reply, g_ptr_array_unref);
         g_clear_pointer (&job->call.payload, g_bytes_unref);
+        if (job->call.apply_data != NULL && job->call.apply_data_free != NULL)
+                job->call.apply_data_free (job->call.apply_data);
         g_free (job);
 }
 
@@ -74,6 +76,7 @@ job_new (PhxDispatcher *self, gsize cost, guint generation)
         job->generation = generation;
         job->cost = cost;
         job->call.agent = self->agent;
+        job->call.freezer = phx_agent_get_freezer (self->agent);
         self->inflight_bytes += cost;
         if (generation != self->current_gen) {
                 self->current_gen = generation;
@@ -145,6 +148,7 @@ job_reply_size (Job *job)
 }
 
 static void job_run (Job *job);
+static void job_run_later (gpointer job);
 static void intake_drain (PhxDispatcher *self);
 
 /* Main thread: the job is done (or failed before running); answer and account for it. */
@@ -162,6 +166,8 @@ job_finish (Job *job)
                 g_clear_pointer (&job->reply, g_ptr_array_unref);
                 phx_agent_notify_handles (self->agent);
         }
+        if (job->call.apply != NULL && job->error == NULL)
+                job->call.apply (&job->call);
         job_encode (job);
 
         if (job->error != NULL)
@@ -193,10 +199,14 @@ job_finish (Job *job)
                         phx_handles_remove (handles, file->id);
                         phx_agent_notify_handles (self->agent);
                 } else if ((next = g_queue_pop_head (&lane->pending)) != NULL) {
-                        /* Lane commands are all threaded, so this does not recurse. */
                         self->running--;
                         lane->busy = TRUE;
-                        job_run (next);
+                        /* An inline command would finish (and start the next) right here:
+                         * run it from the loop instead, so a long lane cannot recurse. */
+                        if (next->command->flags & PHX_CMD_THREADED)
+                                job_run (next);
+                        else
+                                g_idle_add_once (job_run_later, next);
                 }
         }
         self->trim_debt += job->cost + job_reply_size (job) + PHX_TRIM_JOB_COST;
@@ -212,7 +222,7 @@ job_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *canc
 
         job->result = job->command->func (&job->call, &job->error);
         /* Encoding a 64 MiB reply belongs here, not on the main loop. */
-        if (job->call.opened == NULL)
+        if (job->call.opened == NULL && job->call.apply == NULL)
                 job_encode (job);
 }
 
@@ -239,6 +249,12 @@ job_run (Job *job)
         }
         job->result = job->command->func (&job->call, &job->error);
         job_finish (job);
+}
+
+static void
+job_run_later (gpointer job)
+{
+        job_run (job);
 }
 
 /* Main thread: a prepared job goes through the freeze gate and the handle queue. */

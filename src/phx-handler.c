@@ -24,7 +24,7 @@ phx_handler_get_commands (PhxHandler *self)
 GType *
 phx_handler_family_types (guint *n_types)
 {
-        GType *types = g_new0 (GType, 6);
+        GType *types = g_new0 (GType, 7);
         guint n = 0;
 
         types[n++] = phx_agent_handler_get_type ();
@@ -32,6 +32,7 @@ phx_handler_family_types (guint *n_types)
         types[n++] = phx_paths_handler_get_type ();
         types[n++] = phx_sysinfo_handler_get_type ();
         types[n++] = phx_network_handler_get_type ();
+        types[n++] = phx_freeze_handler_get_type ();
         *n_types = n;
         return types;
 }

@@ -9,6 +9,7 @@
 G_BEGIN_DECLS
 
 typedef struct _PhxAgent PhxAgent;
+typedef struct _PhxFreezer PhxFreezer;
 typedef struct _PhxFile PhxFile;
 typedef struct _PhxCall PhxCall;
 
@@ -40,6 +41,12 @@ struct _PhxCall {
          * is `payload_member` and leaves its text here, to be spliced in unescaped. */
         const char *payload_member;
         GBytes *payload;
+        PhxFreezer *freezer;  /* thread-safe; see phx-freezer.h */
+        /* A threaded command that changes agent state leaves `apply` here: the dispatcher
+         * runs it on the main thread when the command succeeded, before the reply. */
+        void (*apply) (PhxCall *call);
+        gpointer apply_data;
+        GDestroyNotify apply_data_free;
 };
 
 #define PHX_TYPE_HANDLER (phx_handler_get_type ())
@@ -60,6 +67,7 @@ GType phx_files_handler_get_type (void);
 GType phx_paths_handler_get_type (void);
 GType phx_sysinfo_handler_get_type (void);
 GType phx_network_handler_get_type (void);
+GType phx_freeze_handler_get_type (void);
 
 /* A family's boilerplate: a final subclass of PhxHandler whose class holds `table`. */
 #define PHX_DEFINE_HANDLER(TypeName, type_name, table)                                     \

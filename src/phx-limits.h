@@ -49,3 +49,19 @@
  * idle agent hands freed heap pages back with malloc_trim(). */
 #define PHX_TRIM_AFTER ((gsize) 256 * 1024)
 #define PHX_TRIM_JOB_COST 512
+
+/* Log lines kept in memory while frozen; older ones are dropped (and counted). */
+#define PHX_LOG_HELD_MAX 512
+
+/* Default seconds after which a freeze nobody lifted is lifted by the agent (0 = never). */
+#define PHX_FREEZE_TIMEOUT_DEFAULT 600
+
+/* Seconds an --fsfreeze-hook invocation may take. */
+#define PHX_FREEZE_HOOK_TIMEOUT 60
+
+/* At exit, how long the last replies may take to leave the port. */
+#define PHX_EXIT_LINGER_MS 1000
+
+/* Character devices: how long after a request read while the port still reported HUP the
+ * host's arrival may be confirmed (see on_port_event in phx-channel.c). */
+#define PHX_CONNECT_SETTLE_US ((gint64) 1000 * 1000)

@@ -88,7 +88,8 @@ class Agent:
         self.log_path = tmp_path / "agent.log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            list(wrap) + [AGENT, "-m", "unix-listen", "-p", self.sock_path, "--debug", *args],
+            list(wrap) + [AGENT, "-m", "unix-listen", "-p", self.sock_path, "--debug",
+                          "--runtime-dir", str(tmp_path / "run"), *args],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + TIMEOUT
         while not os.path.exists(self.sock_path):

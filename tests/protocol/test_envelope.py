@@ -222,3 +222,21 @@ def test_agent_shutdown(agent):
     c = agent.connect()
     assert c.ok("agent-shutdown") is True
     assert agent.proc.wait(10) == 0
+
+
+def test_freeze_status_on_the_test_machine(host):
+    # Never fs-freeze here: that would freeze the machine running the tests. Freezing is
+    # tested in the VM (tests/vm); on the host only the harmless side is checked.
+    assert host.ok("get-freeze-status") is False
+    assert host.ok("fs-unfreeze") is True  # nothing frozen: nothing to thaw
+    assert host.ok("get-freeze-status") is False
+
+
+def test_freeze_options_are_checked():
+    import subprocess
+    from conftest import AGENT
+    out = subprocess.run([AGENT, "--freeze-timeout", "-5"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 2 and "--freeze-timeout" in out.stderr
+    out = subprocess.run([AGENT, "--help"], capture_output=True, text=True, timeout=10)
+    for opt in ("--freeze-timeout", "--fsfreeze-hook", "--runtime-dir"):
+        assert opt in out.stdout

@@ -23,20 +23,25 @@ all_commands (void)
         return cmds;
 }
 
+/* The protocol tests, and the VM tests (the only place freeze commands may run). */
 static char *
 protocol_tests_text (void)
 {
-        g_autoptr(GDir) dir = g_dir_open (PROTOCOL_TEST_DIR, 0, NULL);
+        const char *dirs[] = { PROTOCOL_TEST_DIR, VM_TEST_DIR };
         GString *all = g_string_new (NULL);
-        const char *name;
 
-        g_assert_nonnull (dir);
-        while ((name = g_dir_read_name (dir)) != NULL) {
-                g_autofree char *path = g_build_filename (PROTOCOL_TEST_DIR, name, NULL);
-                g_autofree char *text = NULL;
-                if (g_str_has_prefix (name, "test_") && g_str_has_suffix (name, ".py") &&
-                    g_file_get_contents (path, &text, NULL, NULL))
-                        g_string_append (all, text);
+        for (guint i = 0; i < G_N_ELEMENTS (dirs); i++) {
+                g_autoptr(GDir) dir = g_dir_open (dirs[i], 0, NULL);
+                const char *name;
+
+                g_assert_nonnull (dir);
+                while ((name = g_dir_read_name (dir)) != NULL) {
+                        g_autofree char *path = g_build_filename (dirs[i], name, NULL);
+                        g_autofree char *text = NULL;
+                        if (g_str_has_prefix (name, "test_") && g_str_has_suffix (name, ".py") &&
+                            g_file_get_contents (path, &text, NULL, NULL))
+                                g_string_append (all, text);
+                }
         }
         return g_string_free (all, FALSE);
 }
@@ -59,8 +64,8 @@ test_tables (void)
                 g_assert_nonnull (c->func);
                 g_assert_true (phx_args_spec_check (c->args, &error));
                 g_assert_no_error (error);
-                /* the dispatcher's lanes rely on these */
-                if (c->flags & (PHX_CMD_HANDLE | PHX_CMD_SERIAL))
+                /* file I/O may block: it must never run on the main loop */
+                if (c->flags & PHX_CMD_HANDLE)
                         g_assert_true (c->flags & PHX_CMD_THREADED);
                 if (c->flags & PHX_CMD_HANDLE)
                         g_assert_cmpstr (c->args[0].name, ==, "handle_id");

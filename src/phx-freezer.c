@@ -1,0 +1,332 @@
+/* phx-freezer.c — the freeze state of the guest. Kernel work runs in workers (through
+ * phx-freeze); state changes on the main thread. A marker file under the runtime directory
+ * (tmpfs) lists what may be frozen before the first FIFREEZE and goes away after the last
+ * FITHAW, so an agent restarted after a crash knows the guest is frozen and can thaw it.
+ * While frozen, a one-shot timer thaws by itself if no host does; nothing else wakes. */
+#define G_LOG_DOMAIN "phx-freezer"
+
+#include <errno.h>
+#include <sys/stat.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "phx-error.h"
+#include "phx-freezer.h"
+#include "phx-limits.h"
+#include "phx-log.h"
+
+struct _PhxFreezer {
+        GObject parent_instance;
+        const PhxFreezeBackend *backend;
+        char *hook;
+        char *marker;
+        guint timeout_seconds;
+        GMutex lock;
+        GPtrArray *mounts;    /* what to thaw; under lock, read by workers */
+        gboolean frozen;
+        gint64 frozen_since;  /* real time, us */
+        guint timer_id;
+};
+
+enum { PROP_0, PROP_FROZEN, PROP_FROZEN_SINCE, N_PROPS };
+static GParamSpec *props[N_PROPS];
+
+G_DEFINE_TYPE (PhxFreezer, phx_freezer, G_TYPE_OBJECT)
+
+gboolean
+phx_freezer_get_frozen (PhxFreezer *self)
+{
+        return self->frozen;
+}
+
+gint64
+phx_freezer_get_frozen_since (PhxFreezer *self)
+{
+        return self->frozen_since;
+}
+
+static GPtrArray *
+dup_mounts (PhxFreezer *self)
+{
+        GPtrArray *copy = g_ptr_array_new_with_free_func (g_free);
+
+        g_mutex_lock (&self->lock);
+        for (guint i = 0; self->mounts != NULL && i < self->mounts->len; i++)
+                g_ptr_array_add (copy, g_strdup (g_ptr_array_index (self->mounts, i)));
+        g_mutex_unlock (&self->lock);
+        return copy;
+}
+
+static gboolean
+write_marker (PhxFreezer *self, GPtrArray *mounts, GError **error)
+{
+        g_autoptr(GString) text = g_string_new (NULL);
+        g_autofree char *dir = g_path_get_dirname (self->marker);
+        g_autoptr(GError) local = NULL;
+
+        for (guint i = 0; i < mounts->len; i++)
+                g_string_append_printf (text, "%s\n", (char *) g_ptr_array_index (mounts, i));
+        if (g_mkdir_with_parents (dir, 0755) < 0) {
+                phx_error_set_errno (error, errno, "create %s", dir);
+                return FALSE;
+        }
+        if (!g_file_set_contents (self->marker, text->str, text->len, &local)) {
+                phx_error_set (error, PHX_ERROR_GENERIC, "%s", local->message);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static void
+remove_marker (PhxFreezer *self)
+{
+        if (g_unlink (self->marker) < 0 && errno != ENOENT)
+                g_warning ("cannot remove %s: %s", self->marker, g_strerror (errno));
+}
+
+/* Worker: hook, marker, FIFREEZE. On failure everything is as before. */
+GPtrArray *
+phx_freezer_freeze (PhxFreezer *self, GError **error)
+{
+        const PhxFreezeBackend *b = self->backend;
+        g_autoptr(GPtrArray) candidates = NULL;
+        GPtrArray *frozen;
+
+        if (self->hook != NULL && !phx_freeze_run_hook (self->hook, "freeze", PHX_FREEZE_HOOK_TIMEOUT, error))
+                return NULL;
+        candidates = b->list (b->data, error);
+        if (candidates == NULL || !write_marker (self, candidates, error))
+                goto undo_hook;
+        frozen = phx_freeze_all (b, candidates, error);
+        if (frozen != NULL) {
+                /* from here on, only what was frozen is listed */
+                write_marker (self, frozen, NULL);
+                return frozen;
+        }
+        remove_marker (self);
+undo_hook:
+        if (self->hook != NULL)
+                phx_freeze_run_hook (self->hook, "thaw", PHX_FREEZE_HOOK_TIMEOUT, NULL);
+        return NULL;
+}
+
+typedef struct {
+        GSubprocess *proc;
+        guint timeout_id;
+} HookRun;
+
+static void
+on_thaw_hook_exit (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        HookRun *run = user_data;
+        g_autoptr(GError) error = NULL;
+
+        if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), res, &error))
+                g_warning ("fsfreeze hook 'thaw' failed: %s", error->message);
+        g_clear_handle_id (&run->timeout_id, g_source_remove);
+        g_object_unref (run->proc);
+        g_free (run);
+}
+
+static gboolean
+on_thaw_hook_timeout (gpointer user_data)
+{
+        HookRun *run = user_data;
+
+        run->timeout_id = 0;
+        g_warning ("fsfreeze hook 'thaw' still running after %d s: killed", PHX_FREEZE_HOOK_TIMEOUT);
+        g_subprocess_force_exit (run->proc);
+        return G_SOURCE_REMOVE;
+}
+
+/* The thaw hook runs after the thaw, watched from the main loop: nothing waits for it. */
+static void
+start_thaw_hook (PhxFreezer *self)
+{
+        g_autoptr(GError) error = NULL;
+        HookRun *run;
+        GSubprocess *proc;
+
+        if (self->hook == NULL)
+                return;
+        proc = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, self->hook, "thaw", NULL);
+        if (proc == NULL) {
+                g_warning ("fsfreeze hook '%s thaw' could not start: %s", self->hook, error->message);
+                return;
+        }
+        run = g_new0 (HookRun, 1);
+        run->proc = proc;
+        run->timeout_id = g_timeout_add_seconds (PHX_FREEZE_HOOK_TIMEOUT, on_thaw_hook_timeout, run);
+        g_subprocess_wait_check_async (proc, NULL, on_thaw_hook_exit, run);
+}
+
+static void enter_frozen (PhxFreezer *self, GPtrArray *mounts, gint64 since);
+
+/* Main thread. FITHAW never waits on the frozen filesystems, so thawing runs right here and
+ * cannot be starved by workers stuck writing to a frozen disk. */
+gboolean
+phx_freezer_thaw_now (PhxFreezer *self, GError **error)
+{
+        g_autoptr(GPtrArray) mounts = dup_mounts (self);
+
+        if (!phx_thaw_all (self->backend, mounts, error))
+                return FALSE;
+        remove_marker (self);
+        phx_freezer_set_thawed (self);
+        start_thaw_hook (self);
+        return TRUE;
+}
+
+static gboolean
+on_timeout (gpointer user_data)
+{
+        PhxFreezer *self = user_data;
+        g_autoptr(GError) error = NULL;
+
+        self->timer_id = 0;
+        g_message ("no fs-unfreeze within %u s: thawing the filesystems", self->timeout_seconds);
+        if (!phx_freezer_thaw_now (self, &error)) {
+                g_warning ("auto-thaw: %s; trying again in %u s", error->message, self->timeout_seconds);
+                self->timer_id = g_timeout_add_seconds (self->timeout_seconds, on_timeout, self);
+        }
+        return G_SOURCE_REMOVE;
+}
+
+static void
+enter_frozen (PhxFreezer *self, GPtrArray *mounts, gint64 since)
+{
+        g_mutex_lock (&self->lock);
+        g_clear_pointer (&self->mounts, g_ptr_array_unref);
+        self->mounts = mounts;
+        g_mutex_unlock (&self->lock);
+        self->frozen = TRUE;
+        self->frozen_since = since;
+        phx_log_set_held (TRUE);
+        if (self->timeout_seconds > 0 && self->timer_id == 0)
+                self->timer_id = g_timeout_add_seconds (self->timeout_seconds, on_timeout, self);
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN]);
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN_SINCE]);
+}
+
+/* Takes ownership of mounts. */
+void
+phx_freezer_set_frozen (PhxFreezer *self, GPtrArray *mounts)
+{
+        enter_frozen (self, mounts, g_get_real_time ());
+}
+
+void
+phx_freezer_set_thawed (PhxFreezer *self)
+{
+        g_mutex_lock (&self->lock);
+        g_clear_pointer (&self->mounts, g_ptr_array_unref);
+        g_mutex_unlock (&self->lock);
+        g_clear_handle_id (&self->timer_id, g_source_remove);
+        if (!self->frozen)
+                return;
+        self->frozen = FALSE;
+        self->frozen_since = 0;
+        phx_log_set_held (FALSE);
+        g_message ("filesystems thawed");
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN]);
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN_SINCE]);
+}
+
+/* An earlier agent died while frozen: pick its state up from the marker. */
+gboolean
+phx_freezer_restore (PhxFreezer *self, GError **error)
+{
+        g_autofree char *text = NULL;
+        g_auto(GStrv) lines = NULL;
+        GPtrArray *mounts;
+        GStatBuf st;
+
+        if (g_stat (self->marker, &st) < 0)
+                return TRUE;
+        if (!g_file_get_contents (self->marker, &text, NULL, NULL)) {
+                phx_error_set_errno (error, errno, "read %s", self->marker);
+                return FALSE;
+        }
+        mounts = g_ptr_array_new_with_free_func (g_free);
+        lines = g_strsplit (text, "\n", -1);
+        for (guint i = 0; lines[i] != NULL; i++) {
+                if (lines[i][0] == '/')
+                        g_ptr_array_add (mounts, g_strdup (lines[i]));
+        }
+        g_message ("%s says the filesystems were left frozen (%u listed); fs-unfreeze thaws them",
+                   self->marker, mounts->len);
+        enter_frozen (self, mounts, (gint64) st.st_mtime * G_USEC_PER_SEC);
+        return TRUE;
+}
+
+PhxFreezer *
+phx_freezer_new (const PhxFreezeBackend *backend, const char *hook, const char *runtime_dir,
+                 guint timeout_seconds)
+{
+        PhxFreezer *self = g_object_new (PHX_TYPE_FREEZER, NULL);
+
+        self->backend = backend;
+        self->hook = g_strdup (hook);
+        self->marker = g_build_filename (runtime_dir, "frozen", NULL);
+        self->timeout_seconds = timeout_seconds;
+        return self;
+}
+
+static void
+phx_freezer_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+        PhxFreezer *self = PHX_FREEZER (object);
+
+        switch (prop_id) {
+        case PROP_FROZEN:
+                g_value_set_boolean (value, self->frozen);
+                break;
+        case PROP_FROZEN_SINCE:
+                g_value_set_int64 (value, self->frozen_since);
+                break;
+        default:
+                G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+        }
+}
+
+static void
+phx_freezer_dispose (GObject *object)
+{
+        PhxFreezer *self = PHX_FREEZER (object);
+
+        g_clear_handle_id (&self->timer_id, g_source_remove);
+        G_OBJECT_CLASS (phx_freezer_parent_class)->dispose (object);
+}
+
+static void
+phx_freezer_finalize (GObject *object)
+{
+        PhxFreezer *self = PHX_FREEZER (object);
+
+        g_clear_pointer (&self->mounts, g_ptr_array_unref);
+        g_mutex_clear (&self->lock);
+        g_free (self->hook);
+        g_free (self->marker);
+        G_OBJECT_CLASS (phx_freezer_parent_class)->finalize (object);
+}
+
+static void
+phx_freezer_class_init (PhxFreezerClass *klass)
+{
+        GObjectClass *object_class = G_OBJECT_CLASS (klass);
+        const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+
+        object_class->get_property = phx_freezer_get_property;
+        object_class->dispose = phx_freezer_dispose;
+        object_class->finalize = phx_freezer_finalize;
+        props[PROP_FROZEN] = g_param_spec_boolean ("frozen", NULL, NULL, FALSE, ro);
+        props[PROP_FROZEN_SINCE] = g_param_spec_int64 ("frozen-since", NULL, NULL, 0, G_MAXINT64, 0, ro);
+        g_object_class_install_properties (object_class, N_PROPS, props);
+}
+
+static void
+phx_freezer_init (PhxFreezer *self)
+{
+        g_mutex_init (&self->lock);
+}

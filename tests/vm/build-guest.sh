@@ -1,0 +1,56 @@
+#!/bin/sh
+# Builds the test guest from Debian packages: a 6.1 kernel (apt-get download), a busybox
+# initramfs with the agent, its shared libraries and the modules for virtio and ext4, and
+# an ext4 data disk. Usage: build-guest.sh OUTDIR AGENT_BINARY
+# The kernel .deb is cached in OUTDIR/cache; everything else is rebuilt each time (~2 s).
+set -eu
+OUT=$1
+AGENT=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$OUT/cache"
+OUT=$(cd "$OUT" && pwd)
+
+deb=$(ls "$OUT"/cache/linux-image-*-amd64-unsigned_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$deb" ]; then
+        pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | sort -V | tail -n 1 | cut -d' ' -f1)
+        if [ -z "$pkg" ]; then
+                apt-get update -q >/dev/null
+                pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | sort -V | tail -n 1 | cut -d' ' -f1)
+        fi
+        [ -n "$pkg" ] || { echo "no linux-image-6.1.0-*-amd64-unsigned package found" >&2; exit 1; }
+        (cd "$OUT/cache" && apt-get download -q "$pkg" 2>/dev/null)
+        deb=$(ls "$OUT"/cache/linux-image-*-amd64-unsigned_*.deb | sort -V | tail -n 1)
+fi
+
+rm -rf "$OUT/kernel" "$OUT/root"
+dpkg-deb -x "$deb" "$OUT/kernel"
+kver=$(ls "$OUT/kernel/lib/modules" | head -n 1)
+cp "$OUT/kernel/boot/vmlinuz-$kver" "$OUT/vmlinuz"
+
+R=$OUT/root
+mkdir -p "$R/bin" "$R/lib/modules" "$R/proc" "$R/sys" "$R/dev" "$R/run" "$R/tmp" "$R/data"
+cp /bin/busybox "$R/bin/busybox"
+# The order in which they load (no modprobe in the guest); see ../shared/vm-notes.md.
+MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console virtio_blk crc32c-intel crc32c_generic jbd2 mbcache crc16 ext4"
+for m in $MODULES; do
+        f=$(find "$OUT/kernel/lib/modules/$kver" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)
+        [ -n "$f" ] || { echo "module $m not found in $deb" >&2; exit 1; }
+        cp "$f" "$R/lib/modules/"
+done
+echo "$MODULES" >"$R/lib/modules/order"
+
+# The agent and every shared library it needs (ASan builds included), plus the loader.
+cp "$AGENT" "$R/bin/phoenix-ga"
+for lib in $(ldd "$AGENT" | grep -o '/[^ ]*'); do
+        mkdir -p "$R$(dirname "$lib")"
+        cp -L "$lib" "$R$lib"
+done
+cp "$HERE/guest-init.sh" "$R/init"
+cp "$HERE/guest-hook.sh" "$R/bin/freeze-hook"
+chmod 755 "$R/init" "$R/bin/freeze-hook"
+(cd "$R" && find . | cpio -o -H newc --quiet | gzip -1 >"$OUT/initramfs.gz")
+
+rm -f "$OUT/data.img"
+truncate -s 64M "$OUT/data.img"
+mkfs.ext4 -q -F "$OUT/data.img"
+echo "$OUT/vmlinuz $OUT/initramfs.gz $OUT/data.img"

@@ -1,0 +1,215 @@
+"""End to end in a real guest: the agent on a real virtio-serial port behind QEMU's chardev.
+The only place where filesystems are frozen. Tests run in order on one boot."""
+import base64
+import hashlib
+import os
+import time
+
+import pytest
+
+# The guest runs the agent with --freeze-timeout 8 and --fsfreeze-hook /bin/freeze-hook.
+FREEZE_TIMEOUT = 8
+
+
+def agent_pid(guest):
+    code, out = guest.sh("pidof phoenix-ga")
+    assert code == 0, out
+    return int(out.split()[0])
+
+
+def frozen_marker(guest):
+    return guest.sh("test -e /run/phoenix-ga/frozen")[0] == 0
+
+
+def test_ping_and_get_commands(guest):
+    h = guest.host()
+    assert h.ok("ping") == "0.1.0"
+    names = h.ok("get-commands")
+    assert {"fs-freeze", "fs-unfreeze", "get-freeze-status", "file-open", "sysinfo"} <= set(names)
+    assert h.ok("get-freeze-status") is False
+    h.close()
+
+
+def test_sysinfo_lists_the_data_disk_mounted(guest):
+    h = guest.host()
+    disks = {d["name"]: d for d in h.ok("sysinfo")["disks"]}
+    assert disks["/dev/vda"]["is_mounted"] is True
+    assert disks["/dev/vda"]["mountpoint"] == "/data"
+    assert 50000 < disks["/dev/vda"]["size_total"] < 70000  # a 64 MiB disk, in KiB
+    h.close()
+
+
+def test_4mib_file_round_trip(guest):
+    h = guest.host()
+    data = os.urandom(4 * 1024 * 1024)
+    fd = h.ok("file-open", {"path": "/data/blob", "mode": "w"})
+    for off in range(0, len(data), 1 << 20):
+        h.ok("file-write", {"handle_id": fd, "bufb64": base64.b64encode(data[off:off + (1 << 20)]).decode()})
+    h.ok("file-close", {"handle_id": fd})
+    assert h.ok("get-file-md5sum", {"path": "/data/blob"}) == hashlib.md5(data).hexdigest()
+    fd = h.ok("file-open", {"path": "/data/blob"})
+    back = b""
+    while True:
+        r = h.ok("file-read", {"handle_id": fd, "count": 3 * 1024 * 1024})
+        back += base64.b64decode(r["bufb64"])
+        if r["eof"]:
+            break
+    assert back == data
+    assert guest.sh("md5sum /data/blob")[1].split()[0] == hashlib.md5(data).hexdigest()
+    h.close()
+
+
+def start_writer(guest):
+    guest.sh("rm -f /data/ts; (while :; do cut -d' ' -f1 /proc/uptime >> /data/ts; sleep 0.1; done) "
+             "</dev/null >/dev/null 2>&1 & echo $! > /run/writer.pid")
+
+
+def stop_writer(guest):
+    guest.sh("kill $(cat /run/writer.pid)")
+
+
+def longest_gap(guest):
+    code, out = guest.sh("cat /data/ts")
+    # the interactive shell may interleave job notices ("[1]+ Terminated ...")
+    stamps = [float(x) for x in out.split() if x.replace(".", "", 1).isdigit()]
+    assert len(stamps) > 10, out
+    return max(b - a for a, b in zip(stamps, stamps[1:]))
+
+
+def test_freeze_stalls_a_writer_and_thaw_releases_it(guest):
+    guest.sh("rm -f /run/hook.log")
+    start_writer(guest)
+    time.sleep(1)
+    h = guest.host()
+    assert h.ok("fs-freeze") is True
+    assert h.ok("get-freeze-status") is True
+    assert frozen_marker(guest)
+    # only the allowed commands run while frozen
+    assert h.ok("ping") == "0.1.0"
+    code, msg = h.err("file-open", {"path": "/data/x", "mode": "w"})
+    assert "not allowed while the guest filesystems are frozen" in msg
+    assert "frozen" in h.err("fs-freeze")[1]
+    time.sleep(3)
+    assert h.ok("fs-unfreeze") is True
+    assert h.ok("get-freeze-status") is False
+    assert not frozen_marker(guest)
+    time.sleep(1)
+    stop_writer(guest)
+    gap = longest_gap(guest)
+    assert 2.5 < gap < FREEZE_TIMEOUT, "writer gap %.2fs" % gap
+    assert guest.sh("cat /run/hook.log")[1].split() == ["freeze", "thaw"]
+    h.close()
+
+
+def test_auto_thaw_fires(guest):
+    start_writer(guest)
+    h = guest.host()
+    assert h.ok("fs-freeze") is True
+    t0 = time.monotonic()
+    while h.ok("get-freeze-status") is True:
+        assert time.monotonic() - t0 < FREEZE_TIMEOUT + 10, "auto-thaw did not fire"
+        time.sleep(0.5)
+    waited = time.monotonic() - t0
+    assert FREEZE_TIMEOUT - 1 <= waited
+    time.sleep(1)
+    stop_writer(guest)
+    assert FREEZE_TIMEOUT - 1 < longest_gap(guest) < FREEZE_TIMEOUT + 5
+    # what it logged while frozen was held, then written after the thaw
+    assert "thawing the filesystems" in guest.sh("cat /run/agent.log")[1]
+    h.close()
+
+
+def test_failing_freeze_hook_aborts_the_freeze(guest):
+    guest.sh("rm -f /run/hook.log; touch /run/hook-fail")
+    h = guest.host()
+    code, msg = h.err("fs-freeze")
+    assert "fsfreeze hook" in msg and "exit status 3" in msg
+    assert h.ok("get-freeze-status") is False
+    assert guest.sh("touch /data/after-hook")[0] == 0  # not frozen
+    guest.sh("rm -f /run/hook-fail")
+    h.close()
+
+
+def test_restart_after_a_crash_while_frozen_can_thaw(guest):
+    h = guest.host()
+    assert h.ok("fs-freeze") is True
+    old = agent_pid(guest)
+    guest.sh("kill -9 %d" % old)
+    h.close()
+    h = guest.wait_for_agent()
+    assert agent_pid(guest) != old
+    assert h.ok("get-freeze-status") is True  # from the marker
+    assert h.ok("fs-unfreeze") is True
+    assert h.ok("get-freeze-status") is False
+    assert guest.sh("touch /data/after-crash", timeout=5)[0] == 0
+    h.close()
+
+
+def test_sigterm_while_frozen_thaws_first(guest):
+    h = guest.host()
+    assert h.ok("fs-freeze") is True
+    guest.sh("kill -TERM %d" % agent_pid(guest))
+    h.close()
+    h = guest.wait_for_agent()
+    assert h.ok("get-freeze-status") is False
+    assert not frozen_marker(guest)
+    assert guest.sh("touch /data/after-term", timeout=5)[0] == 0
+    assert guest.sh("tail -n 1 /run/agent-exits")[1] == "0"
+    h.close()
+
+
+def test_agent_shutdown_while_frozen_thaws_first(guest):
+    h = guest.host()
+    assert h.ok("fs-freeze") is True
+    assert h.ok("agent-shutdown") is True
+    h.close()
+    h = guest.wait_for_agent()
+    assert h.ok("get-freeze-status") is False
+    assert guest.sh("touch /data/after-shutdown", timeout=5)[0] == 0
+    h.close()
+
+
+def agent_cpu_ticks(h):
+    fd = h.ok("file-open", {"path": "/proc/self/stat"})
+    stat = base64.b64decode(h.ok("file-read", {"handle_id": fd, "count": 4096})["bufb64"]).decode()
+    fields = stat.rsplit(")", 1)[1].split()
+    h.request("file-close", {"handle_id": fd})  # already closed if the read hit end of file
+    return int(fields[11]) + int(fields[12])
+
+
+def test_reconnects_and_no_cpu_while_no_host(guest):
+    for i in range(5):
+        h = guest.host()
+        assert h.ok("ping") == "0.1.0"
+        h.close()
+    h = guest.host()
+    before = agent_cpu_ticks(h)
+    h.close()
+    time.sleep(5)  # no host attached: the port reports HUP; the agent must sleep
+    h = guest.wait_for_agent()
+    after = agent_cpu_ticks(h)
+    assert after - before <= 3, "agent used %d ticks with no host" % (after - before)
+    h.close()
+
+
+def test_reply_for_a_departed_host_is_dropped(guest):
+    h = guest.host()
+    h.sock.sendall(b'{"execute":"sysinfo","tag":"old"}\n')
+    h.close()
+    h = guest.host()
+    assert h.ok("ping") == "0.1.0"
+    assert b"old" not in h.buf
+    h.close()
+
+
+def test_agent_shutdown_exits_cleanly(guest):
+    guest.sh("touch /run/stop-agent")
+    h = guest.host()
+    assert h.ok("agent-shutdown") is True
+    h.close()
+    for _ in range(50):
+        if guest.sh("pidof phoenix-ga")[0] != 0:
+            break
+        time.sleep(0.1)
+    assert guest.sh("pidof phoenix-ga")[0] != 0
+    assert guest.sh("tail -n 1 /run/agent-exits")[1] == "0"
