@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -199,6 +200,33 @@ on_hook_exit (GObject *source, GAsyncResult *res, gpointer user_data)
         *done = TRUE;
 }
 
+static void
+own_process_group (gpointer user_data)
+{
+        setpgid (0, 0);
+}
+
+/* Starts `hook action` in a process group of its own, so that a timeout can kill
+ * whatever the hook started too. */
+GSubprocess *
+phx_freeze_spawn_hook (const char *hook, const char *action, GError **error)
+{
+        g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+
+        g_subprocess_launcher_set_child_setup (launcher, own_process_group, NULL, NULL);
+        return g_subprocess_launcher_spawn (launcher, error, hook, action, NULL);
+}
+
+void
+phx_freeze_kill_hook (GSubprocess *proc)
+{
+        const char *id = g_subprocess_get_identifier (proc);
+
+        if (id != NULL)
+                kill (-(pid_t) g_ascii_strtoll (id, NULL, 10), SIGKILL);
+        g_subprocess_force_exit (proc);
+}
+
 /* Runs `hook action` (never while frozen: before freezing, after thawing) and waits at
  * most timeout_seconds for it, in a private main context of the calling worker thread. */
 gboolean
@@ -211,7 +239,7 @@ phx_freeze_run_hook (const char *hook, const char *action, guint timeout_seconds
         gboolean done = FALSE, timed_out = FALSE;
 
         g_main_context_push_thread_default (ctx);
-        proc = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &local, hook, action, NULL);
+        proc = phx_freeze_spawn_hook (hook, action, &local);
         if (proc != NULL) {
                 g_subprocess_wait_async (proc, NULL, on_hook_exit, &done);
                 timeout = g_timeout_source_new_seconds (timeout_seconds);
@@ -221,7 +249,7 @@ phx_freeze_run_hook (const char *hook, const char *action, guint timeout_seconds
                         g_main_context_iteration (ctx, TRUE);
                 g_source_destroy (timeout);
                 if (!done) {
-                        g_subprocess_force_exit (proc);
+                        phx_freeze_kill_hook (proc);
                         while (!done)
                                 g_main_context_iteration (ctx, TRUE);
                 }

@@ -2,7 +2,7 @@
  * the optional hook; the kernel side sits behind a backend so tests can fake it. */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 G_BEGIN_DECLS
 
@@ -24,5 +24,7 @@ GPtrArray *phx_freeze_candidates (const char *mountinfo, PhxDevNameFunc dev_name
 GPtrArray *phx_freeze_all (const PhxFreezeBackend *backend, GPtrArray *candidates, GError **error);
 gboolean phx_thaw_all (const PhxFreezeBackend *backend, GPtrArray *frozen, GError **error);
 gboolean phx_freeze_run_hook (const char *hook, const char *action, guint timeout_seconds, GError **error);
+GSubprocess *phx_freeze_spawn_hook (const char *hook, const char *action, GError **error);
+void phx_freeze_kill_hook (GSubprocess *proc);
 
 G_END_DECLS

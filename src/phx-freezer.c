@@ -136,7 +136,7 @@ on_thaw_hook_timeout (gpointer user_data)
 
         run->timeout_id = 0;
         g_warning ("fsfreeze hook 'thaw' still running after %d s: killed", PHX_FREEZE_HOOK_TIMEOUT);
-        g_subprocess_force_exit (run->proc);
+        phx_freeze_kill_hook (run->proc);
         return G_SOURCE_REMOVE;
 }
 
@@ -150,7 +150,7 @@ start_thaw_hook (PhxFreezer *self)
 
         if (self->hook == NULL)
                 return;
-        proc = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, self->hook, "thaw", NULL);
+        proc = phx_freeze_spawn_hook (self->hook, "thaw", &error);
         if (proc == NULL) {
                 g_warning ("fsfreeze hook '%s thaw' could not start: %s", self->hook, error->message);
                 return;
