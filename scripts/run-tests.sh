@@ -35,7 +35,8 @@ run_suite() { # name builddir [meson options...]
 run_vm() { # builddir: the agent of that build in a real guest (the kernel .deb is cached in builddir/vm)
         dir=$1
         echo "== end-to-end tests in a qemu guest"
-        PHX_AGENT="$ROOT/$dir/src/phoenix-ga" PHX_VM_DIR="$ROOT/$dir/vm" $PY -m pytest -q -p no:cacheprovider \
+        # bounded as a whole: a guest that hangs must not hang CI
+        PHX_AGENT="$ROOT/$dir/src/phoenix-ga" PHX_VM_DIR="$ROOT/$dir/vm" timeout 900 $PY -m pytest -q -p no:cacheprovider \
                 --junitxml="$RESULTS/vm-pytest.xml" "$ROOT/tests/vm" || true
         $PY "$ROOT/scripts/count-results.py" junit "$RESULTS/vm-pytest.xml" >"$RESULTS/vm-pytest.count"
 }

@@ -116,16 +116,19 @@ class Guest:
             raise RuntimeError("guest did not boot: " + self.console.read_text(errors="replace")[-3000:])
 
     def sh(self, command, timeout=30):
-        """Runs a shell command in the guest; returns (status, output)."""
-        self.ctl.sendall(command.encode() + b"; echo __END__$?\n")
+        """Runs a shell command in the guest; returns (status, output).
+
+        Every line the command prints is prefixed with '|' on its way out, so that what the
+        interactive shell says by itself (the echo of the command line, job notices such as
+        "[1]+ Terminated") can never be taken for output."""
+        self.ctl.sendall(b"{ " + command.encode() + b"\n echo __RC__$?; } 2>&1 | sed 's/^/|/'; echo __END__\n")
         deadline = time.monotonic() + timeout
         while True:
-            m = re.search(rb"__END__(\d+)\r?\n", self.ctl_buf)
+            m = re.search(rb"\|__RC__(\d+)\r?\n(?:.*\r?\n)*?__END__\r?\n", self.ctl_buf)
             if m:
                 out, self.ctl_buf = self.ctl_buf[:m.start()], self.ctl_buf[m.end():]
                 lines = out.decode(errors="replace").replace("\r", "").split("\n")
-                # the tty echoes the command line back first
-                lines = [l for l in lines if "__END__$?" not in l]
+                lines = [l[1:] for l in lines if l.startswith("|")]
                 return int(m.group(1)), "\n".join(lines).strip()
             left = deadline - time.monotonic()
             if left <= 0:

@@ -70,8 +70,7 @@ def stop_writer(guest):
 
 def longest_gap(guest):
     code, out = guest.sh("cat /data/ts")
-    # the interactive shell may interleave job notices ("[1]+ Terminated ...")
-    stamps = [float(x) for x in out.split() if x.replace(".", "", 1).isdigit()]
+    stamps = [float(x) for x in out.split()]
     assert len(stamps) > 10, out
     return max(b - a for a, b in zip(stamps, stamps[1:]))
 
@@ -208,7 +207,7 @@ def test_agent_shutdown_exits_cleanly(guest):
     assert h.ok("agent-shutdown") is True
     h.close()
     for _ in range(50):
-        if guest.sh("pidof phoenix-ga")[0] != 0:
+        if guest.sh("pidof phoenix-ga", timeout=5)[0] != 0:
             break
         time.sleep(0.1)
     assert guest.sh("pidof phoenix-ga")[0] != 0
