@@ -57,7 +57,7 @@ main (int argc, char **argv)
         g_autofree char *hook = NULL;
         g_autofree char *runtime_dir = NULL;
         gint freeze_timeout = PHX_FREEZE_TIMEOUT_DEFAULT;
-        gboolean debug = FALSE, version = FALSE;
+        gboolean debug = FALSE, version = FALSE, no_dbus = FALSE;
         PhxAgentOptions options = { 0 };
         const GOptionEntry entries[] = {
                 { "method", 'm', 0, G_OPTION_ARG_STRING, &method_name,
@@ -72,6 +72,7 @@ main (int argc, char **argv)
                   N_("Run PATH with 'freeze' before freezing and 'thaw' after thawing"), N_("PATH") },
                 { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &runtime_dir,
                   N_("Directory for the frozen-state marker, on tmpfs (default /run/phoenix-ga)"), N_("DIR") },
+                { "no-dbus", 0, 0, G_OPTION_ARG_NONE, &no_dbus, N_("Do not publish state on the system bus"), NULL },
                 { "version", 'v', 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
                 { NULL }
         };
@@ -127,6 +128,7 @@ main (int argc, char **argv)
         options.freeze_timeout = (guint) freeze_timeout;
         options.fsfreeze_hook = hook;
         options.runtime_dir = runtime_dir != NULL ? runtime_dir : DEFAULT_RUNTIME_DIR;
+        options.dbus = !no_dbus;
         agent = phx_agent_new (&options, &error);
         if (agent == NULL) {
                 g_printerr ("%s: %s\n", g_get_prgname (), error->message);

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "phx-agent.h"
+#include "phx-dbus.h"
 #include "phx-dispatcher.h"
 #include "phx-freezer.h"
 #include "phx-limits.h"
@@ -16,6 +17,8 @@ struct _PhxAgent {
         PhxDispatcher *dispatcher;
         PhxHandles *handles;
         PhxFreezer *freezer;
+        PhxDbus *dbus;
+        guint64 started_at;
         gboolean shutdown_requested;
         gboolean shutdown_emitted;
         guint64 commands_served;
@@ -34,6 +37,8 @@ enum {
         PROP_COMMANDS_SERVED,
         PROP_COMMANDS_FAILED,
         PROP_LAST_COMMAND,
+        PROP_FROZEN_SINCE,
+        PROP_STARTED_AT,
         N_PROPS
 };
 static GParamSpec *props[N_PROPS];
@@ -187,6 +192,7 @@ on_frozen_changed (GObject *freezer, GParamSpec *pspec, gpointer user_data)
         PhxAgent *self = user_data;
 
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN]);
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN_SINCE]);
 }
 
 PhxAgent *
@@ -194,7 +200,9 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
 {
         g_autoptr(PhxAgent) self = g_object_new (PHX_TYPE_AGENT, NULL);
 
-        self->freezer = phx_freezer_new (phx_freeze_backend_real (), options->fsfreeze_hook,
+        self->freezer = phx_freezer_new (options->freeze_backend != NULL ? options->freeze_backend
+                                                                         : phx_freeze_backend_real (),
+                                         options->fsfreeze_hook,
                                          options->runtime_dir, options->freeze_timeout);
         g_signal_connect (self->freezer, "notify::frozen", G_CALLBACK (on_frozen_changed), self);
         if (!phx_freezer_restore (self->freezer, error))
@@ -204,6 +212,8 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                 return NULL;
         phx_channel_set_handlers (self->channel, on_line, on_overlong, on_drained, self);
         g_signal_connect (self->channel, "notify::host-connected", G_CALLBACK (on_host_connected), self);
+        if (options->dbus)
+                self->dbus = phx_dbus_new (self);
         return g_steal_pointer (&self);
 }
 
@@ -238,7 +248,13 @@ phx_agent_get_property (GObject *object, guint prop_id, GValue *value, GParamSpe
                 g_value_set_uint64 (value, self->commands_failed);
                 break;
         case PROP_LAST_COMMAND:
-                g_value_set_string (value, self->last_command);
+                g_value_set_string (value, self->last_command != NULL ? self->last_command : "");
+                break;
+        case PROP_FROZEN_SINCE:
+                g_value_set_uint64 (value, (guint64) phx_freezer_get_frozen_since (self->freezer));
+                break;
+        case PROP_STARTED_AT:
+                g_value_set_uint64 (value, self->started_at);
                 break;
         default:
                 G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -252,6 +268,7 @@ phx_agent_dispose (GObject *object)
 
         if (self->channel != NULL)
                 g_signal_handlers_disconnect_by_data (self->channel, self);
+        g_clear_object (&self->dbus);
         g_clear_object (&self->channel);
         g_clear_object (&self->dispatcher);
         if (self->freezer != NULL)
@@ -289,7 +306,9 @@ phx_agent_class_init (PhxAgentClass *klass)
         props[PROP_OPEN_HANDLES] = g_param_spec_uint ("open-handles", NULL, NULL, 0, G_MAXUINT, 0, ro);
         props[PROP_COMMANDS_SERVED] = g_param_spec_uint64 ("commands-served", NULL, NULL, 0, G_MAXUINT64, 0, ro);
         props[PROP_COMMANDS_FAILED] = g_param_spec_uint64 ("commands-failed", NULL, NULL, 0, G_MAXUINT64, 0, ro);
-        props[PROP_LAST_COMMAND] = g_param_spec_string ("last-command", NULL, NULL, NULL, ro);
+        props[PROP_LAST_COMMAND] = g_param_spec_string ("last-command", NULL, NULL, "", ro);
+        props[PROP_FROZEN_SINCE] = g_param_spec_uint64 ("frozen-since", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+        props[PROP_STARTED_AT] = g_param_spec_uint64 ("started-at", NULL, NULL, 0, G_MAXUINT64, 0, ro);
         g_object_class_install_properties (object_class, N_PROPS, props);
 
         /* Emitted once agent-shutdown's reply has left; main.c ends the loop on it. */
@@ -301,5 +320,6 @@ static void
 phx_agent_init (PhxAgent *self)
 {
         self->handles = phx_handles_new (PHX_HANDLES_MAX);
+        self->started_at = (guint64) g_get_real_time ();
         self->dispatcher = phx_dispatcher_new (self);
 }

@@ -21,6 +21,8 @@ typedef struct {
         guint freeze_timeout;        /* seconds; 0 = never thaw by ourselves */
         const char *fsfreeze_hook;   /* NULL for none */
         const char *runtime_dir;
+        gboolean dbus;               /* publish state on the system bus */
+        const struct _PhxFreezeBackend *freeze_backend; /* NULL: the kernel's (tests pass a fake) */
 } PhxAgentOptions;
 
 PhxAgent *phx_agent_new (const PhxAgentOptions *options, GError **error);

@@ -6,7 +6,7 @@
 
 G_BEGIN_DECLS
 
-typedef struct {
+typedef struct _PhxFreezeBackend {
         /* mountpoints to consider, in mount order */
         GPtrArray *(*list) (gpointer data, GError **error);
         /* 0, or the errno of the failed FIFREEZE / FITHAW */

@@ -83,13 +83,16 @@ def error_text(reply):
 
 
 class Agent:
-    def __init__(self, tmp_path, args=(), wrap=()):
+    def __init__(self, tmp_path, args=(), wrap=(), bus=None):
         self.sock_path = str(tmp_path / "agent.sock")
         self.log_path = tmp_path / "agent.log"
         self.log = open(self.log_path, "wb")
+        # Never the machine's system bus: a private one when a test asks, else none at all.
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus or "unix:path=%s" % (tmp_path / "no-bus"))
         self.proc = subprocess.Popen(
             list(wrap) + [AGENT, "-m", "unix-listen", "-p", self.sock_path, "--debug",
                           "--runtime-dir", str(tmp_path / "run"), *args],
+            env=env,
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + TIMEOUT
         while not os.path.exists(self.sock_path):

@@ -106,6 +106,14 @@ class Guest:
         while b"GUEST READY" not in self.console.read_bytes():
             self._check_alive(deadline)
             time.sleep(0.1)
+        while b"CTL-READY" not in self.ctl_buf:
+            self._check_alive(deadline)
+            self.ctl.settimeout(1)
+            try:
+                self.ctl_buf += self.ctl.recv(65536)
+            except socket.timeout:
+                pass
+        self.ctl_buf = self.ctl_buf.split(b"CTL-READY", 1)[1]
         self.boot_seconds = BOOT_TIMEOUT - (deadline - time.monotonic())
         self.sh("true")  # swallows the shell's banner
 

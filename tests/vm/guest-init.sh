@@ -42,6 +42,7 @@ mount -t ext4 /dev/vda /data || echo "GUEST: data disk mount failed"
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 echo "GUEST READY"
 while :; do
-        # an empty prompt; the host discards the banner with a first command
-        setsid sh -c 'export PS1=; exec sh </dev/ttyS1 >/dev/ttyS1 2>&1'
+        # Input that reaches a tty nobody holds open is lost, so the host waits for this
+        # shell to say it holds ttyS1. An empty prompt; the banner is discarded by the host.
+        setsid sh -c 'echo CTL-READY; export PS1=; exec sh' </dev/ttyS1 >/dev/ttyS1 2>&1
 done
