@@ -190,7 +190,7 @@ class Agent:
             method = "virtio-serial"
             self._slave = slave
         if kind == "phoenix-ga":
-            cmd = [exe, "-m", method, "-p", self.path]
+            cmd = [exe, "-m", method, "-p", self.path] + os.environ.get("PHX_BENCH_ARGS", "").split()
         else:
             state = os.path.join(self.dir, "state")
             os.mkdir(state)
@@ -317,6 +317,9 @@ def main():
     ap.add_argument("--agent", default=os.path.join(ROOT, "build", "src", "phoenix-ga"))
     ap.add_argument("--idle-seconds", type=float, default=60)
     ap.add_argument("--pings", type=int, default=20000)
+    ap.add_argument("--settle-seconds", type=float, default=20,
+                    help="quiet time before each idle window, so threads that served the start-up "
+                         "(GLib's worker pool retires idle threads after 15 s) are gone")
     opts = ap.parse_args()
     if shutil.which("qemu-ga") is None:
         sys.exit("qemu-ga not found: apt-get install qemu-guest-agent")
@@ -337,7 +340,7 @@ def main():
             if phase == "detached":
                 for a in agents.values():
                     a.hang_up()
-            time.sleep(1)
+            time.sleep(opts.settle_seconds)
             before = {key: (switches(a.pid), cpu_ns(a.pid)) for key, a in agents.items()}
             time.sleep(opts.idle_seconds)
             for key, a in agents.items():

@@ -118,7 +118,7 @@ main (int argc, char **argv)
         /* A fixed threshold keeps transfer buffers in mmap'ed blocks that go straight back
          * to the kernel; glibc's sliding threshold would keep the largest one forever. */
         mallopt (M_MMAP_THRESHOLD, 128 * 1024);
-        mallopt (M_ARENA_MAX, 2);
+        mallopt (M_ARENA_MAX, 1);
         /* Permissions given by the host (perm) are applied exactly, not filtered. */
         umask (0);
         signal (SIGPIPE, SIG_IGN);

@@ -21,18 +21,23 @@ phx_handler_get_commands (PhxHandler *self)
         return PHX_HANDLER_GET_CLASS (self)->commands;
 }
 
+/* The command families: adding one is one line here (and its cmd-*.c). */
+static GType (*const family_get_types[]) (void) = {
+        phx_agent_handler_get_type,
+        phx_files_handler_get_type,
+        phx_paths_handler_get_type,
+        phx_sysinfo_handler_get_type,
+        phx_network_handler_get_type,
+        phx_freeze_handler_get_type,
+};
+
 GType *
 phx_handler_family_types (guint *n_types)
 {
-        GType *types = g_new0 (GType, 7);
-        guint n = 0;
+        GType *types = g_new0 (GType, G_N_ELEMENTS (family_get_types));
 
-        types[n++] = phx_agent_handler_get_type ();
-        types[n++] = phx_files_handler_get_type ();
-        types[n++] = phx_paths_handler_get_type ();
-        types[n++] = phx_sysinfo_handler_get_type ();
-        types[n++] = phx_network_handler_get_type ();
-        types[n++] = phx_freeze_handler_get_type ();
-        *n_types = n;
+        for (guint i = 0; i < G_N_ELEMENTS (family_get_types); i++)
+                types[i] = family_get_types[i] ();
+        *n_types = G_N_ELEMENTS (family_get_types);
         return types;
 }
