@@ -31,7 +31,7 @@ class Host:
     def close(self):
         self.sock.close()
 
-    def request(self, execute, arguments=None, timeout=60):
+    def request(self, execute, arguments=None, timeout=20):
         self.seq += 1
         tag = "vm%d" % self.seq
         msg = {"execute": execute, "tag": tag}
@@ -54,7 +54,7 @@ class Host:
             if reply.get("tag") == tag:
                 return reply
 
-    def ok(self, execute, arguments=None, timeout=60):
+    def ok(self, execute, arguments=None, timeout=20):
         reply = self.request(execute, arguments, timeout)
         assert "return" in reply, error_text(reply)
         return reply["return"]
