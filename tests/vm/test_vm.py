@@ -184,10 +184,12 @@ def test_reconnects_and_no_cpu_while_no_host(guest):
     h = guest.host()
     before = agent_cpu_ticks(h)
     h.close()
-    time.sleep(5)  # no host attached: the port reports HUP; the agent must sleep
+    time.sleep(10)  # no host attached: the port reports HUP; the agent must sleep
     h = guest.wait_for_agent()
     after = agent_cpu_ticks(h)
-    assert after - before <= 3, "agent used %d ticks with no host" % (after - before)
+    # A busy loop on HUP would burn ~1000 ticks here. The handful of commands around the
+    # idle period cost a few ticks of guest CPU, more when TCG runs slowly on a busy host.
+    assert after - before <= 20, "agent used %d ticks with no host" % (after - before)
     h.close()
 
 
@@ -195,6 +197,10 @@ def test_reply_for_a_departed_host_is_dropped(guest):
     h = guest.host()
     h.sock.sendall(b'{"execute":"sysinfo","tag":"old"}\n')
     h.close()
+    # A host that arrives within a second of the last one's departure may still get its
+    # reply (doc/freeze.md, "Known limits": virtio reports arrivals and departures apart
+    # from the data); after that it must never.
+    time.sleep(1.5)
     h = guest.host()
     assert h.ok("ping") == "0.1.0"
     assert b"old" not in h.buf
