@@ -13,4 +13,6 @@ SOCK="$ROOT/run/phoenix-ga.sock"
 echo "phoenix-ga is listening. Talk to it with:"
 echo "    socat - UNIX-CONNECT:$SOCK"
 echo "then type e.g. {\"execute\": \"ping\", \"tag\": \"1\"}   (Ctrl-C here stops the agent)"
-exec "$ROOT/build/src/phoenix-ga" -m unix-listen -p "$SOCK" "$@"
+# Self-contained: its freeze marker stays in the checkout, and it does not try to own its
+# name on this machine's system bus (the policy is not installed here; see doc/dbus.md).
+exec "$ROOT/build/src/phoenix-ga" -m unix-listen -p "$SOCK" --runtime-dir "$ROOT/run" --no-dbus "$@"
