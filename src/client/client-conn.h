@@ -1,0 +1,18 @@
+/* client-conn.h — phoenix-ga-client's connection to the agent: one request, one reply. */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _ClientConn ClientConn;
+
+ClientConn *client_conn_open (const char *socket_path, guint timeout_seconds, GError **error);
+void client_conn_free (ClientConn *conn);
+JsonNode *client_conn_call (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error);
+char *client_conn_call_raw (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClientConn, client_conn_free)
+
+G_END_DECLS

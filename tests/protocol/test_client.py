@@ -1,0 +1,122 @@
+"""phoenix-ga-client against the real agent on a unix socket."""
+import hashlib
+import os
+import pathlib
+import signal
+import stat
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT
+
+CLIENT = os.environ.get("PHX_CLIENT", str(pathlib.Path(os.environ.get(
+    "PHX_AGENT", str(ROOT / "build" / "src" / "phoenix-ga"))).parent / "phoenix-ga-client"))
+
+
+@pytest.fixture
+def cli(agent):
+    env = dict(os.environ, PHOENIX_GA_SOCKET=agent.sock_path)
+
+    def run(*args, check=True, **kw):
+        out = subprocess.run([CLIENT, *args], capture_output=True, text=True, env=env, timeout=120, **kw)
+        if check:
+            assert out.returncode == 0, out.stderr
+        return out
+    return run
+
+
+def test_ping_commands_and_raw_call(cli):
+    assert cli("ping").stdout.strip() == '"0.1.0"'
+    names = cli("commands").stdout.split()
+    assert "file-open" in names and "get-route-list" in names
+    out = cli("call", "file-stat", '{"path": "/"}').stdout
+    assert '"isdir" : true' in out
+    assert cli("--json", "ping").stdout.strip() == '{"return":"0.1.0","tag":"c1"}'
+
+
+def test_errors_exit_non_zero_with_errno_name(cli, tmp_path):
+    out = cli("stat", str(tmp_path / "none"), check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip() == "phoenix-ga-client: lstat %s: No such file or directory (errno ENOENT)" % (
+        tmp_path / "none")
+    out = cli("call", "nope", check=False)
+    assert out.returncode == 1 and "Unknown command: nope" in out.stderr
+    out = cli("chmod", "999", "/x", check=False)
+    assert out.returncode == 2 and "usage" in out.stderr
+    out = cli("frobnicate", check=False)
+    assert out.returncode == 2
+
+
+def test_no_socket_is_a_clear_error():
+    env = {k: v for k, v in os.environ.items() if k != "PHOENIX_GA_SOCKET"}
+    out = subprocess.run([CLIENT, "ping"], capture_output=True, text=True, env=env, timeout=10)
+    assert out.returncode == 2 and "PHOENIX_GA_SOCKET" in out.stderr
+    out = subprocess.run([CLIENT, "-s", "/nonexistent/sock", "ping"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 1 and "/nonexistent/sock" in out.stderr
+
+
+def test_stat_ls_cat_and_hashes(cli, tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_bytes(b"hello client\n")
+    os.chmod(f, 0o640)
+    line = cli("stat", str(f)).stdout.split()
+    assert line[0] == "-rw-r-----" and line[4] == "13" and line[-1] == "file.txt"
+    names = [l.split()[-1] for l in cli("ls", str(tmp_path)).stdout.splitlines()]
+    assert "file.txt" in names
+    assert cli("cat", str(f)).stdout == "hello client\n"
+    assert cli("md5", str(f)).stdout.split()[0] == hashlib.md5(b"hello client\n").hexdigest()
+    assert cli("hash", "-a", "sha512", str(f)).stdout.split()[0] == hashlib.sha512(b"hello client\n").hexdigest()
+    assert cli("hash", str(f)).stdout.split()[0] == hashlib.sha256(b"hello client\n").hexdigest()
+
+
+def test_mkdir_chmod_chown(cli, tmp_path):
+    d = tmp_path / "a" / "b"
+    cli("mkdir", "-m", "0700", str(d))
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    cli("chmod", "0751", str(d))
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o751
+    cli("chown", "123:456", str(d))
+    assert (os.stat(d).st_uid, os.stat(d).st_gid) == (123, 456)
+
+
+def test_put_and_get_64mib(cli, tmp_path):
+    src = tmp_path / "src.bin"
+    data = os.urandom(64 * 1024 * 1024)
+    src.write_bytes(data)
+    guest = tmp_path / "guest.bin"
+    cli("put", str(src), str(guest), "--mode", "0600", "--owner", "7:8")
+    assert guest.read_bytes() == data
+    st = os.stat(guest)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and (st.st_uid, st.st_gid) == (7, 8)
+    back = tmp_path / "back.bin"
+    cli("get", str(guest), str(back))
+    assert hashlib.sha256(back.read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert not (tmp_path / "back.bin.part").exists()
+
+
+def test_interrupted_put_leaves_the_old_file(agent, tmp_path):
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(96 * 1024 * 1024))
+    guest = tmp_path / "precious"
+    guest.write_bytes(b"old contents")
+    env = dict(os.environ, PHOENIX_GA_SOCKET=agent.sock_path)
+    proc = subprocess.Popen([CLIENT, "put", str(src), str(guest)], env=env)
+    time.sleep(0.4)  # some chunks are in, the last is not
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    assert guest.read_bytes() == b"old contents"
+    assert agent.connect().ok("ping") == "0.1.0"
+
+
+def test_thaw_and_status_without_freezing_the_host(cli):
+    # `freeze` is never run here: it would freeze the test machine (tests/vm does that).
+    assert cli("freeze-status").stdout.strip() == "false"
+    assert cli("thaw").stdout.strip() == "true"
+
+
+def test_shutdown_agent(cli, agent):
+    assert cli("shutdown-agent").stdout.strip() == "true"
+    assert agent.proc.wait(10) == 0
