@@ -475,6 +475,192 @@ sub_put (Ctx *ctx, GError **error)
         return verify (ctx, guest, sum, error);
 }
 
+static char *
+human_kib (gint64 kib)
+{
+        if (kib >= 1024 * 1024)
+                return g_strdup_printf ("%.1f GiB", kib / (1024.0 * 1024.0));
+        return g_strdup_printf ("%.1f MiB", kib / 1024.0);
+}
+
+static gboolean
+sub_info (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonNode) ret = run (ctx, "sysinfo", NULL, error);
+        JsonObject *o, *u, *l, *ram, *swap;
+        JsonArray *users, *disks;
+        gint64 up;
+        g_autofree char *total = NULL, *avail = NULL, *stotal = NULL, *sfree = NULL;
+
+        if (ret == NULL)
+                return FALSE;
+        if (ctx->json)
+                return TRUE;
+        o = json_node_get_object (ret);
+        u = json_object_get_object_member (o, "uname");
+        l = json_object_get_object_member (o, "loadavg");
+        ram = json_object_get_object_member (o, "ram");
+        swap = json_object_get_object_member (o, "swap");
+        up = json_object_get_int_member (o, "uptime");
+        total = human_kib (json_object_get_int_member (ram, "total"));
+        avail = human_kib (json_object_get_int_member (ram, "available"));
+        stotal = human_kib (json_object_get_int_member (swap, "total"));
+        sfree = human_kib (json_object_get_int_member (swap, "free"));
+        g_print ("host:    %s (%s %s %s)\n", json_object_get_string_member (u, "nodename"),
+                 json_object_get_string_member (u, "sysname"), json_object_get_string_member (u, "release"),
+                 json_object_get_string_member (u, "machine"));
+        g_print ("uptime:  %" G_GINT64_FORMAT " days %" G_GINT64_FORMAT " hours %" G_GINT64_FORMAT " minutes\n",
+                 up / 86400, up % 86400 / 3600, up % 3600 / 60);
+        g_print ("load:    %.2f %.2f %.2f\n", json_object_get_double_member (l, "1m"),
+                 json_object_get_double_member (l, "5m"), json_object_get_double_member (l, "15m"));
+        g_print ("memory:  %s total, %s available\n", total, avail);
+        g_print ("swap:    %s total, %s free\n", stotal, sfree);
+        users = json_object_get_array_member (o, "users");
+        g_print ("users:   %u\n", json_array_get_length (users));
+        for (guint i = 0; i < json_array_get_length (users); i++) {
+                JsonObject *x = json_array_get_object_element (users, i);
+                g_print ("  %s on %s from %s\n", json_object_get_string_member (x, "name"),
+                         json_object_get_string_member (x, "device"), json_object_get_string_member (x, "host"));
+        }
+        disks = json_object_get_array_member (o, "disks");
+        for (guint i = 0; i < json_array_get_length (disks); i++) {
+                JsonObject *d = json_array_get_object_element (disks, i);
+                gint64 t = json_object_get_int_member (d, "size_total");
+                gint64 used = json_object_get_int_member (d, "size_used");
+                g_autofree char *ts = human_kib (t);
+                if (json_object_get_boolean_member (d, "is_mounted"))
+                        g_print ("disk:    %s on %s, %s, %" G_GINT64_FORMAT "%% used\n",
+                                 json_object_get_string_member (d, "name"), json_object_get_string_member (d, "mountpoint"),
+                                 ts, t > 0 ? used * 100 / t : 0);
+                else
+                        g_print ("disk:    %s (not mounted)\n", json_object_get_string_member (d, "name"));
+        }
+        return TRUE;
+}
+
+static gboolean
+sub_ifaces (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonNode) ret = run (ctx, "get-netifaces", NULL, error);
+        JsonArray *arr;
+
+        if (ret == NULL)
+                return FALSE;
+        if (ctx->json)
+                return TRUE;
+        arr = json_node_get_array (ret);
+        g_print ("%-5s %-16s %-17s %-6s %-32s %s\n", "INDEX", "NAME", "HWADDR", "MTU", "FLAGS", "ADDRESSES");
+        for (guint i = 0; i < json_array_get_length (arr); i++) {
+                JsonObject *x = json_array_get_object_element (arr, i);
+                JsonArray *ips = json_object_get_array_member (x, "ips");
+                g_autoptr(GString) list = g_string_new (NULL);
+                for (guint j = 0; j < json_array_get_length (ips); j++)
+                        g_string_append_printf (list, "%s%s", j ? " " : "", json_array_get_string_element (ips, j));
+                g_print ("%-5" G_GINT64_FORMAT " %-16s %-17s %-6" G_GINT64_FORMAT " %-32s %s\n",
+                         json_object_get_int_member (x, "index"), json_object_get_string_member (x, "name"),
+                         json_object_get_string_member (x, "hwaddr"), json_object_get_int_member (x, "mtu"),
+                         json_object_get_string_member (x, "flags"), list->str);
+        }
+        return TRUE;
+}
+
+static gboolean
+sub_routes (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonObject) a = args_new ();
+        g_autoptr(JsonNode) ret = NULL;
+        JsonArray *arr;
+
+        if (ctx->argc > 2 || (ctx->argc == 2 && !g_str_equal (ctx->argv[1], "-4") && !g_str_equal (ctx->argv[1], "-6")))
+                return usage_error (error, "routes [-4|-6]");
+        json_object_set_int_member (a, "family", ctx->argc == 1 ? 0 : g_str_equal (ctx->argv[1], "-4") ? 2 : 10);
+        ret = run (ctx, "get-route-list", a, error);
+        if (ret == NULL)
+                return FALSE;
+        if (ctx->json)
+                return TRUE;
+        arr = json_node_get_array (ret);
+        for (guint i = 0; i < json_array_get_length (arr); i++) {
+                JsonObject *r = json_array_get_object_element (arr, i);
+                JsonObject *dst = json_object_get_object_member (r, "dst");
+                const char *ip = json_object_get_string_member (dst, "ip");
+                const char *gw = json_object_get_string_member (r, "gateway");
+                const char *src = json_object_get_string_member (r, "src");
+                g_autofree char *d = ip[0] == '\0' ? g_strdup ("default")
+                                                   : g_strdup_printf ("%s/%" G_GINT64_FORMAT, ip,
+                                                                      json_object_get_int_member (r, "prefixlen"));
+                g_print ("%s%s%s dev %s scope %" G_GINT64_FORMAT "%s%s metric %" G_GINT64_FORMAT "\n", d,
+                         gw[0] ? " via " : "", gw, json_object_get_string_member (r, "ifname"),
+                         json_object_get_int_member (r, "scope"), src[0] ? " src " : "", src,
+                         json_object_get_int_member (r, "metric"));
+        }
+        return TRUE;
+}
+
+/* addr add|del CIDR dev IFNAME */
+static gboolean
+sub_addr (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonObject) a = args_new ();
+        g_autoptr(JsonNode) ret = NULL;
+
+        if (ctx->argc != 5 || !g_str_equal (ctx->argv[3], "dev") ||
+            (!g_str_equal (ctx->argv[1], "add") && !g_str_equal (ctx->argv[1], "del")))
+                return usage_error (error, "addr add|del CIDR dev IFNAME");
+        json_object_set_string_member (a, "ip", ctx->argv[2]);
+        json_object_set_string_member (a, "ifname", ctx->argv[4]);
+        ret = run (ctx, g_str_equal (ctx->argv[1], "add") ? "ipaddr-add" : "ipaddr-del", a, error);
+        return ret != NULL;
+}
+
+/* link up|down IFNAME */
+static gboolean
+sub_link (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonObject) a = args_new ();
+        g_autoptr(JsonNode) ret = NULL;
+
+        if (ctx->argc != 3 || (!g_str_equal (ctx->argv[1], "up") && !g_str_equal (ctx->argv[1], "down")))
+                return usage_error (error, "link up|down IFNAME");
+        json_object_set_string_member (a, "ifname", ctx->argv[2]);
+        ret = run (ctx, g_str_equal (ctx->argv[1], "up") ? "net-iface-up" : "net-iface-down", a, error);
+        return ret != NULL;
+}
+
+/* route add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope N] */
+static gboolean
+sub_route (Ctx *ctx, GError **error)
+{
+        static const char usage[] = "route add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope N]";
+        g_autoptr(JsonObject) a = args_new ();
+        g_autoptr(JsonNode) ret = NULL;
+
+        if (ctx->argc < 5 || (!g_str_equal (ctx->argv[1], "add") && !g_str_equal (ctx->argv[1], "del")))
+                return usage_error (error, usage);
+        json_object_set_string_member (a, "dst", ctx->argv[2]);
+        for (int i = 3; i < ctx->argc; i += 2) {
+                const char *key = ctx->argv[i];
+                const char *val = i + 1 < ctx->argc ? ctx->argv[i + 1] : NULL;
+                gint64 scope;
+                if (val == NULL)
+                        return usage_error (error, usage);
+                if (g_str_equal (key, "dev"))
+                        json_object_set_string_member (a, "ifname", val);
+                else if (g_str_equal (key, "via"))
+                        json_object_set_string_member (a, "gateway", val);
+                else if (g_str_equal (key, "src"))
+                        json_object_set_string_member (a, "src", val);
+                else if (g_str_equal (key, "scope") && g_ascii_string_to_signed (val, 10, 0, 255, &scope, NULL))
+                        json_object_set_int_member (a, "scope", scope);
+                else
+                        return usage_error (error, usage);
+        }
+        if (!json_object_has_member (a, "ifname"))
+                return usage_error (error, usage);
+        ret = run (ctx, g_str_equal (ctx->argv[1], "add") ? "route-add" : "route-del", a, error);
+        return ret != NULL;
+}
+
 static const struct {
         const char *name;
         SubFunc func;
@@ -497,6 +683,12 @@ static const struct {
         { "thaw", sub_thaw, "thaw them" },
         { "freeze-status", sub_freeze_status, "whether they are frozen" },
         { "shutdown-agent", sub_shutdown, "stop the agent" },
+        { "info", sub_info, "system information, readable" },
+        { "ifaces", sub_ifaces, "network interfaces, a table" },
+        { "addr", sub_addr, "add|del CIDR dev IFNAME" },
+        { "link", sub_link, "up|down IFNAME" },
+        { "routes", sub_routes, "[-4|-6]" },
+        { "route", sub_route, "add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope N]" },
 };
 
 static void

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import ROOT
+from test_network import netns  # noqa: F401  (fixture)
 
 CLIENT = os.environ.get("PHX_CLIENT", str(pathlib.Path(os.environ.get(
     "PHX_AGENT", str(ROOT / "build" / "src" / "phoenix-ga"))).parent / "phoenix-ga-client"))
@@ -120,3 +121,41 @@ def test_thaw_and_status_without_freezing_the_host(cli):
 def test_shutdown_agent(cli, agent):
     assert cli("shutdown-agent").stdout.strip() == "true"
     assert agent.proc.wait(10) == 0
+
+
+def test_info_summary(cli):
+    out = cli("info").stdout
+    assert out.startswith("host:    %s (" % os.uname().nodename)
+    for key in ("uptime:", "load:", "memory:", "swap:", "users:"):
+        assert key in out
+
+
+def test_network_subcommands_in_a_namespace(netns, tmp_path):
+    from conftest import Agent
+    from test_network import ip
+    a = Agent(tmp_path, wrap=["ip", "netns", "exec", netns])
+    env = dict(os.environ, PHOENIX_GA_SOCKET=a.sock_path)
+
+    def run(*args):
+        out = subprocess.run([CLIENT, *args], capture_output=True, text=True, env=env, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+    try:
+        run("link", "up", "v0")
+        run("addr", "add", "10.33.0.1/24", "dev", "v0")
+        run("route", "add", "10.34.0.0/16", "dev", "v0", "via", "10.33.0.254")
+        assert "UP" in ip(netns, "link", "show", "v0")[0]["flags"]
+        table = run("ifaces")
+        row = [l for l in table.splitlines() if l.split()[1:2] == ["v0"]][0]
+        assert "10.33.0.1/24" in row and "up|broadcast|multicast" in row
+        assert "10.34.0.0/16 via 10.33.0.254 dev v0" in run("routes", "-4")
+        run("route", "del", "10.34.0.0/16", "dev", "v0")
+        run("addr", "del", "10.33.0.1/24", "dev", "v0")
+        run("link", "down", "v0")
+        assert "10.34.0.0/16" not in run("routes")
+        assert "UP" not in ip(netns, "link", "show", "v0")[0]["flags"]
+        out = subprocess.run([CLIENT, "addr", "add", "10.33.0.1/24", "dev", "nosuch0"], capture_output=True,
+                             text=True, env=env, timeout=30)
+        assert out.returncode == 1 and out.stderr.strip().endswith("(errno ENODEV)")
+    finally:
+        a.stop()
