@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client-conn.h"
 #include "phx-base64.h"
@@ -300,9 +301,45 @@ sub_chown (Ctx *ctx, GError **error)
         return ret != NULL;
 }
 
+/* A progress line with rate and ETA, on a terminal only: scripts piping stderr see nothing. */
+typedef struct {
+        gboolean on;
+        gint64 total, done, start, last;
+        const char *what;
+} Progress;
+
+static void
+progress_init (Progress *p, const char *what, gint64 total)
+{
+        p->on = isatty (STDERR_FILENO);
+        p->what = what;
+        p->total = total;
+        p->done = 0;
+        p->start = p->last = g_get_monotonic_time ();
+}
+
+static void
+progress_update (Progress *p, gint64 bytes, gboolean final)
+{
+        gint64 now = g_get_monotonic_time ();
+        double secs, rate;
+
+        p->done += bytes;
+        if (!p->on || (!final && now - p->last < G_USEC_PER_SEC / 10))
+                return;
+        p->last = now;
+        secs = MAX (now - p->start, 1) / (double) G_USEC_PER_SEC;
+        rate = p->done / secs;
+        g_printerr ("\r%s  %5.1f%%  %8.1f MiB  %7.1f MiB/s  ETA %3.0f s ", p->what,
+                    p->total > 0 ? 100.0 * p->done / p->total : 100.0, p->done / 1048576.0, rate / 1048576.0,
+                    rate > 0 && p->total > p->done ? (p->total - p->done) / rate : 0.0);
+        if (final)
+                g_printerr ("\n");
+}
+
 /* Streams a guest file to `out`; returns the bytes' sha256 so the caller can verify. */
 static char *
-read_guest_file (Ctx *ctx, const char *path, FILE *out, GError **error)
+read_guest_file (Ctx *ctx, const char *path, FILE *out, Progress *progress, GError **error)
 {
         g_autoptr(JsonObject) a = path_args (path);
         g_autoptr(JsonNode) h = client_conn_call (ctx->conn, "file-open", a, error);
@@ -333,6 +370,8 @@ read_guest_file (Ctx *ctx, const char *path, FILE *out, GError **error)
                         return NULL;
                 bytes = g_bytes_get_data (data, &len);
                 g_checksum_update (sum, bytes, len);
+                if (progress != NULL)
+                        progress_update (progress, len, json_object_get_boolean_member (ro, "eof"));
                 if (len > 0 && fwrite (bytes, 1, len, out) != len) {
                         g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "write: %s", g_strerror (errno));
                         return NULL;
@@ -367,7 +406,7 @@ sub_cat (Ctx *ctx, GError **error)
 
         if (ctx->argc != 2)
                 return usage_error (error, "cat PATH");
-        sum = read_guest_file (ctx, ctx->argv[1], stdout, error);
+        sum = read_guest_file (ctx, ctx->argv[1], stdout, NULL, error);
         fflush (stdout);
         return sum != NULL;
 }
@@ -378,10 +417,19 @@ sub_get (Ctx *ctx, GError **error)
         g_autofree char *local = NULL;
         g_autofree char *tmp = NULL;
         g_autofree char *sum = NULL;
+        g_autoptr(JsonObject) sa = NULL;
+        g_autoptr(JsonNode) st = NULL;
+        Progress progress;
         FILE *out;
 
         if (ctx->argc != 2 && ctx->argc != 3)
                 return usage_error (error, "get GUEST_PATH [LOCAL]");
+        sa = path_args (ctx->argv[1]);
+        st = client_conn_call (ctx->conn, "file-stat", sa, error);
+        if (st == NULL)
+                return FALSE;
+        progress_init (&progress, "get", json_object_get_int_member (
+                               json_object_get_object_member (json_node_get_object (st), "stat"), "Size"));
         local = ctx->argc == 3 ? g_strdup (ctx->argv[2]) : g_path_get_basename (ctx->argv[1]);
         /* written aside and renamed once verified: a failed get leaves no half file */
         tmp = g_strdup_printf ("%s.part", local);
@@ -390,7 +438,7 @@ sub_get (Ctx *ctx, GError **error)
                 g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "%s: %s", tmp, g_strerror (errno));
                 return FALSE;
         }
-        sum = read_guest_file (ctx, ctx->argv[1], out, error);
+        sum = read_guest_file (ctx, ctx->argv[1], out, &progress, error);
         if (fclose (out) != 0 && sum != NULL) {
                 g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "%s: %s", tmp, g_strerror (errno));
                 g_clear_pointer (&sum, g_free);
@@ -415,6 +463,7 @@ sub_put (Ctx *ctx, GError **error)
         g_autofree char *sum = NULL;
         const guint8 *data;
         gsize size, off = 0;
+        Progress progress;
 
         for (int i = 1; i < ctx->argc; i++) {
                 if (g_str_equal (ctx->argv[i], "--mode") && i + 1 < ctx->argc) {
@@ -450,6 +499,7 @@ sub_put (Ctx *ctx, GError **error)
         if (h == NULL)
                 return FALSE;
         handle = json_node_get_int (h);
+        progress_init (&progress, "put", (gint64) size);
         do {
                 gsize n = MIN ((gsize) CHUNK, size - off);
                 g_autofree char *b64 = phx_base64_encode (data + off, n);
@@ -463,6 +513,7 @@ sub_put (Ctx *ctx, GError **error)
                 if (r == NULL)
                         return FALSE;
                 off += n;
+                progress_update (&progress, (gint64) n, off == size);
         } while (off < size);
         if (owner != NULL) {
                 g_autoptr(JsonObject) ca = path_args (guest);

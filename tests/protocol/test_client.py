@@ -159,3 +159,34 @@ def test_network_subcommands_in_a_namespace(netns, tmp_path):
         assert out.returncode == 1 and out.stderr.strip().endswith("(errno ENODEV)")
     finally:
         a.stop()
+
+
+def test_progress_on_a_terminal_only(agent, tmp_path):
+    import pty
+    src = tmp_path / "p.bin"
+    src.write_bytes(os.urandom(40 * 1024 * 1024))
+    env = dict(os.environ, PHOENIX_GA_SOCKET=agent.sock_path)
+    # piped: nothing on stderr
+    out = subprocess.run([CLIENT, "put", str(src), str(tmp_path / "q1")], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 0 and out.stderr == ""
+    # on a terminal: a progress line with percentage, rate and ETA
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([CLIENT, "get", str(src), str(tmp_path / "q2")], stderr=slave,
+                            stdout=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    proc.wait(60)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    text = seen.decode()
+    assert "get  100.0%" in text and "MiB/s" in text and "ETA" in text
+    assert (tmp_path / "q2").read_bytes() == src.read_bytes()
