@@ -118,3 +118,19 @@ client_conn_call (ClientConn *conn, const char *execute, JsonObject *arguments, 
         }
         return json_node_copy (json_object_get_member (obj, "return"));
 }
+
+/* shell: sends a line as typed and returns the next reply line, whatever its tag. */
+char *
+client_conn_send_line (ClientConn *conn, const char *line, GError **error)
+{
+        GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn->conn));
+        g_autofree char *with_nl = g_strconcat (line, "\n", NULL);
+        char *reply;
+
+        if (!g_output_stream_write_all (out, with_nl, strlen (with_nl), NULL, NULL, error))
+                return NULL;
+        reply = g_data_input_stream_read_line (conn->in, NULL, NULL, error);
+        if (reply == NULL && error != NULL && *error == NULL)
+                g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "the agent closed the connection");
+        return reply;
+}

@@ -12,6 +12,7 @@ ClientConn *client_conn_open (const char *socket_path, guint timeout_seconds, GE
 void client_conn_free (ClientConn *conn);
 JsonNode *client_conn_call (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error);
 char *client_conn_call_raw (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error);
+char *client_conn_send_line (ClientConn *conn, const char *line, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClientConn, client_conn_free)
 

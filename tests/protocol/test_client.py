@@ -190,3 +190,12 @@ def test_progress_on_a_terminal_only(agent, tmp_path):
     text = seen.decode()
     assert "get  100.0%" in text and "MiB/s" in text and "ETA" in text
     assert (tmp_path / "q2").read_bytes() == src.read_bytes()
+
+
+def test_shell_sends_raw_lines(cli):
+    out = cli("shell", input='{"execute": "ping", "tag": "s1"}\n\nnot json\n'
+              '{"execute": "file-stat", "arguments": {"path": "/nonexistent"}}\n')
+    text = out.stdout
+    assert '"return" : "0.1.0"' in text and '"tag" : "s1"' in text
+    assert "# JSON parse error" in text
+    assert "# lstat /nonexistent: No such file or directory" in text
