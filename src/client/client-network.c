@@ -1,0 +1,126 @@
+/* client-network.c — the network subcommands: ifaces, addr, link, routes, route. */
+#include "client.h"
+
+gboolean
+sub_ifaces (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonNode) ret = client_run (ctx, "get-netifaces", NULL, error);
+        JsonArray *arr;
+
+        if (ret == NULL)
+                return FALSE;
+        if (ctx->json)
+                return TRUE;
+        arr = json_node_get_array (ret);
+        g_print ("%-5s %-16s %-17s %-6s %-32s %s\n", "INDEX", "NAME", "HWADDR", "MTU", "FLAGS", "ADDRESSES");
+        for (guint i = 0; i < json_array_get_length (arr); i++) {
+                JsonObject *x = json_array_get_object_element (arr, i);
+                JsonArray *ips = json_object_get_array_member (x, "ips");
+                g_autoptr(GString) list = g_string_new (NULL);
+                for (guint j = 0; j < json_array_get_length (ips); j++)
+                        g_string_append_printf (list, "%s%s", j ? " " : "", json_array_get_string_element (ips, j));
+                g_print ("%-5" G_GINT64_FORMAT " %-16s %-17s %-6" G_GINT64_FORMAT " %-32s %s\n",
+                         json_object_get_int_member (x, "index"), json_object_get_string_member (x, "name"),
+                         json_object_get_string_member (x, "hwaddr"), json_object_get_int_member (x, "mtu"),
+                         json_object_get_string_member (x, "flags"), list->str);
+        }
+        return TRUE;
+}
+
+gboolean
+sub_routes (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonObject) a = client_args_new ();
+        g_autoptr(JsonNode) ret = NULL;
+        JsonArray *arr;
+
+        if (ctx->argc > 2 || (ctx->argc == 2 && !g_str_equal (ctx->argv[1], "-4") && !g_str_equal (ctx->argv[1], "-6")))
+                return client_usage_error (error, "routes [-4|-6]");
+        json_object_set_int_member (a, "family", ctx->argc == 1 ? 0 : g_str_equal (ctx->argv[1], "-4") ? 2 : 10);
+        ret = client_run (ctx, "get-route-list", a, error);
+        if (ret == NULL)
+                return FALSE;
+        if (ctx->json)
+                return TRUE;
+        arr = json_node_get_array (ret);
+        for (guint i = 0; i < json_array_get_length (arr); i++) {
+                JsonObject *r = json_array_get_object_element (arr, i);
+                JsonObject *dst = json_object_get_object_member (r, "dst");
+                const char *ip = json_object_get_string_member (dst, "ip");
+                const char *gw = json_object_get_string_member (r, "gateway");
+                const char *src = json_object_get_string_member (r, "src");
+                g_autofree char *d = ip[0] == '\0' ? g_strdup ("default")
+                                                   : g_strdup_printf ("%s/%" G_GINT64_FORMAT, ip,
+                                                                      json_object_get_int_member (r, "prefixlen"));
+                g_print ("%s%s%s dev %s scope %" G_GINT64_FORMAT "%s%s metric %" G_GINT64_FORMAT "\n", d,
+                         gw[0] ? " via " : "", gw, json_object_get_string_member (r, "ifname"),
+                         json_object_get_int_member (r, "scope"), src[0] ? " src " : "", src,
+                         json_object_get_int_member (r, "metric"));
+        }
+        return TRUE;
+}
+
+/* addr add|del CIDR dev IFNAME */
+gboolean
+sub_addr (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonObject) a = client_args_new ();
+        g_autoptr(JsonNode) ret = NULL;
+
+        if (ctx->argc != 5 || !g_str_equal (ctx->argv[3], "dev") ||
+            (!g_str_equal (ctx->argv[1], "add") && !g_str_equal (ctx->argv[1], "del")))
+                return client_usage_error (error, "addr add|del CIDR dev IFNAME");
+        json_object_set_string_member (a, "ip", ctx->argv[2]);
+        json_object_set_string_member (a, "ifname", ctx->argv[4]);
+        ret = client_run (ctx, g_str_equal (ctx->argv[1], "add") ? "ipaddr-add" : "ipaddr-del", a, error);
+        return ret != NULL;
+}
+
+/* link up|down IFNAME */
+gboolean
+sub_link (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonObject) a = client_args_new ();
+        g_autoptr(JsonNode) ret = NULL;
+
+        if (ctx->argc != 3 || (!g_str_equal (ctx->argv[1], "up") && !g_str_equal (ctx->argv[1], "down")))
+                return client_usage_error (error, "link up|down IFNAME");
+        json_object_set_string_member (a, "ifname", ctx->argv[2]);
+        ret = client_run (ctx, g_str_equal (ctx->argv[1], "up") ? "net-iface-up" : "net-iface-down", a, error);
+        return ret != NULL;
+}
+
+/* route add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope N] */
+gboolean
+sub_route (Ctx *ctx, GError **error)
+{
+        static const char usage[] = "route add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope N]";
+        g_autoptr(JsonObject) a = client_args_new ();
+        g_autoptr(JsonNode) ret = NULL;
+
+        if (ctx->argc < 5 || (!g_str_equal (ctx->argv[1], "add") && !g_str_equal (ctx->argv[1], "del")))
+                return client_usage_error (error, usage);
+        json_object_set_string_member (a, "dst", ctx->argv[2]);
+        for (int i = 3; i < ctx->argc; i += 2) {
+                const char *key = ctx->argv[i];
+                const char *val = i + 1 < ctx->argc ? ctx->argv[i + 1] : NULL;
+                gint64 scope;
+                if (val == NULL)
+                        return client_usage_error (error, usage);
+                if (g_str_equal (key, "dev"))
+                        json_object_set_string_member (a, "ifname", val);
+                else if (g_str_equal (key, "via"))
+                        json_object_set_string_member (a, "gateway", val);
+                else if (g_str_equal (key, "src"))
+                        json_object_set_string_member (a, "src", val);
+                else if (g_str_equal (key, "scope") && g_ascii_string_to_signed (val, 10, 0, 255, &scope, NULL))
+                        json_object_set_int_member (a, "scope", scope);
+                else
+                        return client_usage_error (error, usage);
+        }
+        if (!json_object_has_member (a, "ifname"))
+                return client_usage_error (error, usage);
+        ret = client_run (ctx, g_str_equal (ctx->argv[1], "add") ? "route-add" : "route-del", a, error);
+        return ret != NULL;
+}
+

@@ -1,0 +1,45 @@
+/* client.h — what phoenix-ga-client's files share: the call context, small helpers and
+ * the subcommands each file provides. */
+#pragma once
+
+#include "client-conn.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+        ClientConn *conn;
+        gboolean json;
+        int argc;
+        char **argv; /* the subcommand's arguments, argv[0] is its name */
+} Ctx;
+
+typedef gboolean (*SubFunc) (Ctx *ctx, GError **error);
+
+JsonObject *client_args_new (void);
+JsonObject *client_path_args (const char *path);
+gboolean client_usage_error (GError **error, const char *usage);
+JsonNode *client_run (Ctx *ctx, const char *execute, JsonObject *arguments, GError **error);
+void client_print_json (JsonNode *node);
+gboolean client_parse_octal (const char *text, gint64 *out);
+gboolean client_parse_owner (const char *text, gint64 *uid, gint64 *gid);
+
+/* client-files.c */
+gboolean sub_stat (Ctx *ctx, GError **error);
+gboolean sub_ls (Ctx *ctx, GError **error);
+gboolean sub_cat (Ctx *ctx, GError **error);
+gboolean sub_get (Ctx *ctx, GError **error);
+gboolean sub_put (Ctx *ctx, GError **error);
+gboolean sub_mkdir (Ctx *ctx, GError **error);
+gboolean sub_chmod (Ctx *ctx, GError **error);
+gboolean sub_chown (Ctx *ctx, GError **error);
+gboolean sub_md5 (Ctx *ctx, GError **error);
+gboolean sub_hash (Ctx *ctx, GError **error);
+
+/* client-network.c */
+gboolean sub_ifaces (Ctx *ctx, GError **error);
+gboolean sub_addr (Ctx *ctx, GError **error);
+gboolean sub_link (Ctx *ctx, GError **error);
+gboolean sub_routes (Ctx *ctx, GError **error);
+gboolean sub_route (Ctx *ctx, GError **error);
+
+G_END_DECLS
