@@ -37,7 +37,7 @@ run_vm() { # builddir: the agent of that build in a real guest (the kernel .deb 
         for attempt in 1 2; do
                 echo "== end-to-end tests in a qemu guest (attempt $attempt)"
                 # bounded as a whole: a guest that hangs must not hang CI
-                PHX_AGENT="$ROOT/$dir/src/phoenix-ga" PHX_VM_DIR="$ROOT/$dir/vm" timeout 900 $PY -m pytest -q \
+                PHX_AGENT="$ROOT/$dir/src/phoenix-ga" PHX_VM_DIR="$ROOT/$dir/vm" timeout 300 $PY -m pytest -q \
                         -p no:cacheprovider --junitxml="$RESULTS/vm.xml" "$ROOT/tests/vm" || true
                 $PY "$ROOT/scripts/count-results.py" junit "$RESULTS/vm.xml" >"$RESULTS/vm-pytest.count"
                 # A second boot only after a failure, and said out loud (the first attempt's

@@ -24,6 +24,9 @@ class Host:
 
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # QEMU accepts the next client only once it has noticed the last one leave; a
+        # connect must not wait for that for ever.
+        self.sock.settimeout(10)
         self.sock.connect(path)
         self.buf = b""
         self.seq = 0
@@ -151,7 +154,13 @@ class Guest:
         """A fresh host connection once the agent answers (after a restart, say)."""
         deadline = time.monotonic() + timeout
         while True:
-            h = self.host()
+            try:
+                h = self.host()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+                continue
             try:
                 h.ok("ping", timeout=2)
                 return h
