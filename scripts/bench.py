@@ -312,9 +312,25 @@ def timed(fn, *args):
     return time.monotonic() - t0
 
 
+def memory_floor(exe):
+    """Anonymous KiB of tests/bench/memory-floor: the mandated libraries set up, nothing else.
+    G_SLICE as the agent itself chooses it on GLib < 2.76 (see main.c)."""
+    env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=Agent.bus_address, G_SLICE="always-malloc")
+    proc = subprocess.Popen([exe], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        state = proc.stdout.readline().strip()
+        assert state == "ready", "memory-floor did not own its name: %r" % state
+        time.sleep(1)
+        return anon_kib(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--agent", default=os.path.join(ROOT, "build", "src", "phoenix-ga"))
+    ap.add_argument("--floor", default=os.path.join(ROOT, "build", "tests", "memory-floor"))
     ap.add_argument("--idle-seconds", type=float, default=60)
     ap.add_argument("--pings", type=int, default=20000)
     ap.add_argument("--settle-seconds", type=float, default=20,
@@ -325,7 +341,7 @@ def main():
         sys.exit("qemu-ga not found: apt-get install qemu-guest-agent")
     work = tempfile.mkdtemp(prefix="phx-bench-")
     bus, Agent.bus_address = start_bus(work)
-    res = {}
+    res = {"floor": memory_floor(opts.floor)}
     agents = {(k, t): Agent(k, opts.agent, t, work)
               for k in ("phoenix-ga", "qemu-ga") for t in ("unix", "pty")}
     try:
@@ -434,6 +450,8 @@ def report(res, opts):
         "%.1f" % (res[P, "pty", "idlecpu_detached"] * day), "")
     row("anonymous memory after start", "unix", "%.2f MiB" % (res[Q, "unix", "anon_start"] / 1024),
         "%.2f MiB" % (res[P, "unix", "anon_start"] / 1024), "target <= 0.5 MiB")
+    row("anonymous memory, mandated libraries alone (memory-floor)", "-", "-",
+        "%.2f MiB" % (res["floor"] / 1024), "floor under the figure above")
     row("anonymous memory after pings + transfers", "unix", "%.2f MiB" % (res[Q, "unix", "anon_after"] / 1024),
         "%.2f MiB" % (res[P, "unix", "anon_after"] / 1024), "target <= 2 MiB")
     row("agent CPU per sequential ping", "unix", "%.1f us" % res[Q, "unix", "ping_us"],

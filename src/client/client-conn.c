@@ -1,7 +1,11 @@
-/* client-conn.c — sends one request line and reads its reply line, matched by tag. Replies
- * are read with the agent's own strict JSON reader; agent errors become GErrors in the
- * agent's domain (PHX_ERROR, code = the wire code), so the caller can print the errno. */
+/* client-conn.c — phoenix-ga-client's connection to the agent. Requests are sent and their
+ * replies received separately, matched by tag, so a transfer can keep the next request in
+ * flight while it processes the current reply. Replies are read into one growing buffer
+ * (no per-line copy: a file-read reply is up to 64 MiB of base64), parsed with the agent's
+ * own strict JSON reader, and agent errors become GErrors in the agent's domain (PHX_ERROR,
+ * code = the wire code) so the caller can print the errno. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <gio/gunixsocketaddress.h>
@@ -10,10 +14,21 @@
 #include "phx-base64.h"
 #include "phx-error.h"
 #include "phx-json.h"
+#include "phx-limits.h"
+
+/* the largest reply line accepted: a full file-read of PHX_READ_COUNT_MAX bytes in base64,
+ * plus room for the envelope */
+#define CLIENT_REPLY_MAX (PHX_READ_COUNT_MAX / 3 * 4 + 64 * 1024)
+#define CLIENT_READ_MIN ((gsize) 4 * 1024 * 1024)
 
 struct _ClientConn {
         GSocketConnection *conn;
-        GDataInputStream *in;
+        GInputStream *in;   /* owned by conn */
+        GOutputStream *out; /* owned by conn */
+        char *buf;          /* received bytes: [start, end) not yet returned */
+        gsize start, end, cap;
+        GHashTable *early;  /* tag -> reply line that arrived before it was asked for */
+        char *held;         /* the early line last handed out */
         guint seq;
 };
 
@@ -22,8 +37,10 @@ client_conn_free (ClientConn *conn)
 {
         if (conn == NULL)
                 return;
-        g_clear_object (&conn->in);
         g_clear_object (&conn->conn);
+        g_clear_pointer (&conn->early, g_hash_table_unref);
+        g_free (conn->held);
+        g_free (conn->buf);
         g_free (conn);
 }
 
@@ -34,67 +51,199 @@ client_conn_open (const char *socket_path, guint timeout_seconds, GError **error
         g_autoptr(GSocketAddress) addr = g_unix_socket_address_new (socket_path);
         g_autoptr(ClientConn) conn = g_new0 (ClientConn, 1);
 
+        /* the timeout covers the connect and then every read and write on the socket */
         g_socket_client_set_timeout (client, timeout_seconds);
         conn->conn = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (addr), NULL, error);
         if (conn->conn == NULL) {
                 g_prefix_error (error, "%s: ", socket_path);
                 return NULL;
         }
-        conn->in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (conn->conn)));
-        g_data_input_stream_set_newline_type (conn->in, G_DATA_STREAM_NEWLINE_TYPE_LF);
-        /* replies can be 64 MiB of base64: read in large gulps */
-        g_buffered_input_stream_set_buffer_size (G_BUFFERED_INPUT_STREAM (conn->in), 1024 * 1024);
+        conn->in = g_io_stream_get_input_stream (G_IO_STREAM (conn->conn));
+        conn->out = g_io_stream_get_output_stream (G_IO_STREAM (conn->conn));
+        conn->early = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
         return g_steal_pointer (&conn);
 }
 
-/* Returns the reply line of the request (tag matched); replies to other tags are skipped. */
-char *
-client_conn_call_raw (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error)
+static void
+set_closed (GError **error)
 {
-        g_autoptr(JsonGenerator) gen = json_generator_new ();
-        g_autoptr(JsonObject) req = json_object_new ();
-        g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
-        g_autoptr(GString) line = g_string_new (NULL);
-        g_autofree char *tag = g_strdup_printf ("c%u", ++conn->seq);
-        GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn->conn));
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "the agent closed the connection");
+}
 
-        json_object_set_string_member (req, "execute", execute);
-        if (arguments != NULL)
-                json_object_set_object_member (req, "arguments", json_object_ref (arguments));
-        json_object_set_string_member (req, "tag", tag);
-        json_node_set_object (root, req);
-        json_generator_set_root (gen, root);
-        json_generator_to_gstring (gen, line);
-        g_string_append_c (line, '\n');
-        if (!g_output_stream_write_all (out, line->str, line->len, NULL, NULL, error))
-                return NULL;
+/* Returns the next line, NUL-terminated in place, valid until the next call. */
+static char *
+read_line (ClientConn *conn, gsize *len, GError **error)
+{
+        gsize scanned = 0;
+
         for (;;) {
-                gsize len;
-                g_autofree char *reply = g_data_input_stream_read_line (conn->in, &len, NULL, error);
-                g_autofree char *needle = g_strdup_printf ("\"tag\":\"%s\"}", tag);
+                char *nl = memchr (conn->buf + conn->start + scanned, '\n', conn->end - conn->start - scanned);
+                gssize n;
 
-                if (reply == NULL) {
-                        if (error != NULL && *error == NULL)
-                                g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-                                             "the agent closed the connection");
+                if (nl != NULL) {
+                        char *line = conn->buf + conn->start;
+                        *nl = '\0';
+                        *len = (gsize) (nl - line);
+                        conn->start += *len + 1;
+                        return line;
+                }
+                scanned = conn->end - conn->start;
+                if (scanned > CLIENT_REPLY_MAX) {
+                        g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                                     "a reply from the agent is longer than %" G_GSIZE_FORMAT " bytes",
+                                     (gsize) CLIENT_REPLY_MAX);
                         return NULL;
                 }
-                if (len >= strlen (needle) && g_str_has_suffix (reply, needle))
-                        return g_steal_pointer (&reply);
+                /* keep only the unread part, at the front, with room to read into */
+                if (conn->start > 0) {
+                        memmove (conn->buf, conn->buf + conn->start, scanned);
+                        conn->start = 0;
+                        conn->end = scanned;
+                }
+                if (conn->cap - conn->end < CLIENT_READ_MIN) {
+                        conn->cap = MAX (conn->cap * 2, conn->end + CLIENT_READ_MIN);
+                        conn->buf = g_realloc (conn->buf, conn->cap);
+                }
+                n = g_input_stream_read (conn->in, conn->buf + conn->end, conn->cap - conn->end, NULL, error);
+                if (n < 0)
+                        return NULL;
+                if (n == 0) {
+                        set_closed (error);
+                        return NULL;
+                }
+                conn->end += (gsize) n;
+        }
+}
+
+static char *
+next_tag (ClientConn *conn)
+{
+        return g_strdup_printf ("c%u", ++conn->seq);
+}
+
+static void
+append_json_string (GString *out, const char *text)
+{
+        g_autoptr(JsonNode) node = json_node_init_string (json_node_alloc (), text);
+        g_autofree char *quoted = json_to_string (node, FALSE);
+
+        g_string_append (out, quoted);
+}
+
+static gboolean
+write_all (ClientConn *conn, const char *data, gsize len, GError **error)
+{
+        return g_output_stream_write_all (conn->out, data, len, NULL, NULL, error);
+}
+
+/* Writes {"execute":E,"arguments":{...ARGS[,"MEMBER":"BASE64(DATA)"]},"tag":T} and a LF.
+ * The payload is encoded straight into the line: base64 needs no JSON escaping, and running
+ * tens of MiB through the generator's escaper would cost more than the encoding. */
+static char *
+send_request (ClientConn *conn, const char *execute, JsonObject *arguments,
+              const char *member, const guint8 *data, gsize len, GError **error)
+{
+        g_autoptr(GString) line = g_string_new ("{\"execute\":");
+        g_autofree char *tag = next_tag (conn);
+
+        append_json_string (line, execute);
+        if (arguments != NULL || member != NULL) {
+                g_autoptr(JsonNode) node = json_node_init_object (json_node_alloc (),
+                                                                  arguments != NULL ? arguments : json_object_new ());
+                g_autofree char *args = json_to_string (node, FALSE);
+
+                g_string_append (line, ",\"arguments\":");
+                g_string_append (line, args);
+                if (member != NULL) {
+                        gsize at;
+
+                        g_string_truncate (line, line->len - 1); /* the closing brace */
+                        if (line->str[line->len - 1] != '{')
+                                g_string_append_c (line, ',');
+                        append_json_string (line, member);
+                        g_string_append (line, ":\"");
+                        at = line->len;
+                        g_string_set_size (line, at + phx_base64_encoded_len (len));
+                        phx_base64_encode_to (data, len, line->str + at);
+                        g_string_append (line, "\"}");
+                }
+        }
+        g_string_append (line, ",\"tag\":");
+        append_json_string (line, tag);
+        g_string_append (line, "}\n");
+        if (!write_all (conn, line->str, line->len, error))
+                return NULL;
+        return g_steal_pointer (&tag);
+}
+
+char *
+client_conn_send (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error)
+{
+        return send_request (conn, execute, arguments, NULL, NULL, 0, error);
+}
+
+char *
+client_conn_send_payload (ClientConn *conn, const char *execute, JsonObject *arguments,
+                          const char *member, const guint8 *data, gsize len, GError **error)
+{
+        return send_request (conn, execute, arguments, member, data, len, error);
+}
+
+/* The tag a reply line ends with ("...,"tag":"c12"}"), or NULL. */
+static char *
+reply_tag (const char *line, gsize len)
+{
+        static const char key[] = "\"tag\":\"";
+        const char *end = line + len;
+        const char *p;
+
+        if (len < sizeof key + 2 || end[-1] != '}' || end[-2] != '"')
+                return NULL;
+        for (p = end - 3; p > line && *p != '"'; p--)
+                ;
+        if (p - line < (gssize) (sizeof key - 2) || memcmp (p - (sizeof key - 2), key, sizeof key - 2) != 0)
+                return NULL;
+        return g_strndup (p + 1, (gsize) (end - 2 - (p + 1)));
+}
+
+/* Returns the reply line of `tag` (valid until the next call); replies to tags this client
+ * still waits for are kept for later, any other line (untagged, unknown) is dropped. */
+const char *
+client_conn_receive_raw (ClientConn *conn, const char *tag, gsize *len, GError **error)
+{
+        g_clear_pointer (&conn->held, g_free);
+        if (g_hash_table_steal_extended (conn->early, tag, NULL, (gpointer *) &conn->held)) {
+                *len = strlen (conn->held);
+                return conn->held;
+        }
+        for (;;) {
+                char *line = read_line (conn, len, error);
+                g_autofree char *got = NULL;
+                guint number;
+
+                if (line == NULL)
+                        return NULL;
+                got = reply_tag (line, *len);
+                if (got != NULL && g_str_equal (got, tag))
+                        return line;
+                /* ours, still outstanding: c<N> with N up to the last tag sent */
+                if (got != NULL && sscanf (got, "c%u", &number) == 1 && number <= conn->seq)
+                        g_hash_table_insert (conn->early, g_steal_pointer (&got), g_strndup (line, *len));
         }
 }
 
 JsonNode *
-client_conn_call (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error)
+client_conn_receive (ClientConn *conn, const char *tag, GError **error)
 {
-        g_autofree char *line = client_conn_call_raw (conn, execute, arguments, error);
+        gsize len;
+        const char *line = client_conn_receive_raw (conn, tag, &len, error);
         g_autoptr(JsonNode) root = NULL;
         JsonObject *obj;
         JsonNode *err;
 
         if (line == NULL)
                 return NULL;
-        root = phx_json_parse (line, strlen (line), error);
+        root = phx_json_parse (line, len, error);
         if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
                 if (error != NULL && *error == NULL)
                         g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "malformed reply");
@@ -119,18 +268,36 @@ client_conn_call (ClientConn *conn, const char *execute, JsonObject *arguments, 
         return json_node_copy (json_object_get_member (obj, "return"));
 }
 
+JsonNode *
+client_conn_call (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error)
+{
+        g_autofree char *tag = client_conn_send (conn, execute, arguments, error);
+
+        return tag != NULL ? client_conn_receive (conn, tag, error) : NULL;
+}
+
+char *
+client_conn_call_raw (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error)
+{
+        g_autofree char *tag = client_conn_send (conn, execute, arguments, error);
+        const char *line;
+        gsize len;
+
+        if (tag == NULL)
+                return NULL;
+        line = client_conn_receive_raw (conn, tag, &len, error);
+        return line != NULL ? g_strndup (line, len) : NULL;
+}
+
 /* shell: sends a line as typed and returns the next reply line, whatever its tag. */
 char *
 client_conn_send_line (ClientConn *conn, const char *line, GError **error)
 {
-        GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn->conn));
-        g_autofree char *with_nl = g_strconcat (line, "\n", NULL);
-        char *reply;
+        gsize len;
+        const char *reply;
 
-        if (!g_output_stream_write_all (out, with_nl, strlen (with_nl), NULL, NULL, error))
+        if (!write_all (conn, line, strlen (line), error) || !write_all (conn, "\n", 1, error))
                 return NULL;
-        reply = g_data_input_stream_read_line (conn->in, NULL, NULL, error);
-        if (reply == NULL && error != NULL && *error == NULL)
-                g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "the agent closed the connection");
-        return reply;
+        reply = read_line (conn, &len, error);
+        return reply != NULL ? g_strndup (reply, len) : NULL;
 }

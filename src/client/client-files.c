@@ -165,7 +165,7 @@ sub_chown (Ctx *ctx, GError **error)
 /* A progress line with rate and ETA, on a terminal only: scripts piping stderr see nothing. */
 typedef struct {
         gboolean on;
-        gint64 total, done, start, last;
+        gint64 total, done, start, last, end;
         const char *what;
 } Progress;
 
@@ -186,6 +186,8 @@ progress_update (Progress *p, gint64 bytes, gboolean final)
         double secs, rate;
 
         p->done += bytes;
+        if (final)
+                p->end = now;
         if (!p->on || (!final && now - p->last < G_USEC_PER_SEC / 10))
                 return;
         p->last = now;
@@ -198,49 +200,122 @@ progress_update (Progress *p, gint64 bytes, gboolean final)
                 g_printerr ("\n");
 }
 
-/* Streams a guest file to `out`; returns the bytes' sha256 so the caller can verify. */
+/* sha256 on a thread of its own, fed in order, so hashing overlaps the transfer instead of
+ * adding to it (hashing costs about as much CPU as the whole transfer path). */
+typedef struct {
+        GThreadPool *pool; /* one exclusive thread: chunks are hashed in the order given */
+        GChecksum *sum;
+} Hasher;
+
+static void
+hash_chunk (gpointer data, gpointer user_data)
+{
+        Hasher *h = user_data;
+        gsize len;
+        const guint8 *bytes = g_bytes_get_data (data, &len);
+
+        g_checksum_update (h->sum, bytes, len);
+        g_bytes_unref (data);
+}
+
+static void
+hasher_init (Hasher *h)
+{
+        h->sum = g_checksum_new (G_CHECKSUM_SHA256);
+        h->pool = g_thread_pool_new (hash_chunk, h, 1, TRUE, NULL);
+        if (h->pool == NULL) /* no thread to be had: hash inline (hash_chunk runs in push) */
+                g_warning ("hashing without a thread");
+}
+
+static void
+hasher_feed (Hasher *h, GBytes *bytes)
+{
+        if (h->pool == NULL || !g_thread_pool_push (h->pool, g_bytes_ref (bytes), NULL))
+                hash_chunk (g_bytes_ref (bytes), h);
+}
+
+/* Waits for the queued chunks; returns the hex digest. */
+static char *
+hasher_finish (Hasher *h)
+{
+        char *hex;
+
+        if (h->pool != NULL)
+                g_thread_pool_free (g_steal_pointer (&h->pool), FALSE, TRUE);
+        hex = g_strdup (g_checksum_get_string (h->sum));
+        g_clear_pointer (&h->sum, g_checksum_free);
+        return hex;
+}
+
+static void
+print_timing (Ctx *ctx, const Progress *p)
+{
+        if (ctx->timing)
+                g_printerr ("transfer=%.6f verify=%.6f\n", (p->end - p->start) / (double) G_USEC_PER_SEC,
+                            (g_get_monotonic_time () - p->end) / (double) G_USEC_PER_SEC);
+}
+
+static char *
+send_read (Ctx *ctx, gint64 handle, GError **error)
+{
+        g_autoptr(JsonObject) ra = client_args_new ();
+
+        json_object_set_int_member (ra, "handle_id", handle);
+        json_object_set_int_member (ra, "count", PHX_READ_COUNT_MAX);
+        return client_conn_send (ctx->conn, "file-read", ra, error);
+}
+
+/* Streams a guest file to `out`; returns the bytes' sha256 so the caller can verify. The
+ * next file-read is always sent before the current reply is decoded, hashed and written,
+ * so the agent reads and encodes while the client works. */
 static char *
 read_guest_file (Ctx *ctx, const char *path, FILE *out, Progress *progress, GError **error)
 {
         g_autoptr(JsonObject) a = client_path_args (path);
         g_autoptr(JsonNode) h = client_conn_call (ctx->conn, "file-open", a, error);
-        g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+        g_autofree char *next = NULL;
+        Hasher hasher;
         gint64 handle;
 
         if (h == NULL)
                 return NULL;
+        hasher_init (&hasher);
         handle = json_node_get_int (h);
+        if ((next = send_read (ctx, handle, error)) == NULL)
+                return NULL;
         for (;;) {
-                g_autoptr(JsonObject) ra = client_args_new ();
-                g_autoptr(JsonNode) r = NULL;
+                g_autofree char *tag = g_steal_pointer (&next);
+                g_autoptr(JsonNode) r = client_conn_receive (ctx->conn, tag, error);
                 g_autoptr(GBytes) data = NULL;
                 const char *b64;
                 JsonObject *ro;
+                gboolean eof;
                 gsize len;
                 const guint8 *bytes;
 
-                json_object_set_int_member (ra, "handle_id", handle);
-                json_object_set_int_member (ra, "count", PHX_READ_COUNT_MAX);
-                r = client_conn_call (ctx->conn, "file-read", ra, error);
                 if (r == NULL)
-                        return NULL;
+                        break;
                 ro = json_node_get_object (r);
+                eof = json_object_get_boolean_member (ro, "eof");
+                if (!eof && (next = send_read (ctx, handle, error)) == NULL)
+                        break;
                 b64 = json_object_get_string_member (ro, "bufb64");
                 data = phx_base64_decode (b64, strlen (b64), error);
                 if (data == NULL)
-                        return NULL;
+                        break;
+                hasher_feed (&hasher, data);
                 bytes = g_bytes_get_data (data, &len);
-                g_checksum_update (sum, bytes, len);
                 if (progress != NULL)
-                        progress_update (progress, len, json_object_get_boolean_member (ro, "eof"));
+                        progress_update (progress, len, eof);
                 if (len > 0 && fwrite (bytes, 1, len, out) != len) {
                         g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "write: %s", g_strerror (errno));
-                        return NULL;
-                }
-                if (json_object_get_boolean_member (ro, "eof"))
                         break;
+                }
+                if (eof)
+                        return hasher_finish (&hasher);
         }
-        return g_strdup (g_checksum_get_string (sum));
+        g_free (hasher_finish (&hasher));
+        return NULL;
 }
 
 static gboolean
@@ -310,6 +385,19 @@ sub_get (Ctx *ctx, GError **error)
                 remove (tmp);
                 return FALSE;
         }
+        print_timing (ctx, &progress);
+        return TRUE;
+}
+
+/* Waits for the reply to a file-write of `n` bytes (file-write answers `true`). */
+static gboolean
+receive_written (Ctx *ctx, const char *tag, gsize n, gboolean last, Progress *progress, GError **error)
+{
+        g_autoptr(JsonNode) r = client_conn_receive (ctx->conn, tag, error);
+
+        if (r == NULL)
+                return FALSE;
+        progress_update (progress, (gint64) n, last);
         return TRUE;
 }
 
@@ -322,9 +410,11 @@ sub_put (Ctx *ctx, GError **error)
         g_autoptr(JsonObject) oa = NULL;
         g_autoptr(JsonNode) h = NULL;
         g_autofree char *sum = NULL;
+        g_autofree char *pending = NULL;
         const guint8 *data;
-        gsize size, off = 0;
+        gsize size, off = 0, pending_n = 0;
         Progress progress;
+        Hasher hasher;
 
         for (int i = 1; i < ctx->argc; i++) {
                 if (g_str_equal (ctx->argv[i], "--mode") && i + 1 < ctx->argc) {
@@ -349,7 +439,7 @@ sub_put (Ctx *ctx, GError **error)
                 return FALSE;
         data = (const guint8 *) g_mapped_file_get_contents (map);
         size = g_mapped_file_get_length (map);
-        sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data != NULL ? data : (const guint8 *) "", size);
+        hasher_init (&hasher);
 
         /* atomic: the guest file is replaced only once the last chunk is in */
         oa = client_path_args (guest);
@@ -357,25 +447,38 @@ sub_put (Ctx *ctx, GError **error)
         json_object_set_int_member (oa, "perm", perm);
         json_object_set_boolean_member (oa, "atomic", TRUE);
         h = client_conn_call (ctx->conn, "file-open", oa, error);
-        if (h == NULL)
+        if (h == NULL) {
+                g_free (hasher_finish (&hasher));
                 return FALSE;
+        }
         handle = json_node_get_int (h);
         progress_init (&progress, "put", (gint64) size);
+        /* one write stays in flight: the next chunk is encoded and sent while the agent
+         * decodes and writes the previous one (the handle's lane keeps them in order) */
         do {
                 gsize n = MIN ((gsize) CHUNK, size - off);
-                g_autofree char *b64 = phx_base64_encode (data + off, n);
                 g_autoptr(JsonObject) wa = client_args_new ();
-                g_autoptr(JsonNode) r = NULL;
+                g_autofree char *tag = NULL;
 
                 json_object_set_int_member (wa, "handle_id", handle);
-                json_object_set_string_member (wa, "bufb64", b64);
                 json_object_set_boolean_member (wa, "eof", off + n == size);
-                r = client_conn_call (ctx->conn, "file-write", wa, error);
-                if (r == NULL)
+                tag = client_conn_send_payload (ctx->conn, "file-write", wa, "bufb64", data + off, n, error);
+                if (tag == NULL ||
+                    (pending != NULL && !receive_written (ctx, pending, pending_n, FALSE, &progress, error))) {
+                        g_free (hasher_finish (&hasher));
                         return FALSE;
+                }
+                /* the map outlives the hasher: hasher_finish() below waits for it */
+                g_autoptr(GBytes) chunk = g_bytes_new_static (data + off, n);
+                hasher_feed (&hasher, chunk);
+                g_free (pending);
+                pending = g_steal_pointer (&tag);
+                pending_n = n;
                 off += n;
-                progress_update (&progress, (gint64) n, off == size);
         } while (off < size);
+        sum = hasher_finish (&hasher);
+        if (!receive_written (ctx, pending, pending_n, TRUE, &progress, error))
+                return FALSE;
         if (owner != NULL) {
                 g_autoptr(JsonObject) ca = client_path_args (guest);
                 g_autoptr(JsonNode) r = NULL;
@@ -384,6 +487,9 @@ sub_put (Ctx *ctx, GError **error)
                 if ((r = client_conn_call (ctx->conn, "file-chown", ca, error)) == NULL)
                         return FALSE;
         }
-        return verify (ctx, guest, sum, error);
+        if (!verify (ctx, guest, sum, error))
+                return FALSE;
+        print_timing (ctx, &progress);
+        return TRUE;
 }
 

@@ -9,6 +9,7 @@ G_BEGIN_DECLS
 typedef struct {
         ClientConn *conn;
         gboolean json;
+        gboolean timing; /* --timing: get/put print their transfer and verification times */
         int argc;
         char **argv; /* the subcommand's arguments, argv[0] is its name */
 } Ctx;

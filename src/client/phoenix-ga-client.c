@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -219,13 +220,16 @@ int
 main (int argc, char **argv)
 {
         g_autofree char *socket_path = NULL;
-        gboolean json = FALSE;
+        gboolean json = FALSE, timing = FALSE;
         gint timeout = 30;
         const GOptionEntry entries[] = {
                 { "socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path,
                   "The agent's socket (default: $PHOENIX_GA_SOCKET)", "PATH" },
                 { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the raw reply", NULL },
-                { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout, "Seconds to wait for the agent (default 30)", "SECONDS" },
+                { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
+                  "Seconds to wait for the agent to connect or answer (default 30)", "SECONDS" },
+                { "timing", 0, 0, G_OPTION_ARG_NONE, &timing,
+                  "get/put: print transfer=SECONDS verify=SECONDS on stderr", NULL },
                 { NULL }
         };
         g_autoptr(GOptionContext) context = g_option_context_new ("COMMAND [ARGS]");
@@ -233,6 +237,10 @@ main (int argc, char **argv)
         g_autoptr(GString) desc = g_string_new ("Commands:\n");
         Ctx ctx = { 0 };
 
+        /* get/put allocate and free a chunk-sized buffer per request: kept in the heap they
+         * are reused as they are, instead of being mapped, faulted in and zeroed each time */
+        mallopt (M_MMAP_THRESHOLD, 256 * 1024 * 1024);
+        mallopt (M_TRIM_THRESHOLD, 512 * 1024 * 1024);
         for (guint i = 0; i < G_N_ELEMENTS (subcommands); i++)
                 g_string_append_printf (desc, "  %-15s %s\n", subcommands[i].name, subcommands[i].help);
         g_option_context_add_main_entries (context, entries, NULL);
@@ -257,6 +265,7 @@ main (int argc, char **argv)
                 if (!g_str_equal (argv[1], subcommands[i].name))
                         continue;
                 ctx.json = json;
+                ctx.timing = timing;
                 ctx.argc = argc - 1;
                 ctx.argv = argv + 1;
                 ctx.conn = client_conn_open (socket_path, (guint) MAX (timeout, 1), &error);

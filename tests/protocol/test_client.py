@@ -58,6 +58,31 @@ def test_no_socket_is_a_clear_error():
     assert out.returncode == 1 and "/nonexistent/sock" in out.stderr
 
 
+def test_timeout_when_the_agent_does_not_answer(tmp_path):
+    """A peer that accepts and stays silent: --timeout bounds the wait, default or not."""
+    import socket
+    path = str(tmp_path / "silent.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    try:
+        t0 = time.monotonic()
+        proc = subprocess.Popen([CLIENT, "-s", path, "--timeout", "1", "ping"],
+                                stderr=subprocess.PIPE, text=True)
+        conn, _ = srv.accept()
+        _, err = proc.communicate(timeout=10)
+        secs = time.monotonic() - t0
+        assert proc.returncode == 1, err
+        assert "timed out" in err.lower(), err
+        assert 0.9 <= secs < 5, secs
+        assert conn.recv(4096).startswith(b'{"execute":"ping"')  # the request did go out
+        conn.close()
+    finally:
+        srv.close()
+    bad = subprocess.run([CLIENT, "-s", path, "--timeout", "soon", "ping"], capture_output=True, text=True)
+    assert bad.returncode == 2
+
+
 def test_stat_ls_cat_and_hashes(cli, tmp_path):
     f = tmp_path / "file.txt"
     f.write_bytes(b"hello client\n")
@@ -97,18 +122,41 @@ def test_put_and_get_64mib(cli, tmp_path):
     assert not (tmp_path / "back.bin.part").exists()
 
 
+def atomic_file_open(pid, directory):
+    """True once the agent holds the O_TMPFILE of an atomic file-open in `directory`."""
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith(str(directory) + "/#"):
+            return True
+    return False
+
+
 def test_interrupted_put_leaves_the_old_file(agent, tmp_path):
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(96 * 1024 * 1024))
-    guest = tmp_path / "precious"
+    guest_dir = tmp_path / "guest"
+    guest_dir.mkdir()
+    guest = guest_dir / "precious"
     guest.write_bytes(b"old contents")
     env = dict(os.environ, PHOENIX_GA_SOCKET=agent.sock_path)
     proc = subprocess.Popen([CLIENT, "put", str(src), str(guest)], env=env)
-    time.sleep(0.4)  # some chunks are in, the last is not
+    # Mid-transfer for certain: the agent has the unnamed new file open; stop the agent so
+    # the upload cannot finish before the client is killed, then let it go on.
+    deadline = time.monotonic() + 20
+    while not atomic_file_open(agent.proc.pid, guest_dir):
+        assert proc.poll() is None and time.monotonic() < deadline, "put ended before it was seen"
+        time.sleep(0.001)
+    os.kill(agent.proc.pid, signal.SIGSTOP)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    os.kill(agent.proc.pid, signal.SIGCONT)
+    assert proc.returncode == -signal.SIGKILL
     time.sleep(0.5)
     assert guest.read_bytes() == b"old contents"
+    assert os.listdir(guest_dir) == ["precious"]
     assert agent.connect().ok("ping") == "0.1.0"
 
 
