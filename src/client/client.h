@@ -36,6 +36,9 @@ gboolean sub_chown (Ctx *ctx, GError **error);
 gboolean sub_md5 (Ctx *ctx, GError **error);
 gboolean sub_hash (Ctx *ctx, GError **error);
 
+/* client-shell.c */
+gboolean sub_shell (Ctx *ctx, GError **error);
+
 /* client-network.c */
 gboolean sub_ifaces (Ctx *ctx, GError **error);
 gboolean sub_addr (Ctx *ctx, GError **error);

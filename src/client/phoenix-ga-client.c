@@ -135,47 +135,6 @@ sub_info (Ctx *ctx, GError **error)
         return TRUE;
 }
 
-/* shell: raw JSON lines in, replies pretty-printed (bufb64 error messages decoded). */
-static gboolean
-sub_shell (Ctx *ctx, GError **error)
-{
-        g_autoptr(GIOChannel) in = g_io_channel_unix_new (STDIN_FILENO);
-        gboolean tty = isatty (STDIN_FILENO);
-
-        for (;;) {
-                g_autofree char *line = NULL;
-                g_autofree char *reply = NULL;
-                g_autoptr(JsonNode) node = NULL;
-                gsize term;
-
-                if (tty)
-                        g_print ("phoenix-ga> ");
-                if (g_io_channel_read_line (in, &line, NULL, &term, NULL) != G_IO_STATUS_NORMAL)
-                        break;
-                line[term] = '\0';
-                g_strstrip (line);
-                if (line[0] == '\0')
-                        continue;
-                reply = client_conn_send_line (ctx->conn, line, error);
-                if (reply == NULL)
-                        return FALSE;
-                node = json_from_string (reply, NULL);
-                if (node == NULL) {
-                        g_print ("%s\n", reply);
-                        continue;
-                }
-                client_print_json (node);
-                if (JSON_NODE_HOLDS_OBJECT (node) && json_object_has_member (json_node_get_object (node), "error")) {
-                        JsonObject *e = json_object_get_object_member (json_node_get_object (node), "error");
-                        const char *b64 = json_object_get_string_member_with_default (e, "bufb64", "");
-                        g_autoptr(GBytes) msg = phx_base64_decode (b64, strlen (b64), NULL);
-                        if (msg != NULL)
-                                g_print ("# %.*s\n", (int) g_bytes_get_size (msg), (const char *) g_bytes_get_data (msg, NULL));
-                }
-        }
-        return TRUE;
-}
-
 static const struct {
         const char *name;
         SubFunc func;

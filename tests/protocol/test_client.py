@@ -247,3 +247,38 @@ def test_shell_sends_raw_lines(cli):
     assert '"return" : "0.1.0"' in text and '"tag" : "s1"' in text
     assert "# JSON parse error" in text
     assert "# lstat /nonexistent: No such file or directory" in text
+
+
+def test_shell_line_editing_and_history_on_a_terminal(agent, tmp_path):
+    """On a pty: a prompt, editing keys (Ctrl-A goes home), Up recalls the last line, and the
+    history is written under $XDG_STATE_HOME when the shell ends (Ctrl-D)."""
+    import pty
+    import select
+    env = dict(os.environ, PHOENIX_GA_SOCKET=agent.sock_path, XDG_STATE_HOME=str(tmp_path / "state"),
+               TERM="xterm", HOME=str(tmp_path))
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execve(CLIENT, [CLIENT, "shell"], env)
+    seen = b""
+
+    def expect(what, timeout=10):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while what not in seen:
+            assert time.monotonic() < deadline, "no %r in %r" % (what, seen)
+            if select.select([master], [], [], 0.1)[0]:
+                seen += os.read(master, 65536)
+
+    expect(b"phoenix-ga> ")
+    # typed without its opening brace, which Ctrl-A (home) then adds
+    os.write(master, b'"execute": "ping", "tag": "h1"}\x01{\r')
+    expect(b'"tag" : "h1"')
+    seen = b""
+    os.write(master, b"\x1b[A\r")  # Up: the same line again
+    expect(b'"tag" : "h1"')
+    os.write(master, b"\x04")  # Ctrl-D
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    history = (tmp_path / "state" / "phoenix-ga-client" / "history").read_text()
+    assert '{"execute": "ping", "tag": "h1"}' in history.replace("\\040", " ")  # libedit's escaping
