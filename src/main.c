@@ -14,13 +14,11 @@
 #include <glib/gi18n.h>
 
 #include "phx-agent.h"
+#include "phx-config.h"
+#include "phx-handler.h"
 #include "phx-limits.h"
 #include "phx-log.h"
 
-#define DEFAULT_VIRTIO_PATH "/dev/virtio-ports/org.guest-agent.0"
-#define DEFAULT_ISA_PATH "/dev/ttyS0"
-#define DEFAULT_SOCKET_PATH "/run/phoenix-ga.sock"
-#define DEFAULT_RUNTIME_DIR "/run/phoenix-ga"
 
 /* GLib before 2.76 serves small blocks from its slab allocator (GSlice), whose per-thread
  * magazines and page-sized slabs cost the agent ~100 KiB of private memory at start; 2.76
@@ -65,38 +63,121 @@ rewrite_legacy_flags (int argc, char **argv)
         }
 }
 
+/* The command line, over the file: what was not given stays unset (NULL, G_MININT, FALSE). */
+typedef struct {
+        char *config;
+        gboolean no_config;
+        char *method;
+        char *path;
+        gboolean debug;
+        gint freeze_timeout;
+        char *hook;
+        char *runtime_dir;
+        gboolean no_dbus;
+        char *block;
+        char *allow;
+} CommandLine;
+
+static void
+command_line_clear (CommandLine *cl)
+{
+        g_free (cl->config);
+        g_free (cl->method);
+        g_free (cl->path);
+        g_free (cl->hook);
+        g_free (cl->runtime_dir);
+        g_free (cl->block);
+        g_free (cl->allow);
+}
+
+static gboolean
+apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
+{
+        if (cl->method != NULL && !phx_method_from_string (cl->method, &config->method)) {
+                g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                             _("unknown method '%s' (use virtio-serial, isa-serial or unix-listen)"), cl->method);
+                return FALSE;
+        }
+        if (cl->path != NULL) {
+                g_free (config->path);
+                config->path = g_strdup (cl->path);
+        }
+        if (cl->debug)
+                config->debug = TRUE;
+        if (cl->freeze_timeout != G_MININT) {
+                if (cl->freeze_timeout < 0) {
+                        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                                     _("--freeze-timeout must be 0 or more"));
+                        return FALSE;
+                }
+                config->freeze_timeout = (guint) cl->freeze_timeout;
+        }
+        if (cl->hook != NULL) {
+                g_free (config->fsfreeze_hook);
+                config->fsfreeze_hook = g_strdup (cl->hook);
+        }
+        if (cl->runtime_dir != NULL) {
+                g_free (config->runtime_dir);
+                config->runtime_dir = g_strdup (cl->runtime_dir);
+        }
+        if (cl->no_dbus)
+                config->dbus = FALSE;
+        if (cl->block != NULL) {
+                g_strfreev (config->block_commands);
+                config->block_commands = phx_config_split_list (cl->block);
+                if (!phx_handler_check_command_list ((const char *const *) config->block_commands, TRUE, error)) {
+                        g_prefix_error (error, "--block-commands: ");
+                        return FALSE;
+                }
+        }
+        if (cl->allow != NULL) {
+                g_strfreev (config->allow_commands);
+                config->allow_commands = phx_config_split_list (cl->allow);
+                if (!phx_handler_check_command_list ((const char *const *) config->allow_commands, FALSE, error)) {
+                        g_prefix_error (error, "--allow-commands: ");
+                        return FALSE;
+                }
+        }
+        if (config->path == NULL)
+                config->path = g_strdup (phx_config_default_path (config->method));
+        return TRUE;
+}
+
 int
 main (int argc, char **argv)
 {
-        g_autofree char *method_name = NULL;
-        g_autofree char *path = NULL;
-        g_autofree char *hook = NULL;
-        g_autofree char *runtime_dir = NULL;
-        gint freeze_timeout = PHX_FREEZE_TIMEOUT_DEFAULT;
-        gboolean debug = FALSE, version = FALSE, no_dbus = FALSE;
-        PhxAgentOptions options = { 0 };
+        CommandLine cl = { .freeze_timeout = G_MININT };
+        gboolean version = FALSE;
         const GOptionEntry entries[] = {
-                { "method", 'm', 0, G_OPTION_ARG_STRING, &method_name,
+                { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cl.config,
+                  N_("Read settings from FILE (default " PHX_DEFAULT_CONFIG_FILE ")"), N_("FILE") },
+                { "no-config", 0, 0, G_OPTION_ARG_NONE, &cl.no_config, N_("Read no configuration file"), NULL },
+                { "method", 'm', 0, G_OPTION_ARG_STRING, &cl.method,
                   N_("Transport: virtio-serial (default), isa-serial or unix-listen"), N_("METHOD") },
-                { "path", 'p', 0, G_OPTION_ARG_FILENAME, &path,
+                { "path", 'p', 0, G_OPTION_ARG_FILENAME, &cl.path,
                   N_("Device or socket path (default depends on the method)"), N_("PATH") },
-                { "debug", 0, 0, G_OPTION_ARG_NONE, &debug, N_("Log every command"), NULL },
-                { "freeze-timeout", 0, 0, G_OPTION_ARG_INT, &freeze_timeout,
+                { "debug", 0, 0, G_OPTION_ARG_NONE, &cl.debug, N_("Log every command"), NULL },
+                { "freeze-timeout", 0, 0, G_OPTION_ARG_INT, &cl.freeze_timeout,
                   N_("Thaw by itself when no fs-unfreeze comes within SECONDS (default 600, 0 = never)"),
                   N_("SECONDS") },
-                { "fsfreeze-hook", 0, 0, G_OPTION_ARG_FILENAME, &hook,
+                { "fsfreeze-hook", 0, 0, G_OPTION_ARG_FILENAME, &cl.hook,
                   N_("Run PATH with 'freeze' before freezing and 'thaw' after thawing"), N_("PATH") },
-                { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &runtime_dir,
+                { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &cl.runtime_dir,
                   N_("Directory for the frozen-state marker, on tmpfs (default /run/phoenix-ga)"), N_("DIR") },
-                { "no-dbus", 0, 0, G_OPTION_ARG_NONE, &no_dbus, N_("Do not publish state on the system bus"), NULL },
+                { "no-dbus", 0, 0, G_OPTION_ARG_NONE, &cl.no_dbus, N_("Do not publish state on the system bus"), NULL },
+                { "block-commands", 0, 0, G_OPTION_ARG_STRING, &cl.block,
+                  N_("Disable these commands (comma-separated)"), N_("LIST") },
+                { "allow-commands", 0, 0, G_OPTION_ARG_STRING, &cl.allow,
+                  N_("Enable only these commands, and ping and get-commands (comma-separated)"), N_("LIST") },
                 { "version", 'v', 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
                 { NULL }
         };
+        g_auto(PhxConfig) config;
+        PhxAgentOptions options = { 0 };
         g_autoptr(GOptionContext) context = NULL;
         g_autoptr(GError) error = NULL;
         g_autoptr(GMainLoop) loop = NULL;
         g_autoptr(PhxAgent) agent = NULL;
-        PhxMethod method = PHX_METHOD_VIRTIO_SERIAL;
 
         reexec_without_gslice (argv);
         setlocale (LC_ALL, "");
@@ -104,31 +185,34 @@ main (int argc, char **argv)
         bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
         textdomain (GETTEXT_PACKAGE);
 
+        phx_config_init (&config);
         rewrite_legacy_flags (argc, argv);
         context = g_option_context_new (NULL);
         g_option_context_set_summary (context, _("Guest agent for qemu-kvm virtual machines (Phoenix protocol)."));
         g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-        if (!g_option_context_parse (context, &argc, &argv, &error)) {
-                g_printerr ("%s: %s\n", g_get_prgname (), error->message);
-                return 2;
-        }
+        if (!g_option_context_parse (context, &argc, &argv, &error))
+                goto failed;
         if (version) {
                 g_print ("phoenix-ga %s\n", PHX_VERSION);
+                command_line_clear (&cl);
                 return 0;
         }
-        if (method_name != NULL && !phx_method_from_string (method_name, &method)) {
-                g_printerr (_("%s: unknown method '%s' (use virtio-serial, isa-serial or unix-listen)\n"),
-                            g_get_prgname (), method_name);
-                return 2;
+        if (cl.config != NULL && cl.no_config) {
+                g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                             _("--config and --no-config exclude each other"));
+                goto failed;
         }
-        if (path == NULL)
-                path = g_strdup (method == PHX_METHOD_VIRTIO_SERIAL ? DEFAULT_VIRTIO_PATH :
-                                 method == PHX_METHOD_ISA_SERIAL ? DEFAULT_ISA_PATH : DEFAULT_SOCKET_PATH);
-        if (freeze_timeout < 0) {
-                g_printerr (_("%s: --freeze-timeout must be 0 or more\n"), g_get_prgname ());
-                return 2;
+        /* the file's problems are reported as FILE:LINE: message, on a line of their own */
+        if (!cl.no_config && !phx_config_load (&config, cl.config != NULL ? cl.config : PHX_DEFAULT_CONFIG_FILE,
+                                               cl.config != NULL, &error)) {
+                g_printerr ("%s\n", error->message);
+                command_line_clear (&cl);
+                return 1;
         }
-        if (debug)
+        if (!apply_command_line (&config, &cl, &error))
+                goto failed;
+        command_line_clear (&cl);
+        if (config.debug)
                 g_log_set_debug_enabled (TRUE);
         phx_log_install ();
 
@@ -140,12 +224,14 @@ main (int argc, char **argv)
         umask (0);
         signal (SIGPIPE, SIG_IGN);
 
-        options.method = method;
-        options.path = path;
-        options.freeze_timeout = (guint) freeze_timeout;
-        options.fsfreeze_hook = hook;
-        options.runtime_dir = runtime_dir != NULL ? runtime_dir : DEFAULT_RUNTIME_DIR;
-        options.dbus = !no_dbus;
+        options.method = config.method;
+        options.path = config.path;
+        options.freeze_timeout = config.freeze_timeout;
+        options.fsfreeze_hook = config.fsfreeze_hook;
+        options.runtime_dir = config.runtime_dir;
+        options.dbus = config.dbus;
+        options.allow_commands = (const char *const *) config.allow_commands;
+        options.block_commands = (const char *const *) config.block_commands;
         agent = phx_agent_new (&options, &error);
         if (agent == NULL) {
                 g_printerr ("%s: %s\n", g_get_prgname (), error->message);
@@ -155,8 +241,14 @@ main (int argc, char **argv)
         g_unix_signal_add (SIGTERM, on_quit_signal, loop);
         g_unix_signal_add (SIGINT, on_quit_signal, loop);
         g_signal_connect (agent, "shutdown", G_CALLBACK (on_shutdown), loop);
-        g_message ("phoenix-ga %s serving on %s (%s)", PHX_VERSION, path, phx_method_to_string (method));
+        g_message (_("phoenix-ga %s serving on %s (%s)"), PHX_VERSION, config.path,
+                   phx_method_to_string (config.method));
         g_main_loop_run (loop);
         phx_agent_prepare_exit (agent);
         return 0;
+
+failed:
+        g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+        command_line_clear (&cl);
+        return 2;
 }

@@ -200,6 +200,8 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
 {
         g_autoptr(PhxAgent) self = g_object_new (PHX_TYPE_AGENT, NULL);
 
+        if (!phx_dispatcher_set_enabled (self->dispatcher, options->allow_commands, options->block_commands, error))
+                return NULL;
         self->freezer = phx_freezer_new (options->freeze_backend != NULL ? options->freeze_backend
                                                                          : phx_freeze_backend_real (),
                                          options->fsfreeze_hook,

@@ -20,6 +20,7 @@ struct _PhxDispatcher {
         PhxAgent *agent;      /* owns us */
         GPtrArray *handlers;  /* PhxHandler*, one per family */
         GHashTable *commands; /* name -> const PhxCommand* (read-only after construction) */
+        GHashTable *disabled; /* names turned off by allow/block lists (set before serving) */
         GPtrArray *names;     /* command names in registration order */
         GQueue intake;        /* Job* waiting behind a line parsed in a worker */
         gboolean intake_busy; /* a large line is being parsed in a worker */
@@ -98,6 +99,11 @@ job_prepare (Job *job, const char *line, gsize len)
         job->command = g_hash_table_lookup (job->self->commands, req->execute);
         if (job->command == NULL) {
                 phx_error_set (&job->error, PHX_ERROR_GENERIC, "Unknown command: %s", req->execute);
+                return;
+        }
+        if (g_hash_table_contains (job->self->disabled, req->execute)) {
+                phx_error_set (&job->error, PHX_ERROR_GENERIC, "Command %s is disabled", req->execute);
+                job->command = NULL;
                 return;
         }
         job->call.command = job->command;
@@ -394,10 +400,46 @@ phx_dispatcher_lookup (PhxDispatcher *self, const char *name)
         return g_hash_table_lookup (self->commands, name);
 }
 
+/* Turns commands off: with an allow list every command not on it (ping and get-commands
+ * always stay), then every command on the block list. Disabled commands answer an error and
+ * are left out of get-commands. Called once, before the agent serves. */
+gboolean
+phx_dispatcher_set_enabled (PhxDispatcher *self, const char *const *allow, const char *const *block,
+                            GError **error)
+{
+        g_autoptr(GPtrArray) names = g_ptr_array_new ();
+
+        if (!phx_handler_check_command_list (allow, FALSE, error)) {
+                g_prefix_error (error, "allow-commands: ");
+                return FALSE;
+        }
+        if (!phx_handler_check_command_list (block, TRUE, error)) {
+                g_prefix_error (error, "block-commands: ");
+                return FALSE;
+        }
+        g_hash_table_remove_all (self->disabled);
+        for (guint i = 0; i < self->names->len; i++) {
+                const char *name = g_ptr_array_index (self->names, i);
+                gboolean off = (allow != NULL && !g_strv_contains (allow, name) &&
+                                !phx_handler_command_essential (name)) ||
+                               (block != NULL && g_strv_contains (block, name));
+
+                if (off)
+                        g_hash_table_add (self->disabled, (gpointer) name);
+        }
+        return TRUE;
+}
+
 GPtrArray *
 phx_dispatcher_list_commands (PhxDispatcher *self)
 {
-        return g_ptr_array_ref (self->names);
+        GPtrArray *enabled = g_ptr_array_sized_new (self->names->len);
+
+        for (guint i = 0; i < self->names->len; i++) {
+                if (!g_hash_table_contains (self->disabled, g_ptr_array_index (self->names, i)))
+                        g_ptr_array_add (enabled, g_ptr_array_index (self->names, i));
+        }
+        return enabled;
 }
 
 gsize
@@ -428,6 +470,7 @@ phx_dispatcher_finalize (GObject *object)
         g_queue_clear_full (&self->serial_lane.pending, (GDestroyNotify) job_free);
         g_ptr_array_unref (self->handlers);
         g_hash_table_unref (self->commands);
+        g_hash_table_unref (self->disabled);
         g_ptr_array_unref (self->names);
         G_OBJECT_CLASS (phx_dispatcher_parent_class)->finalize (object);
 }
@@ -446,6 +489,7 @@ phx_dispatcher_init (PhxDispatcher *self)
 
         self->handlers = g_ptr_array_new_with_free_func (g_object_unref);
         self->commands = g_hash_table_new (g_str_hash, g_str_equal);
+        self->disabled = g_hash_table_new (g_str_hash, g_str_equal);
         self->names = g_ptr_array_new ();
         types = phx_handler_family_types (&n_types);
         for (guint i = 0; i < n_types; i++) {

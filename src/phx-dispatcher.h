@@ -14,6 +14,8 @@ PhxDispatcher *phx_dispatcher_new (PhxAgent *agent);
 void phx_dispatcher_feed (PhxDispatcher *self, GBytes *line, guint generation);
 void phx_dispatcher_feed_overlong (PhxDispatcher *self, guint generation);
 const PhxCommand *phx_dispatcher_lookup (PhxDispatcher *self, const char *name);
+gboolean phx_dispatcher_set_enabled (PhxDispatcher *self, const char *const *allow, const char *const *block,
+                                     GError **error);
 GPtrArray *phx_dispatcher_list_commands (PhxDispatcher *self);
 gsize phx_dispatcher_get_inflight_bytes (PhxDispatcher *self);
 guint phx_dispatcher_get_running (PhxDispatcher *self);

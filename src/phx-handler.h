@@ -61,6 +61,9 @@ const PhxCommand *phx_handler_get_commands (PhxHandler *self);
 
 /* The families, one get_type per cmd-*.c; adding a family is one line in phx-handler.c. */
 GType *phx_handler_family_types (guint *n_types);
+gboolean phx_handler_command_known (const char *name);
+gboolean phx_handler_command_essential (const char *name);
+gboolean phx_handler_check_command_list (const char *const *names, gboolean blocking, GError **error);
 
 GType phx_agent_handler_get_type (void);
 GType phx_files_handler_get_type (void);

@@ -89,9 +89,11 @@ class Agent:
         self.log = open(self.log_path, "wb")
         # Never the machine's system bus: a private one when a test asks, else none at all.
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus or "unix:path=%s" % (tmp_path / "no-bus"))
+        # Never the machine's configuration file either, unless the test names one.
+        config = [] if any(a == "--config" or a.startswith("--config=") for a in args) else ["--no-config"]
         self.proc = subprocess.Popen(
             list(wrap) + [AGENT, "-m", "unix-listen", "-p", self.sock_path, "--debug",
-                          "--runtime-dir", str(tmp_path / "run"), *args],
+                          "--runtime-dir", str(tmp_path / "run"), *config, *args],
             env=env,
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + TIMEOUT

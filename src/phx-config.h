@@ -1,0 +1,37 @@
+/* phx-config.h — the daemon's settings: defaults, the configuration file (GKeyFile, one
+ * [general] group whose keys mirror the long options) and the command line over both. */
+#pragma once
+
+#include <glib.h>
+
+#include "phx-channel.h"
+
+G_BEGIN_DECLS
+
+#define PHX_DEFAULT_VIRTIO_PATH "/dev/virtio-ports/org.guest-agent.0"
+#define PHX_DEFAULT_ISA_PATH "/dev/ttyS0"
+#define PHX_DEFAULT_SOCKET_PATH "/run/phoenix-ga.sock"
+#define PHX_DEFAULT_RUNTIME_DIR "/run/phoenix-ga"
+#define PHX_DEFAULT_CONFIG_FILE PHX_SYSCONFDIR "/phoenix-ga/phoenix-ga.conf"
+
+typedef struct {
+        PhxMethod method;
+        char *path;           /* NULL: the method's default */
+        gboolean debug;
+        guint freeze_timeout; /* seconds, 0 = never */
+        char *fsfreeze_hook;  /* NULL: none */
+        char *runtime_dir;
+        gboolean dbus;
+        GStrv block_commands; /* NULL: none */
+        GStrv allow_commands; /* NULL: all */
+} PhxConfig;
+
+void phx_config_init (PhxConfig *config);
+void phx_config_clear (PhxConfig *config);
+gboolean phx_config_load (PhxConfig *config, const char *file, gboolean must_exist, GError **error);
+GStrv phx_config_split_list (const char *text);
+const char *phx_config_default_path (PhxMethod method);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PhxConfig, phx_config_clear)
+
+G_END_DECLS

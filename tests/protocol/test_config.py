@@ -1,0 +1,120 @@
+"""The configuration file (GKeyFile, [general]) and the command allow/block lists."""
+import subprocess
+
+import pytest
+
+from conftest import AGENT, Agent
+
+
+def run_agent(*args):
+    return subprocess.run([AGENT, *args], capture_output=True, text=True, timeout=10)
+
+
+def write_conf(tmp_path, text, name="phoenix-ga.conf"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_file_settings_apply_and_the_command_line_overrides(tmp_path):
+    sock = tmp_path / "from-file.sock"
+    conf = write_conf(tmp_path, "# the agent's settings\n[general]\nmethod = unix-listen\n"
+                      "path = %s\nfreeze-timeout = 30\ndbus = false\n"
+                      "block-commands = file-chmod, net-iface-down\n" % sock)
+    agent = Agent(tmp_path, args=("--config", str(conf)))
+    try:
+        # conftest passes -p itself: the command line wins over the file's path
+        assert not sock.exists()
+        c = agent.connect()
+        names = c.ok("get-commands")
+        assert "file-chmod" not in names and "net-iface-down" not in names and "file-chown" in names
+        assert c.err("file-chmod", {"path": str(tmp_path), "perm": 0o755}) == (-1, "Command file-chmod is disabled")
+    finally:
+        agent.stop()
+    # the file's path is used when the command line gives none
+    proc = subprocess.Popen([AGENT, "--config", str(conf), "--runtime-dir", str(tmp_path / "rt")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "serving on %s (unix-listen)" % sock in line, line
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_command_line_lists_override_the_file(tmp_path):
+    conf = write_conf(tmp_path, "[general]\nblock-commands = file-chmod\n")
+    agent = Agent(tmp_path, args=("--config", str(conf), "--block-commands", "directory-create"))
+    try:
+        c = agent.connect()
+        names = c.ok("get-commands")
+        assert "directory-create" not in names and "file-chmod" in names
+        assert c.err("directory-create", {"path": str(tmp_path / "d")}) == (-1, "Command directory-create is disabled")
+        assert not (tmp_path / "d").exists()
+    finally:
+        agent.stop()
+
+
+def test_allow_list_keeps_ping_and_get_commands(tmp_path):
+    agent = Agent(tmp_path, args=("--allow-commands", "file-stat"))
+    try:
+        c = agent.connect()
+        assert sorted(c.ok("get-commands")) == ["file-stat", "get-commands", "ping"]
+        assert c.ok("ping") == "0.1.0"
+        assert c.ok("file-stat", {"path": str(tmp_path)})["stat"]["Mode"] > 0
+        assert c.err("sysinfo") == (-1, "Command sysinfo is disabled")
+        # unknown stays unknown, not "disabled"
+        assert c.err("no-such-thing") == (-1, "Unknown command: no-such-thing")
+    finally:
+        agent.stop()
+
+
+@pytest.mark.parametrize("text,line,message", [
+    ("[general]\nmethod = unix-listen\nfoo = 1\n", 3, "unknown key 'foo'"),
+    ("# c\n\n[general]\ndebug = maybe\n", 4, "debug: 'maybe' is not a boolean (true or false)"),
+    ("[general]\nfreeze-timeout = -5\n", 2, "freeze-timeout: '-5' is not a number of seconds (0 or more)"),
+    ("[general]\nfreeze-timeout = soon\n", 2, "freeze-timeout: 'soon' is not a number of seconds"),
+    ("[general]\nmethod = carrier-pigeon\n", 2, "method: unknown method 'carrier-pigeon'"),
+    ("[general]\nblock-commands = ping\n", 2, "block-commands: 'ping' cannot be disabled"),
+    ("[general]\nblock-commands = file-chmod, nope\n", 2, "block-commands: unknown command 'nope'"),
+    ("[general]\nallow-commands = nope\n", 2, "allow-commands: unknown command 'nope'"),
+    ("method = unix-listen\n", 1, "a key before the [general] group"),
+    ("[general]\n[other]\n", 2, "unknown group [other]"),
+    ("[general\n", 1, "a group header must end with ']'"),
+    ("[general]\njust words\n", 2, "expected KEY=VALUE"),
+    ("[general]\ndebug = true\ndebug = false\n", 3, "'debug' is already set on line 2"),
+    ("[general]\npath =\n", 2, "path: an empty value"),
+])
+def test_bad_file_stops_the_agent_with_file_and_line(tmp_path, text, line, message):
+    conf = write_conf(tmp_path, text)
+    out = run_agent("--config", str(conf), "-m", "unix-listen", "-p", str(tmp_path / "s"))
+    assert out.returncode == 1
+    assert out.stderr.startswith("%s:%d: " % (conf, line)), out.stderr
+    assert message in out.stderr, out.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_missing_or_unreadable_file(tmp_path):
+    out = run_agent("--config", str(tmp_path / "absent.conf"))
+    assert out.returncode == 1 and "absent.conf" in out.stderr and "No such file" in out.stderr
+    binary = write_conf(tmp_path, "[general]\n\x00\n", name="nul.conf")
+    out = run_agent("--config", str(binary))
+    assert out.returncode == 1 and "not UTF-8 text" in out.stderr
+    out = run_agent("--config", str(binary), "--no-config")
+    assert out.returncode == 2 and "exclude each other" in out.stderr
+
+
+def test_unreadable_file_as_another_user(tmp_path):
+    conf = write_conf(tmp_path, "[general]\n")
+    conf.chmod(0o600)
+    tmp_path.chmod(0o755)
+    out = subprocess.run(["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                          AGENT, "--config", str(conf)], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 1 and str(conf) in out.stderr and "Permission denied" in out.stderr
+
+
+def test_bad_lists_on_the_command_line_are_usage_errors(tmp_path):
+    out = run_agent("--no-config", "--block-commands", "get-commands")
+    assert out.returncode == 2 and "'get-commands' cannot be disabled" in out.stderr
+    out = run_agent("--no-config", "--allow-commands", "ping,bogus")
+    assert out.returncode == 2 and "unknown command 'bogus'" in out.stderr
