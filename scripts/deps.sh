@@ -6,7 +6,7 @@ set -eu
 PHX_BUILD_DEPS="meson ninja-build gcc pkg-config libglib2.0-dev libjson-glib-dev libnl-3-dev libnl-route-3-dev libedit-dev scdoc"
 PHX_TEST_DEPS="python3 python3-pytest socat util-linux iproute2 dbus-daemon systemd groff-base"
 # the end-to-end stage boots a real guest (tests/vm)
-PHX_VM_DEPS="qemu-system-x86 busybox-static cpio kmod e2fsprogs"
+PHX_VM_DEPS="qemu-system-x86 busybox-static cpio kmod e2fsprogs udev"
 
 phx_install_deps() {
         missing=""

@@ -39,12 +39,19 @@ for m in $MODULES; do
 done
 echo "$MODULES" >"$R/lib/modules/order"
 
-# The agent and every shared library it needs (ASan builds included), plus the loader.
-cp "$AGENT" "$R/bin/phoenix-ga"
-for lib in $(ldd "$AGENT" | grep -o '/[^ ]*'); do
-        mkdir -p "$R$(dirname "$lib")"
-        cp -L "$lib" "$R$lib"
-done
+# A program and every shared library it needs (ASan builds included), plus the loader.
+install_with_libs() { # program name-in-guest
+        cp "$1" "$R/bin/$2"
+        for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+                mkdir -p "$R$(dirname "$lib")"
+                cp -L "$lib" "$R$lib"
+        done
+}
+install_with_libs "$AGENT" phoenix-ga
+# udevadm and our rule only: the rule's test runs `udevadm test` on the real port
+install_with_libs /usr/bin/udevadm udevadm
+mkdir -p "$R/etc/udev/rules.d"
+cp "$HERE/../../data/60-phoenix-ga.rules" "$R/etc/udev/rules.d/"
 cp "$HERE/guest-init.sh" "$R/init"
 cp "$HERE/guest-hook.sh" "$R/bin/freeze-hook"
 chmod 755 "$R/init" "$R/bin/freeze-hook"

@@ -3,6 +3,7 @@ The only place where filesystems are frozen. Tests run in order on one boot."""
 import base64
 import hashlib
 import os
+import re
 import time
 
 import pytest
@@ -28,6 +29,21 @@ def test_ping_and_get_commands(guest):
     assert {"fs-freeze", "fs-unfreeze", "get-freeze-status", "file-open", "sysinfo"} <= set(names)
     assert h.ok("get-freeze-status") is False
     h.close()
+
+
+def test_udev_rule_wants_the_service_for_the_agent_port_only(guest):
+    """The packaged udev rule (data/60-phoenix-ga.rules) on the guest's real devices: the
+    org.guest-agent.0 port gets the systemd tag and wants phoenix-ga.service; the data disk
+    does not."""
+    status, out = guest.sh(
+        "for p in /sys/class/virtio-ports/*; do "
+        "[ \"$(cat $p/name)\" = org.guest-agent.0 ] && udevadm test --action=add $p 2>&1; done",
+        timeout=60)
+    assert "SYSTEMD_WANTS=phoenix-ga.service" in out, out
+    assert re.search(r"^\|?TAGS=.*:systemd:", out, re.M), out
+    status, out = guest.sh("udevadm test --action=add /sys/class/block/vda 2>&1", timeout=60)
+    assert "DEVNAME=/dev/vda" in out, out
+    assert "phoenix-ga.service" not in out, out
 
 
 def test_sysinfo_lists_the_data_disk_mounted(guest):
