@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from conftest import AGENT, Agent
+from conftest import AGENT, ROOT, Agent
 
 
 def run_agent(*args):
@@ -118,3 +118,38 @@ def test_bad_lists_on_the_command_line_are_usage_errors(tmp_path):
     assert out.returncode == 2 and "'get-commands' cannot be disabled" in out.stderr
     out = run_agent("--no-config", "--allow-commands", "ping,bogus")
     assert out.returncode == 2 and "unknown command 'bogus'" in out.stderr
+
+
+def agent_accepts(tmp_path, conf):
+    """Starts the agent on `conf` (port and bus overridden) and checks it serves."""
+    agent = Agent(tmp_path, args=("--config", str(conf)))
+    try:
+        return agent.connect().ok("ping") == "0.1.0"
+    finally:
+        agent.stop()
+
+
+def test_the_installed_example_is_valid_commented_and_uncommented(tmp_path):
+    example = (ROOT / "data" / "phoenix-ga.conf").read_text()
+    assert agent_accepts(tmp_path, write_conf(tmp_path, example, "as-shipped.conf"))
+    # every documented key with its documented value, except the two lists (which exclude
+    # each other in spirit) and the hook (whose example path does not exist here)
+    lines = []
+    for line in example.splitlines():
+        if line.startswith("#") and "=" in line and not line.startswith("# "):
+            key = line[1:].split("=")[0].strip()
+            if key not in ("allow-commands", "fsfreeze-hook", "method", "path", "runtime-dir"):
+                line = line[1:]
+        lines.append(line)
+    uncommented = "\n".join(lines) + "\n"
+    assert "\nblock-commands =" in uncommented and "\nfreeze-timeout = 600" in uncommented
+    assert agent_accepts(tmp_path, write_conf(tmp_path, uncommented, "uncommented.conf"))
+
+
+def test_the_man_page_example_is_valid(tmp_path):
+    page = (ROOT / "doc" / "man" / "phoenix-ga.conf.5.scd").read_text()
+    example = page.split("```\n")[1]
+    assert example.startswith("[general]\n")
+    # the example's hook path does not exist on this machine; everything else is as printed
+    example = example.replace("fsfreeze-hook = /etc/phoenix-ga/fsfreeze-hook", "fsfreeze-hook = /bin/true")
+    assert agent_accepts(tmp_path, write_conf(tmp_path, example, "man-example.conf"))
