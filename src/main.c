@@ -39,7 +39,7 @@ reexec_without_gslice (char **argv)
 static gboolean
 on_quit_signal (gpointer user_data)
 {
-        g_message ("signal received, exiting");
+        g_message (_("signal received, exiting"));
         g_main_loop_quit (user_data);
         return G_SOURCE_CONTINUE;
 }
@@ -47,7 +47,7 @@ on_quit_signal (gpointer user_data)
 static void
 on_shutdown (PhxAgent *agent, gpointer user_data)
 {
-        g_message ("agent-shutdown requested, exiting");
+        g_message (_("agent-shutdown requested, exiting"));
         g_main_loop_quit (user_data);
 }
 
@@ -148,9 +148,8 @@ main (int argc, char **argv)
 {
         CommandLine cl = { .freeze_timeout = G_MININT };
         gboolean version = FALSE;
-        const GOptionEntry entries[] = {
-                { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cl.config,
-                  N_("Read settings from FILE (default " PHX_DEFAULT_CONFIG_FILE ")"), N_("FILE") },
+        GOptionEntry entries[] = {
+                { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cl.config, NULL /* below */, N_("FILE") },
                 { "no-config", 0, 0, G_OPTION_ARG_NONE, &cl.no_config, N_("Read no configuration file"), NULL },
                 { "method", 'm', 0, G_OPTION_ARG_STRING, &cl.method,
                   N_("Transport: virtio-serial (default), isa-serial or unix-listen"), N_("METHOD") },
@@ -173,6 +172,7 @@ main (int argc, char **argv)
                 { NULL }
         };
         g_auto(PhxConfig) config;
+        g_autofree char *config_help = NULL;
         PhxAgentOptions options = { 0 };
         g_autoptr(GOptionContext) context = NULL;
         g_autoptr(GError) error = NULL;
@@ -185,6 +185,9 @@ main (int argc, char **argv)
         bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
         textdomain (GETTEXT_PACKAGE);
 
+        /* the default file depends on the build's sysconfdir: not part of the msgid */
+        config_help = g_strdup_printf (_("Read settings from FILE (default %s)"), PHX_DEFAULT_CONFIG_FILE);
+        entries[0].description = config_help;
         phx_config_init (&config);
         rewrite_legacy_flags (argc, argv);
         context = g_option_context_new (NULL);

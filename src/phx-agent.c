@@ -5,6 +5,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n.h>
+
 #include "phx-agent.h"
 #include "phx-dbus.h"
 #include "phx-dispatcher.h"
@@ -79,7 +81,7 @@ phx_agent_prepare_exit (PhxAgent *self)
         g_autoptr(GError) error = NULL;
 
         if (phx_freezer_get_frozen (self->freezer) && !phx_freezer_thaw_now (self->freezer, &error))
-                g_warning ("thaw before exit failed: %s", error->message);
+                g_warning (_("thaw before exit failed: %s"), error->message);
         phx_channel_linger (self->channel, PHX_EXIT_LINGER_MS);
 }
 

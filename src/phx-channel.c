@@ -8,6 +8,10 @@
  * exactly once and an idle agent sleeps, whether or not a host is attached. */
 #define G_LOG_DOMAIN "phx-channel"
 
+#include "config.h"
+
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -247,7 +251,7 @@ accept_client (PhxChannel *self)
 
         if (fd < 0) {
                 if (errno != EAGAIN && errno != EINTR)
-                        g_warning ("accept on %s: %s", self->path, g_strerror (errno));
+                        g_warning (_("accept on %s: %s"), self->path, g_strerror (errno));
                 return;
         }
         /* One client at a time: the next one waits in the backlog until this one leaves. */

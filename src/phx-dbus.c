@@ -4,6 +4,10 @@
  * it is absent or goes away, one warning is logged and the port is served as before. */
 #define G_LOG_DOMAIN "phx-dbus"
 
+#include "config.h"
+
+#include <glib/gi18n.h>
+
 #include "phx-agent.h"
 #include "phx-dbus.h"
 #include "phx-dbus-generated.h"
@@ -50,7 +54,7 @@ on_caller_uid (GObject *source, GAsyncResult *res, gpointer user_data)
                                                             "org.freedesktop.DBus.Error.Failed",
                                                             error->message);
         } else {
-                g_message ("filesystems thawed through D-Bus");
+                g_message (_("filesystems thawed through D-Bus"));
                 phx_guest_agent1_complete_thaw (call->self->skeleton, call->invocation);
         }
         g_object_unref (call->self);
@@ -81,7 +85,7 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
         g_dbus_connection_set_exit_on_close (connection, FALSE);
         if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), connection,
                                                PHX_DBUS_PATH, &error)) {
-                g_warning ("cannot export %s on the system bus: %s", PHX_DBUS_PATH, error->message);
+                g_warning (_("cannot export %s on the system bus: %s"), PHX_DBUS_PATH, error->message);
                 return;
         }
         self->exported = TRUE;
@@ -99,9 +103,9 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
         PhxDbus *self = user_data;
 
         if (connection == NULL)
-                g_warning ("no system bus: agent state is not published on D-Bus (the port is served as usual)");
+                g_warning (_("no system bus: agent state is not published on D-Bus (the port is served as usual)"));
         else
-                g_warning ("lost (or could not own) %s on the system bus; the port is served as usual", name);
+                g_warning (_("lost (or could not own) %s on the system bus; the port is served as usual"), name);
         if (self->exported) {
                 g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
                 self->exported = FALSE;

@@ -5,6 +5,10 @@
  * phx-protocol's functions, nor the transport. */
 #define G_LOG_DOMAIN "phx-dispatcher"
 
+#include "config.h"
+
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <malloc.h>
 
@@ -177,7 +181,7 @@ job_finish (Job *job)
         job_encode (job);
 
         if (job->error != NULL)
-                g_info ("%s [tag '%s'] failed: %s", job->name ? job->name : "(none)", job->tag,
+                g_info (_("%s [tag '%s'] failed: %s"), job->name ? job->name : "(none)", job->tag,
                         job->error->message);
         else
                 g_debug ("%s [tag '%s'] ok", job->name, job->tag);

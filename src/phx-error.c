@@ -2,9 +2,27 @@
  * decides what code the host sees. */
 #define G_LOG_DOMAIN "phx-error"
 
+#include <locale.h>
+#include <string.h>
+
 #include "phx-error.h"
 
 G_DEFINE_QUARK (phx-error-quark, phx_error)
+
+/* Messages on the wire stay English whatever the guest's locale (the host's tools match on
+ * them), so errno texts come from the C locale, not from g_strerror(). */
+static const char *
+strerror_c (int errsv)
+{
+        static gsize once;
+        static locale_t c_locale;
+
+        if (g_once_init_enter (&once)) {
+                c_locale = newlocale (LC_ALL_MASK, "C", (locale_t) 0);
+                g_once_init_leave (&once, 1);
+        }
+        return c_locale != (locale_t) 0 ? strerror_l (errsv, c_locale) : g_strerror (errsv);
+}
 
 void
 phx_error_set_errno (GError **error, int errsv, const char *format, ...)
@@ -15,7 +33,7 @@ phx_error_set_errno (GError **error, int errsv, const char *format, ...)
         va_start (ap, format);
         what = g_strdup_vprintf (format, ap);
         va_end (ap);
-        g_set_error (error, PHX_ERROR, errsv, "%s: %s", what, g_strerror (errsv));
+        g_set_error (error, PHX_ERROR, errsv, "%s: %s", what, strerror_c (errsv));
 }
 
 void

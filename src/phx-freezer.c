@@ -5,6 +5,10 @@
  * While frozen, a one-shot timer thaws by itself if no host does; nothing else wakes. */
 #define G_LOG_DOMAIN "phx-freezer"
 
+#include "config.h"
+
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -82,7 +86,7 @@ static void
 remove_marker (PhxFreezer *self)
 {
         if (g_unlink (self->marker) < 0 && errno != ENOENT)
-                g_warning ("cannot remove %s: %s", self->marker, g_strerror (errno));
+                g_warning (_("cannot remove %s: %s"), self->marker, g_strerror (errno));
 }
 
 /* Worker: hook, marker, FIFREEZE. On failure everything is as before. */
@@ -123,7 +127,7 @@ on_thaw_hook_exit (GObject *source, GAsyncResult *res, gpointer user_data)
         g_autoptr(GError) error = NULL;
 
         if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), res, &error))
-                g_warning ("fsfreeze hook 'thaw' failed: %s", error->message);
+                g_warning (_("fsfreeze hook 'thaw' failed: %s"), error->message);
         g_clear_handle_id (&run->timeout_id, g_source_remove);
         g_object_unref (run->proc);
         g_free (run);
@@ -135,7 +139,7 @@ on_thaw_hook_timeout (gpointer user_data)
         HookRun *run = user_data;
 
         run->timeout_id = 0;
-        g_warning ("fsfreeze hook 'thaw' still running after %d s: killed", PHX_FREEZE_HOOK_TIMEOUT);
+        g_warning (_("fsfreeze hook 'thaw' still running after %d s: killed"), PHX_FREEZE_HOOK_TIMEOUT);
         phx_freeze_kill_hook (run->proc);
         return G_SOURCE_REMOVE;
 }
@@ -152,7 +156,7 @@ start_thaw_hook (PhxFreezer *self)
                 return;
         proc = phx_freeze_spawn_hook (self->hook, "thaw", &error);
         if (proc == NULL) {
-                g_warning ("fsfreeze hook '%s thaw' could not start: %s", self->hook, error->message);
+                g_warning (_("fsfreeze hook '%s thaw' could not start: %s"), self->hook, error->message);
                 return;
         }
         run = g_new0 (HookRun, 1);
@@ -185,9 +189,9 @@ on_timeout (gpointer user_data)
         g_autoptr(GError) error = NULL;
 
         self->timer_id = 0;
-        g_message ("no fs-unfreeze within %u s: thawing the filesystems", self->timeout_seconds);
+        g_message (_("no fs-unfreeze within %u s: thawing the filesystems"), self->timeout_seconds);
         if (!phx_freezer_thaw_now (self, &error)) {
-                g_warning ("auto-thaw: %s; trying again in %u s", error->message, self->timeout_seconds);
+                g_warning (_("auto-thaw: %s; trying again in %u s"), error->message, self->timeout_seconds);
                 self->timer_id = g_timeout_add_seconds (self->timeout_seconds, on_timeout, self);
         }
         return G_SOURCE_REMOVE;
@@ -228,7 +232,7 @@ phx_freezer_set_thawed (PhxFreezer *self)
         self->frozen = FALSE;
         self->frozen_since = 0;
         phx_log_set_held (FALSE);
-        g_message ("filesystems thawed");
+        g_message (_("filesystems thawed"));
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN]);
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN_SINCE]);
 }
@@ -254,7 +258,7 @@ phx_freezer_restore (PhxFreezer *self, GError **error)
                 if (lines[i][0] == '/')
                         g_ptr_array_add (mounts, g_strdup (lines[i]));
         }
-        g_message ("%s says the filesystems were left frozen (%u listed); fs-unfreeze thaws them",
+        g_message (_("%s says the filesystems were left frozen (%u listed); fs-unfreeze thaws them"),
                    self->marker, mounts->len);
         enter_frozen (self, mounts, (gint64) st.st_mtime * G_USEC_PER_SEC);
         return TRUE;

@@ -4,6 +4,10 @@
  * is process-wide state because logging itself is process-wide. */
 #define G_LOG_DOMAIN "phx-log"
 
+#include "config.h"
+
+#include <glib/gi18n.h>
+
 #include "phx-log.h"
 #include "phx-limits.h"
 
@@ -58,7 +62,7 @@ phx_log_set_held (gboolean hold)
         if (hold)
                 return;
         if (lost > 0)
-                g_printerr ("phoenix-ga: %u log lines from while frozen were dropped\n", lost);
+                g_printerr (_("phoenix-ga: %u log lines from while frozen were dropped\n"), lost);
         while ((line = g_queue_pop_head (&out)) != NULL) {
                 g_printerr ("%s\n", line);
                 g_free (line);

@@ -4,6 +4,10 @@
  * (no per-line copy: a file-read reply is up to 64 MiB of base64), parsed with the agent's
  * own strict JSON reader, and agent errors become GErrors in the agent's domain (PHX_ERROR,
  * code = the wire code) so the caller can print the errno. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,7 +71,7 @@ client_conn_open (const char *socket_path, guint timeout_seconds, GError **error
 static void
 set_closed (GError **error)
 {
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "the agent closed the connection");
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, _("the agent closed the connection"));
 }
 
 /* Returns the next line, NUL-terminated in place, valid until the next call. */
@@ -90,8 +94,8 @@ read_line (ClientConn *conn, gsize *len, GError **error)
                 scanned = conn->end - conn->start;
                 if (scanned > CLIENT_REPLY_MAX) {
                         g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
-                                     "a reply from the agent is longer than %" G_GSIZE_FORMAT " bytes",
-                                     (gsize) CLIENT_REPLY_MAX);
+                                     _("a reply from the agent is longer than %lu bytes"),
+                                     (unsigned long) CLIENT_REPLY_MAX);
                         return NULL;
                 }
                 /* keep only the unread part, at the front, with room to read into */
@@ -246,7 +250,7 @@ client_conn_receive (ClientConn *conn, const char *tag, GError **error)
         root = phx_json_parse (line, len, error);
         if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
                 if (error != NULL && *error == NULL)
-                        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "malformed reply");
+                        g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("malformed reply"));
                 return NULL;
         }
         obj = json_node_get_object (root);
@@ -256,13 +260,13 @@ client_conn_receive (ClientConn *conn, const char *tag, GError **error)
                 const char *b64 = json_object_get_string_member_with_default (e, "bufb64", "");
                 g_autoptr(GBytes) msg = phx_base64_decode (b64, strlen (b64), NULL);
                 g_autofree char *text = msg != NULL ? g_strndup (g_bytes_get_data (msg, NULL), g_bytes_get_size (msg))
-                                                    : g_strdup ("(undecodable error message)");
+                                                    : g_strdup (_("(undecodable error message)"));
                 g_set_error_literal (error, PHX_ERROR, (int) json_object_get_int_member_with_default (e, "code", -1),
                                      text);
                 return NULL;
         }
         if (!json_object_has_member (obj, "return")) {
-                g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "reply has neither return nor error");
+                g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("reply has neither return nor error"));
                 return NULL;
         }
         return json_node_copy (json_object_get_member (obj, "return"));

@@ -1,5 +1,9 @@
 /* client-files.c — the file subcommands: stat, ls, cat, get, put, mkdir, chmod, chown,
  * md5, hash. Transfers are verified with get-file-hash; put is atomic on the guest. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -224,7 +228,7 @@ hasher_init (Hasher *h)
         h->sum = g_checksum_new (G_CHECKSUM_SHA256);
         h->pool = g_thread_pool_new (hash_chunk, h, 1, TRUE, NULL);
         if (h->pool == NULL) /* no thread to be had: hash inline (hash_chunk runs in push) */
-                g_warning ("hashing without a thread");
+                g_warning (_("hashing without a thread"));
 }
 
 static void
@@ -307,7 +311,7 @@ read_guest_file (Ctx *ctx, const char *path, FILE *out, Hasher *hasher, Progress
                 if (progress != NULL)
                         progress_update (progress, len, eof);
                 if (len > 0 && fwrite (bytes, 1, len, out) != len) {
-                        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "write: %s", g_strerror (errno));
+                        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), _("write: %s"), g_strerror (errno));
                         return FALSE;
                 }
                 if (eof)
@@ -333,7 +337,7 @@ verify_receive (Ctx *ctx, const char *tag, const char *guest_path, const char *l
         if (ret == NULL)
                 return FALSE;
         if (!g_str_equal (json_node_get_string (ret), local_sha256)) {
-                g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: sha256 differs after the transfer", guest_path);
+                g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: sha256 differs after the transfer"), guest_path);
                 return FALSE;
         }
         return TRUE;

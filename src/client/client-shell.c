@@ -4,6 +4,8 @@
  * $XDG_STATE_HOME/phoenix-ga-client/history; piped input is read as plain lines. */
 #include "config.h"
 
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,7 +104,7 @@ sub_shell (Ctx *ctx, GError **error)
                 print_reply (reply);
         }
         if (history != NULL && write_history (history) != 0)
-                g_printerr ("phoenix-ga-client: %s: history not saved: %s\n", history, g_strerror (errno));
+                g_printerr (_("phoenix-ga-client: %s: history not saved: %s\n"), history, g_strerror (errno));
         if (tty && ok)
                 g_print ("\n");
         return ok;

@@ -1,5 +1,9 @@
 /* client-util.c — helpers the subcommands share: building arguments, running a command
  * (or printing its raw reply with --json), parsing octal modes and UID:GID. */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
 #include "client.h"
 
 JsonObject *
@@ -11,7 +15,7 @@ client_args_new (void)
 gboolean
 client_usage_error (GError **error, const char *usage)
 {
-        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "usage: phoenix-ga-client %s", usage);
+        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, _("usage: phoenix-ga-client %s"), usage);
         return FALSE;
 }
 

@@ -5,7 +5,10 @@
 
 #include "config.h"
 
+#include <glib/gi18n.h>
+
 #include <errno.h>
+#include <locale.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -140,9 +143,9 @@ static const struct {
         SubFunc func;
         const char *help;
 } subcommands[] = {
-        { "ping", sub_ping, "the agent's version" },
-        { "commands", sub_commands, "the commands the agent accepts" },
-        { "call", sub_call, "NAME [JSON-ARGUMENTS]: any command, raw" },
+        { "ping", sub_ping, N_("the agent's version") },
+        { "commands", sub_commands, N_("the commands the agent accepts") },
+        { "call", sub_call, N_("NAME [JSON-ARGUMENTS]: any command, raw") },
         { "stat", sub_stat, "PATH" },
         { "ls", sub_ls, "PATH" },
         { "cat", sub_cat, "PATH" },
@@ -153,13 +156,13 @@ static const struct {
         { "chown", sub_chown, "UID:GID PATH" },
         { "md5", sub_md5, "PATH" },
         { "hash", sub_hash, "[-a ALGO] PATH" },
-        { "freeze", sub_freeze, "freeze the guest's filesystems" },
-        { "thaw", sub_thaw, "thaw them" },
-        { "freeze-status", sub_freeze_status, "whether they are frozen" },
-        { "shutdown-agent", sub_shutdown, "stop the agent" },
-        { "info", sub_info, "system information, readable" },
-        { "shell", sub_shell, "raw JSON lines in, pretty replies out" },
-        { "ifaces", sub_ifaces, "network interfaces, a table" },
+        { "freeze", sub_freeze, N_("freeze the guest's filesystems") },
+        { "thaw", sub_thaw, N_("thaw them") },
+        { "freeze-status", sub_freeze_status, N_("whether they are frozen") },
+        { "shutdown-agent", sub_shutdown, N_("stop the agent") },
+        { "info", sub_info, N_("system information, readable") },
+        { "shell", sub_shell, N_("raw JSON lines in, pretty replies out") },
+        { "ifaces", sub_ifaces, N_("network interfaces, a table") },
         { "addr", sub_addr, "add|del CIDR dev IFNAME" },
         { "link", sub_link, "up|down IFNAME" },
         { "routes", sub_routes, "[-4|-6]" },
@@ -170,7 +173,7 @@ static void
 print_error (const GError *error)
 {
         if (error->domain == PHX_ERROR && error->code > 0)
-                g_printerr ("phoenix-ga-client: %s (errno %s)\n", error->message, strerrorname_np (error->code));
+                g_printerr (_("phoenix-ga-client: %s (errno %s)\n"), error->message, strerrorname_np (error->code));
         else
                 g_printerr ("phoenix-ga-client: %s\n", error->message);
 }
@@ -183,26 +186,32 @@ main (int argc, char **argv)
         gint timeout = 30;
         const GOptionEntry entries[] = {
                 { "socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path,
-                  "The agent's socket (default: $PHOENIX_GA_SOCKET)", "PATH" },
-                { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the raw reply", NULL },
+                  N_("The agent's socket (default: $PHOENIX_GA_SOCKET)"), N_("PATH") },
+                { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print the raw reply"), NULL },
                 { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
-                  "Seconds to wait for the agent to connect or answer (default 30)", "SECONDS" },
+                  N_("Seconds to wait for the agent to connect or answer (default 30)"), N_("SECONDS") },
                 { "timing", 0, 0, G_OPTION_ARG_NONE, &timing,
-                  "get/put: print transfer=SECONDS verify=SECONDS on stderr", NULL },
+                  N_("get/put: print transfer=SECONDS verify=SECONDS on stderr"), NULL },
                 { NULL }
         };
-        g_autoptr(GOptionContext) context = g_option_context_new ("COMMAND [ARGS]");
+        g_autoptr(GOptionContext) context = NULL;
         g_autoptr(GError) error = NULL;
-        g_autoptr(GString) desc = g_string_new ("Commands:\n");
+        g_autoptr(GString) desc = NULL;
         Ctx ctx = { 0 };
 
+        setlocale (LC_ALL, "");
+        bindtextdomain (CLIENT_GETTEXT_PACKAGE, LOCALEDIR);
+        bind_textdomain_codeset (CLIENT_GETTEXT_PACKAGE, "UTF-8");
+        textdomain (CLIENT_GETTEXT_PACKAGE);
+        context = g_option_context_new (_("COMMAND [ARGS]"));
+        desc = g_string_new (_("Commands:\n"));
         /* get/put allocate and free a chunk-sized buffer per request: kept in the heap they
          * are reused as they are, instead of being mapped, faulted in and zeroed each time */
         mallopt (M_MMAP_THRESHOLD, 256 * 1024 * 1024);
         mallopt (M_TRIM_THRESHOLD, 512 * 1024 * 1024);
         for (guint i = 0; i < G_N_ELEMENTS (subcommands); i++)
-                g_string_append_printf (desc, "  %-15s %s\n", subcommands[i].name, subcommands[i].help);
-        g_option_context_add_main_entries (context, entries, NULL);
+                g_string_append_printf (desc, "  %-15s %s\n", subcommands[i].name, _(subcommands[i].help));
+        g_option_context_add_main_entries (context, entries, CLIENT_GETTEXT_PACKAGE);
         g_option_context_set_description (context, desc->str);
         /* options of the subcommand (put --mode, mkdir -m) are its own */
         g_option_context_set_strict_posix (context, TRUE);
@@ -211,13 +220,13 @@ main (int argc, char **argv)
                 return 2;
         }
         if (argc < 2) {
-                g_printerr ("phoenix-ga-client: no command given (see --help)\n");
+                g_printerr (_("phoenix-ga-client: no command given (see --help)\n"));
                 return 2;
         }
         if (socket_path == NULL)
                 socket_path = g_strdup (g_getenv ("PHOENIX_GA_SOCKET"));
         if (socket_path == NULL) {
-                g_printerr ("phoenix-ga-client: no socket: use --socket or set PHOENIX_GA_SOCKET\n");
+                g_printerr (_("phoenix-ga-client: no socket: use --socket or set PHOENIX_GA_SOCKET\n"));
                 return 2;
         }
         for (guint i = 0; i < G_N_ELEMENTS (subcommands); i++) {
@@ -236,7 +245,7 @@ main (int argc, char **argv)
                 client_conn_free (ctx.conn);
                 return 0;
         }
-        g_printerr ("phoenix-ga-client: unknown command '%s' (see --help)\n", argv[1]);
+        g_printerr (_("phoenix-ga-client: unknown command '%s' (see --help)\n"), argv[1]);
         return 2;
 }
 
