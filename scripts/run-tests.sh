@@ -4,7 +4,7 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/deps.sh"
-phx_install_deps $PHX_BUILD_DEPS $PHX_TEST_DEPS $PHX_VM_DEPS
+phx_install_deps $PHX_BUILD_DEPS $PHX_TEST_DEPS $PHX_VM_DEPS $PHX_DEB_DEPS
 
 cd "$ROOT"
 PY=/usr/bin/python3
@@ -48,8 +48,21 @@ run_vm() { # builddir: the agent of that build in a real guest (the kernel .deb 
         done
 }
 
+run_package() { # the .debs from a copy of the tracked tree, then tests/package on them
+        pkg=$RESULTS/pkg
+        echo "== Debian packages (dpkg-buildpackage -us -uc -b)"
+        mkdir -p "$pkg/src"
+        git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C "$pkg/src"
+        (cd "$pkg/src" && dpkg-buildpackage -us -uc -b) >"$pkg/build.log" 2>&1 ||
+                { tail -n 60 "$pkg/build.log"; echo "!! dpkg-buildpackage failed"; }
+        PHX_DEB_DIR="$pkg" $PY -m pytest -q -p no:cacheprovider --junitxml="$RESULTS/package.xml" \
+                "$ROOT/tests/package" || true
+        $PY "$ROOT/scripts/count-results.py" junit "$RESULTS/package.xml" >"$RESULTS/package-pytest.count"
+}
+
 run_suite plain build
 run_vm build
+run_package
 # Leak checking stays off: GLib's type system keeps its registrations for the process.
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         run_suite sanitized build-asan -Db_sanitize=address,undefined -Db_lundef=false
