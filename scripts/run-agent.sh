@@ -14,5 +14,6 @@ echo "phoenix-ga is listening. Talk to it with:"
 echo "    socat - UNIX-CONNECT:$SOCK"
 echo "then type e.g. {\"execute\": \"ping\", \"tag\": \"1\"}   (Ctrl-C here stops the agent)"
 # Self-contained: its freeze marker stays in the checkout, and it does not try to own its
-# name on this machine's system bus (the policy is not installed here; see doc/dbus.md).
-exec "$ROOT/build/src/phoenix-ga" -m unix-listen -p "$SOCK" --runtime-dir "$ROOT/run" --no-dbus "$@"
+# name on this machine's system bus (the policy is not installed here; see doc/dbus.md), nor
+# read a configuration file installed on this machine.
+exec "$ROOT/build/src/phoenix-ga" -m unix-listen -p "$SOCK" --runtime-dir "$ROOT/run" --no-dbus --no-config "$@"
