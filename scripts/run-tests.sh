@@ -27,8 +27,9 @@ run_suite() { # name builddir [meson options...]
         meson test -C "$dir" --print-errorlogs || true
         $PY "$ROOT/scripts/count-results.py" meson "$dir/meson-logs/testlog.json" >"$RESULTS/$name-meson.count"
         echo "== $name: protocol tests"
-        PHX_AGENT="$ROOT/$dir/src/phoenix-ga" $PY -m pytest -q -p no:cacheprovider \
-                --junitxml="$RESULTS/$name-pytest.xml" "$ROOT/tests/protocol" || true
+        # a hung test fails alone (pytest-timeout) instead of hanging CI
+        PHX_AGENT="$ROOT/$dir/src/phoenix-ga" timeout 1800 $PY -m pytest -q -p no:cacheprovider \
+                --timeout=300 --junitxml="$RESULTS/$name-pytest.xml" "$ROOT/tests/protocol" || true
         $PY "$ROOT/scripts/count-results.py" junit "$RESULTS/$name-pytest.xml" >"$RESULTS/$name-pytest.count"
 }
 
@@ -55,8 +56,8 @@ run_package() { # the .debs from a copy of the tracked tree, then tests/package 
         git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C "$pkg/src"
         (cd "$pkg/src" && dpkg-buildpackage -us -uc -b) >"$pkg/build.log" 2>&1 ||
                 { tail -n 60 "$pkg/build.log"; echo "!! dpkg-buildpackage failed"; }
-        PHX_DEB_DIR="$pkg" $PY -m pytest -q -p no:cacheprovider --junitxml="$RESULTS/package.xml" \
-                "$ROOT/tests/package" || true
+        PHX_DEB_DIR="$pkg" timeout 1200 $PY -m pytest -q -p no:cacheprovider --timeout=600 \
+                --junitxml="$RESULTS/package.xml" "$ROOT/tests/package" || true
         $PY "$ROOT/scripts/count-results.py" junit "$RESULTS/package.xml" >"$RESULTS/package-pytest.count"
 }
 

@@ -81,7 +81,8 @@ read_line (ClientConn *conn, gsize *len, GError **error)
         gsize scanned = 0;
 
         for (;;) {
-                char *nl = memchr (conn->buf + conn->start + scanned, '\n', conn->end - conn->start - scanned);
+                gsize unscanned = conn->end - conn->start - scanned;
+                char *nl = unscanned > 0 ? memchr (conn->buf + conn->start + scanned, '\n', unscanned) : NULL;
                 gssize n;
 
                 if (nl != NULL) {

@@ -35,8 +35,12 @@ def test_file_settings_apply_and_the_command_line_overrides(tmp_path):
     proc = subprocess.Popen([AGENT, "--config", str(conf), "--runtime-dir", str(tmp_path / "rt")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line = proc.stdout.readline()
-        assert "serving on %s (unix-listen)" % sock in line, line
+        lines = []
+        for line in proc.stdout:  # the log, until the agent says where it serves
+            lines.append(line)
+            if "serving on" in line:
+                break
+        assert "serving on %s (unix-listen)" % sock in lines[-1], lines
     finally:
         proc.terminate()
         proc.wait(10)
