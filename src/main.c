@@ -19,7 +19,6 @@
 #include "phx-limits.h"
 #include "phx-log.h"
 
-
 /* GLib before 2.76 serves small blocks from its slab allocator (GSlice), whose per-thread
  * magazines and page-sized slabs cost the agent ~100 KiB of private memory at start; 2.76
  * replaced it with plain malloc. GLib reads G_SLICE once, in a library constructor that

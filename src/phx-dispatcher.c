@@ -411,8 +411,6 @@ gboolean
 phx_dispatcher_set_enabled (PhxDispatcher *self, const char *const *allow, const char *const *block,
                             GError **error)
 {
-        g_autoptr(GPtrArray) names = g_ptr_array_new ();
-
         if (!phx_handler_check_command_list (allow, FALSE, error)) {
                 g_prefix_error (error, "allow-commands: ");
                 return FALSE;

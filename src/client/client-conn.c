@@ -18,12 +18,7 @@
 #include "phx-base64.h"
 #include "phx-error.h"
 #include "phx-json.h"
-#include "phx-limits.h"
-
-/* the largest reply line accepted: a full file-read of PHX_READ_COUNT_MAX bytes in base64,
- * plus room for the envelope */
-#define CLIENT_REPLY_MAX (PHX_READ_COUNT_MAX / 3 * 4 + 64 * 1024)
-#define CLIENT_READ_MIN ((gsize) 4 * 1024 * 1024)
+#include "client-limits.h"
 
 struct _ClientConn {
         GSocketConnection *conn;

@@ -12,9 +12,7 @@
 
 #include "client.h"
 #include "phx-base64.h"
-#include "phx-limits.h"
-
-#define CHUNK ((gint64) 16 * 1024 * 1024)
+#include "client-limits.h"
 
 gboolean
 sub_hash (Ctx *ctx, GError **error)
@@ -209,6 +207,9 @@ progress_update (Progress *p, gint64 bytes, gboolean final)
 typedef struct {
         GThreadPool *pool; /* one exclusive thread: chunks are hashed in the order given */
         GChecksum *sum;
+        GMutex lock;
+        GCond done;        /* signalled when a chunk has been hashed */
+        guint queued;      /* chunks given and not hashed yet (under lock) */
 } Hasher;
 
 static void
@@ -220,12 +221,19 @@ hash_chunk (gpointer data, gpointer user_data)
 
         g_checksum_update (h->sum, bytes, len);
         g_bytes_unref (data);
+        g_mutex_lock (&h->lock);
+        h->queued--;
+        g_cond_signal (&h->done);
+        g_mutex_unlock (&h->lock);
 }
 
 static void
 hasher_init (Hasher *h)
 {
         h->sum = g_checksum_new (G_CHECKSUM_SHA256);
+        g_mutex_init (&h->lock);
+        g_cond_init (&h->done);
+        h->queued = 0;
         h->pool = g_thread_pool_new (hash_chunk, h, 1, TRUE, NULL);
         if (h->pool == NULL) /* no thread to be had: hash inline (hash_chunk runs in push) */
                 g_warning (_("hashing without a thread"));
@@ -234,6 +242,11 @@ hasher_init (Hasher *h)
 static void
 hasher_feed (Hasher *h, GBytes *bytes)
 {
+        g_mutex_lock (&h->lock);
+        while (h->queued >= CLIENT_HASH_QUEUE_MAX)
+                g_cond_wait (&h->done, &h->lock);
+        h->queued++;
+        g_mutex_unlock (&h->lock);
         if (h->pool == NULL || !g_thread_pool_push (h->pool, g_bytes_ref (bytes), NULL))
                 hash_chunk (g_bytes_ref (bytes), h);
 }
@@ -248,6 +261,8 @@ hasher_finish (Hasher *h)
                 g_thread_pool_free (g_steal_pointer (&h->pool), FALSE, TRUE);
         hex = g_strdup (g_checksum_get_string (h->sum));
         g_clear_pointer (&h->sum, g_checksum_free);
+        g_mutex_clear (&h->lock);
+        g_cond_clear (&h->done);
         return hex;
 }
 
@@ -481,7 +496,7 @@ sub_put (Ctx *ctx, GError **error)
         /* one write stays in flight: the next chunk is encoded and sent while the agent
          * decodes and writes the previous one (the handle's lane keeps them in order) */
         do {
-                gsize n = MIN ((gsize) CHUNK, size - off);
+                gsize n = MIN ((gsize) CLIENT_PUT_CHUNK, size - off);
                 g_autoptr(JsonObject) wa = client_args_new ();
                 g_autofree char *tag = NULL;
 

@@ -1,0 +1,19 @@
+/* client-limits.h — every bound of phoenix-ga-client, in one place (the agent's are in
+ * phx-limits.h). */
+#pragma once
+
+#include "phx-limits.h"
+
+/* the largest reply line accepted: a full file-read of PHX_READ_COUNT_MAX bytes in base64,
+ * plus room for the envelope */
+#define CLIENT_REPLY_MAX (PHX_READ_COUNT_MAX / 3 * 4 + 64 * 1024)
+
+/* the reply buffer grows so that each read() has at least this much room */
+#define CLIENT_READ_MIN ((gsize) 4 * 1024 * 1024)
+
+/* put: bytes per file-write (the agent writes about as fast with 16 as with 32 MiB chunks) */
+#define CLIENT_PUT_CHUNK ((gint64) 16 * 1024 * 1024)
+
+/* chunks waiting for the hashing thread: when hashing is slower than the link, the transfer
+ * waits instead of queueing the whole file in memory */
+#define CLIENT_HASH_QUEUE_MAX 2
