@@ -4,11 +4,13 @@
 
 #include "config.h"
 
+#include <limits.h>
 #include <locale.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib-unix.h>
 #include <glib/gi18n.h>
@@ -28,11 +30,21 @@
 static void
 reexec_without_gslice (char **argv)
 {
+        char self[PATH_MAX];
+        ssize_t len;
+
         if (glib_check_version (2, 76, 0) == NULL || getenv ("G_SLICE") != NULL)
                 return;
+        /* the binary's own path, not /proc/self/exe: the kernel names the process after the
+         * file executed, and "exe" in ps and the journal would help nobody */
+        len = readlink ("/proc/self/exe", self, sizeof self - 1);
+        if (len <= 0)
+                return;
+        self[len] = '\0';
         if (setenv ("G_SLICE", "always-malloc", 0) != 0)
                 return;
-        execv ("/proc/self/exe", argv);
+        execv (self, argv);
+        unsetenv ("G_SLICE"); /* e.g. the binary was replaced: go on as we are */
 }
 
 static gboolean

@@ -84,3 +84,31 @@ def test_isa_serial_on_a_pty_with_legacy_debug_flag():
         proc.terminate()
         err, _ = proc.communicate(timeout=10)
     assert b"ping [tag 'tty'] ok" in err
+
+
+def test_process_keeps_its_name_and_pid_across_the_gslice_reexec(tmp_path):
+    """On GLib < 2.76 the agent re-executes itself once with G_SLICE=always-malloc (main.c):
+    same PID (exec), named phoenix-ga in ps and the journal, and an explicit G_SLICE wins."""
+    from conftest import Agent
+    agent = Agent(tmp_path)
+    try:
+        agent.connect().ok("ping")
+        pid = agent.proc.pid
+        assert open("/proc/%d/comm" % pid).read().strip() == "phoenix-ga"
+        env = open("/proc/%d/environ" % pid, "rb").read().split(b"\0")
+        glib = subprocess.run(["pkg-config", "--modversion", "glib-2.0"], capture_output=True, text=True)
+        major, minor = (int(x) for x in glib.stdout.split(".")[:2])
+        if (major, minor) < (2, 76):
+            assert b"G_SLICE=always-malloc" in env
+        else:
+            assert not any(e.startswith(b"G_SLICE=") for e in env)
+    finally:
+        agent.stop()
+    (tmp_path / "explicit").mkdir()
+    agent = Agent(tmp_path / "explicit", wrap=("env", "G_SLICE=debug-blocks"))
+    try:
+        agent.connect().ok("ping")
+        env = open("/proc/%d/environ" % agent.proc.pid, "rb").read().split(b"\0")
+        assert b"G_SLICE=debug-blocks" in env
+    finally:
+        agent.stop()
