@@ -17,7 +17,6 @@
 
 #include "phx-agent.h"
 #include "phx-config.h"
-#include "phx-handler.h"
 #include "phx-limits.h"
 #include "phx-log.h"
 
@@ -104,14 +103,24 @@ command_line_clear (CommandLine *cl)
 static gboolean
 apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
 {
-        if (cl->method != NULL && !phx_method_from_string (cl->method, &config->method)) {
-                g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                             _("unknown method '%s' (use virtio-serial, isa-serial or unix-listen)"), cl->method);
-                return FALSE;
-        }
-        if (cl->path != NULL) {
-                g_free (config->path);
-                config->path = g_strdup (cl->path);
+        const struct {
+                const char *key;
+                const char *value;
+                const char *prefix; /* for the error, when the message alone does not say */
+        } given[] = {
+                { "method", cl->method, "" },
+                { "path", cl->path, "" },
+                { "fsfreeze-hook", cl->hook, "" },
+                { "runtime-dir", cl->runtime_dir, "" },
+                { "block-commands", cl->block, "--block-commands: " },
+                { "allow-commands", cl->allow, "--allow-commands: " },
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS (given); i++) {
+                if (given[i].value != NULL && !phx_config_set (config, given[i].key, given[i].value, error)) {
+                        g_prefix_error (error, "%s", given[i].prefix);
+                        return FALSE;
+                }
         }
         if (cl->debug)
                 config->debug = TRUE;
@@ -123,32 +132,8 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 }
                 config->freeze_timeout = (guint) cl->freeze_timeout;
         }
-        if (cl->hook != NULL) {
-                g_free (config->fsfreeze_hook);
-                config->fsfreeze_hook = g_strdup (cl->hook);
-        }
-        if (cl->runtime_dir != NULL) {
-                g_free (config->runtime_dir);
-                config->runtime_dir = g_strdup (cl->runtime_dir);
-        }
         if (cl->no_dbus)
                 config->dbus = FALSE;
-        if (cl->block != NULL) {
-                g_strfreev (config->block_commands);
-                config->block_commands = phx_config_split_list (cl->block);
-                if (!phx_handler_check_command_list ((const char *const *) config->block_commands, TRUE, error)) {
-                        g_prefix_error (error, "--block-commands: ");
-                        return FALSE;
-                }
-        }
-        if (cl->allow != NULL) {
-                g_strfreev (config->allow_commands);
-                config->allow_commands = phx_config_split_list (cl->allow);
-                if (!phx_handler_check_command_list ((const char *const *) config->allow_commands, FALSE, error)) {
-                        g_prefix_error (error, "--allow-commands: ");
-                        return FALSE;
-                }
-        }
         if (config->path == NULL)
                 config->path = g_strdup (phx_config_default_path (config->method));
         return TRUE;

@@ -167,7 +167,57 @@ replace_str (char **field, const char *value)
         *field = g_strdup (value);
 }
 
-/* Reads one key into `config`; errors carry the key's line. */
+/* Sets `key` from its text, as the file or the command line gives it (booleans are flags on
+ * the command line and GKeyFile's in the file, so they are not set here). Errors say what
+ * is wrong with the value; the caller says where it came from. */
+gboolean
+phx_config_set (PhxConfig *config, const char *key, const char *value, GError **error)
+{
+        int k = key_index (key);
+        gint64 seconds;
+
+        g_return_val_if_fail (k >= 0 && config_keys[k].kind != KEY_BOOLEAN, FALSE);
+        switch (config_keys[k].kind) {
+        case KEY_METHOD:
+                if (!phx_method_from_string (value, &config->method)) {
+                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("unknown method '%s' (use virtio-serial, isa-serial or unix-listen)"), value);
+                        return FALSE;
+                }
+                return TRUE;
+        case KEY_STRING:
+                if (g_str_equal (key, "path"))
+                        replace_str (&config->path, value);
+                else if (g_str_equal (key, "fsfreeze-hook"))
+                        replace_str (&config->fsfreeze_hook, value);
+                else
+                        replace_str (&config->runtime_dir, value);
+                return TRUE;
+        case KEY_SECONDS:
+                if (!g_ascii_string_to_signed (value, 10, 0, G_MAXUINT, &seconds, NULL)) {
+                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("'%s' is not a number of seconds (0 or more)"), value);
+                        return FALSE;
+                }
+                config->freeze_timeout = (guint) seconds;
+                return TRUE;
+        case KEY_COMMANDS: {
+                g_auto(GStrv) list = phx_config_split_list (value);
+                gboolean blocking = g_str_equal (key, "block-commands");
+
+                if (!phx_handler_check_command_list ((const char *const *) list, blocking, error))
+                        return FALSE;
+                g_strfreev (blocking ? config->block_commands : config->allow_commands);
+                *(blocking ? &config->block_commands : &config->allow_commands) = g_steal_pointer (&list);
+                return TRUE;
+        }
+        case KEY_BOOLEAN:
+                break;
+        }
+        g_assert_not_reached ();
+}
+
+/* Reads one key of the file into `config`; errors carry the key's line. */
 static gboolean
 read_key (PhxConfig *config, GKeyFile *kf, guint k, const char *where, GError **error)
 {
@@ -175,75 +225,29 @@ read_key (PhxConfig *config, GKeyFile *kf, guint k, const char *where, GError **
         g_autoptr(GError) local = NULL;
         g_autofree char *text = g_key_file_get_string (kf, CONFIG_GROUP, name, &local);
         gboolean flag;
-        gint64 seconds;
 
-        if (text == NULL) {
-                g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "%s: %s: %s", where, name,
-                             local->message);
-                return FALSE;
-        }
-        switch (config_keys[k].kind) {
-        case KEY_METHOD:
-                if (!phx_method_from_string (text, &config->method)) {
-                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                                     _("%s: method: unknown method '%s' (use virtio-serial, isa-serial or unix-listen)"),
-                                     where, text);
-                        return FALSE;
-                }
-                return TRUE;
-        case KEY_STRING:
-                if (text[0] == '\0') {
-                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                                     _("%s: %s: an empty value (leave the key out for the default)"), where, name);
-                        return FALSE;
-                }
-                if (g_str_equal (name, "path"))
-                        replace_str (&config->path, text);
-                else if (g_str_equal (name, "fsfreeze-hook"))
-                        replace_str (&config->fsfreeze_hook, text);
-                else
-                        replace_str (&config->runtime_dir, text);
-                return TRUE;
-        case KEY_BOOLEAN:
+        if (text != NULL && config_keys[k].kind == KEY_BOOLEAN) {
                 flag = g_key_file_get_boolean (kf, CONFIG_GROUP, name, &local);
                 if (local != NULL) {
-                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                                     _("%s: %s: '%s' is not a boolean (true or false)"), where, name, text);
-                        return FALSE;
-                }
-                if (g_str_equal (name, "debug"))
+                        g_clear_error (&local);
+                        g_set_error (&local, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("'%s' is not a boolean (true or false)"), text);
+                } else if (g_str_equal (name, "debug")) {
                         config->debug = flag;
-                else
-                        config->dbus = flag;
-                return TRUE;
-        case KEY_SECONDS:
-                if (!g_ascii_string_to_signed (text, 10, 0, G_MAXUINT, &seconds, NULL)) {
-                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                                     _("%s: %s: '%s' is not a number of seconds (0 or more)"), where, name, text);
-                        return FALSE;
-                }
-                config->freeze_timeout = (guint) seconds;
-                return TRUE;
-        case KEY_COMMANDS: {
-                g_auto(GStrv) list = phx_config_split_list (text);
-                gboolean blocking = g_str_equal (name, "block-commands");
-
-                if (!phx_handler_check_command_list ((const char *const *) list, blocking, &local)) {
-                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "%s: %s: %s", where,
-                                     name, local->message);
-                        return FALSE;
-                }
-                if (blocking) {
-                        g_strfreev (config->block_commands);
-                        config->block_commands = g_steal_pointer (&list);
                 } else {
-                        g_strfreev (config->allow_commands);
-                        config->allow_commands = g_steal_pointer (&list);
+                        config->dbus = flag;
                 }
-                return TRUE;
+        } else if (text != NULL && config_keys[k].kind == KEY_STRING && text[0] == '\0') {
+                g_set_error (&local, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                             _("an empty value (leave the key out for the default)"));
+        } else if (text != NULL) {
+                phx_config_set (config, name, text, &local);
         }
+        if (local != NULL) {
+                g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: %s: ", where, name);
+                return FALSE;
         }
-        g_assert_not_reached ();
+        return TRUE;
 }
 
 /* Loads `file` over `config`. A missing file is fine unless `must_exist`. */

@@ -28,6 +28,7 @@ typedef struct {
 
 void phx_config_init (PhxConfig *config);
 void phx_config_clear (PhxConfig *config);
+gboolean phx_config_set (PhxConfig *config, const char *key, const char *value, GError **error);
 gboolean phx_config_load (PhxConfig *config, const char *file, gboolean must_exist, GError **error);
 GStrv phx_config_split_list (const char *text);
 const char *phx_config_default_path (PhxMethod method);

@@ -398,12 +398,6 @@ phx_dispatcher_feed_overlong (PhxDispatcher *self, guint generation)
         job_finish (job);
 }
 
-const PhxCommand *
-phx_dispatcher_lookup (PhxDispatcher *self, const char *name)
-{
-        return g_hash_table_lookup (self->commands, name);
-}
-
 /* Turns commands off: with an allow list every command not on it (ping and get-commands
  * always stay), then every command on the block list. Disabled commands answer an error and
  * are left out of get-commands. Called once, before the agent serves. */

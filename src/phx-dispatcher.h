@@ -13,7 +13,6 @@ G_DECLARE_FINAL_TYPE (PhxDispatcher, phx_dispatcher, PHX, DISPATCHER, GObject)
 PhxDispatcher *phx_dispatcher_new (PhxAgent *agent);
 void phx_dispatcher_feed (PhxDispatcher *self, GBytes *line, guint generation);
 void phx_dispatcher_feed_overlong (PhxDispatcher *self, guint generation);
-const PhxCommand *phx_dispatcher_lookup (PhxDispatcher *self, const char *name);
 gboolean phx_dispatcher_set_enabled (PhxDispatcher *self, const char *const *allow, const char *const *block,
                                      GError **error);
 GPtrArray *phx_dispatcher_list_commands (PhxDispatcher *self);

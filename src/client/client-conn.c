@@ -232,6 +232,17 @@ client_conn_receive_raw (ClientConn *conn, const char *tag, gsize *len, GError *
         }
 }
 
+/* The message of an error reply's `error` member (bufb64 decoded), or NULL if it has none
+ * that decodes. */
+char *
+client_error_message (JsonObject *error_member)
+{
+        const char *b64 = json_object_get_string_member_with_default (error_member, "bufb64", "");
+        g_autoptr(GBytes) msg = phx_base64_decode (b64, strlen (b64), NULL);
+
+        return msg != NULL ? g_strndup (g_bytes_get_data (msg, NULL), g_bytes_get_size (msg)) : NULL;
+}
+
 JsonNode *
 client_conn_receive (ClientConn *conn, const char *tag, GError **error)
 {
@@ -253,10 +264,10 @@ client_conn_receive (ClientConn *conn, const char *tag, GError **error)
         err = json_object_get_member (obj, "error");
         if (err != NULL && JSON_NODE_HOLDS_OBJECT (err)) {
                 JsonObject *e = json_node_get_object (err);
-                const char *b64 = json_object_get_string_member_with_default (e, "bufb64", "");
-                g_autoptr(GBytes) msg = phx_base64_decode (b64, strlen (b64), NULL);
-                g_autofree char *text = msg != NULL ? g_strndup (g_bytes_get_data (msg, NULL), g_bytes_get_size (msg))
-                                                    : g_strdup (_("(undecodable error message)"));
+                g_autofree char *text = client_error_message (e);
+
+                if (text == NULL)
+                        text = g_strdup (_("(undecodable error message)"));
                 g_set_error_literal (error, PHX_ERROR, (int) json_object_get_int_member_with_default (e, "code", -1),
                                      text);
                 return NULL;

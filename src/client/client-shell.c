@@ -14,7 +14,6 @@
 #include <editline/readline.h>
 
 #include "client.h"
-#include "phx-base64.h"
 
 #define SHELL_PROMPT "phoenix-ga> "
 #define SHELL_HISTORY_MAX 1000
@@ -55,8 +54,7 @@ print_reply (const char *reply)
 {
         g_autoptr(JsonNode) node = json_from_string (reply, NULL);
         JsonObject *e;
-        const char *b64;
-        g_autoptr(GBytes) msg = NULL;
+        g_autofree char *msg = NULL;
 
         if (node == NULL) {
                 g_print ("%s\n", reply);
@@ -68,10 +66,9 @@ print_reply (const char *reply)
         e = json_object_get_object_member (json_node_get_object (node), "error");
         if (e == NULL)
                 return;
-        b64 = json_object_get_string_member_with_default (e, "bufb64", "");
-        msg = phx_base64_decode (b64, strlen (b64), NULL);
+        msg = client_error_message (e);
         if (msg != NULL)
-                g_print ("# %.*s\n", (int) g_bytes_get_size (msg), (const char *) g_bytes_get_data (msg, NULL));
+                g_print ("# %s\n", msg);
 }
 
 gboolean
