@@ -4,9 +4,12 @@ import base64
 import hashlib
 import os
 import re
+import subprocess
 import time
 
 import pytest
+
+from conftest import AGENT
 
 # The guest runs the agent with --freeze-timeout 8 and --fsfreeze-hook /bin/freeze-hook.
 FREEZE_TIMEOUT = 8
@@ -132,6 +135,28 @@ def test_auto_thaw_fires(guest):
     # what it logged while frozen was held, then written after the thaw
     assert "thawing the filesystems" in guest.sh("cat /run/agent.log")[1]
     h.close()
+
+
+def test_client_freeze_status_and_thaw_subcommands(guest):
+    """phoenix-ga-client's freeze, freeze-status and thaw, from the host through the QEMU
+    chardev socket: the only place where `freeze` may really freeze (tests/protocol never
+    runs it on the test machine)."""
+    client = os.path.join(os.path.dirname(AGENT), "phoenix-ga-client")
+
+    def cli(*args):
+        out = subprocess.run([client, "-s", guest.ga_path, "--timeout", "20", *args],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert cli("freeze-status") == "false"
+    assert cli("freeze") == "true"
+    assert cli("freeze-status") == "true"
+    assert frozen_marker(guest)
+    assert cli("thaw") == "true"
+    assert cli("freeze-status") == "false"
+    assert not frozen_marker(guest)
+    assert guest.sh("touch /data/after-client-thaw", timeout=5)[0] == 0
 
 
 def test_failing_freeze_hook_aborts_the_freeze(guest):
