@@ -2,6 +2,7 @@
  * uses to describe its commands: argument specs, command rows, the per-call context. */
 #pragma once
 
+#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
 #include "phx-args.h"
@@ -42,6 +43,9 @@ struct _PhxCall {
         const char *payload_member;
         GBytes *payload;
         PhxFreezer *freezer;  /* thread-safe; see phx-freezer.h */
+        /* Cancelled when the host that asked goes away, the handle is closed or the
+         * command's time runs out: long loops check it, blocking waits poll its fd. */
+        GCancellable *cancellable;
         /* A threaded command that changes agent state leaves `apply` here: the dispatcher
          * runs it on the main thread when the command succeeded, before the reply. */
         void (*apply) (PhxCall *call);
