@@ -1,11 +1,21 @@
-/* cmd-agent.c — the agent's own commands: ping, get-commands, agent-shutdown. */
+/* cmd-agent.c — the agent's own commands: ping, get-commands, agent-shutdown. The family
+ * reads the registry (for get-commands) and asks to be shut down with a signal; it holds no
+ * other state. */
 #define G_LOG_DOMAIN "cmd-agent"
 
 #include "config.h"
 
-#include "phx-agent.h"
-#include "phx-dispatcher.h"
-#include "phx-handler.h"
+#include "cmd-agent.h"
+
+struct _PhxAgentFamily {
+        PhxFamily parent_instance;
+        PhxRegistry *registry;
+};
+
+enum { SIGNAL_SHUTDOWN_REQUESTED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (PhxAgentFamily, phx_agent_family, PHX_TYPE_FAMILY)
 
 static JsonNode *
 ping (PhxCall *call, GError **error)
@@ -16,7 +26,8 @@ ping (PhxCall *call, GError **error)
 static JsonNode *
 get_commands (PhxCall *call, GError **error)
 {
-        g_autoptr(GPtrArray) names = phx_dispatcher_list_commands (phx_agent_get_dispatcher (call->agent));
+        PhxAgentFamily *self = PHX_AGENT_FAMILY (call->family);
+        g_autoptr(GPtrArray) names = phx_registry_list (self->registry, PHX_DIALECT_PHOENIX, TRUE);
         g_autoptr(JsonArray) arr = json_array_sized_new (names->len);
 
         for (guint i = 0; i < names->len; i++)
@@ -27,8 +38,6 @@ get_commands (PhxCall *call, GError **error)
 static JsonNode *
 agent_shutdown (PhxCall *call, GError **error)
 {
-        /* The agent leaves once this reply is written (see phx_agent_request_shutdown). */
-        phx_agent_request_shutdown (call->agent);
         return json_node_init_boolean (json_node_alloc (), TRUE);
 }
 
@@ -39,4 +48,46 @@ static const PhxCommand agent_commands[] = {
         { NULL }
 };
 
-PHX_DEFINE_HANDLER (PhxAgentHandler, phx_agent_handler, agent_commands)
+/* After agent-shutdown's reply is made, before it is sent: the agent thaws if it must,
+ * lets the reply leave, and exits (see phx_agent_shutdown). */
+static void
+agent_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **error)
+{
+        if (call->command->func == agent_shutdown && *error == NULL)
+                g_signal_emit (family, signals[SIGNAL_SHUTDOWN_REQUESTED], 0);
+}
+
+PhxAgentFamily *
+phx_agent_family_new (PhxRegistry *registry)
+{
+        PhxAgentFamily *self = g_object_new (PHX_TYPE_AGENT_FAMILY, NULL);
+
+        self->registry = g_object_ref (registry);
+        return self;
+}
+
+static void
+phx_agent_family_dispose (GObject *object)
+{
+        PhxAgentFamily *self = PHX_AGENT_FAMILY (object);
+
+        g_clear_object (&self->registry);
+        G_OBJECT_CLASS (phx_agent_family_parent_class)->dispose (object);
+}
+
+static void
+phx_agent_family_class_init (PhxAgentFamilyClass *klass)
+{
+        PhxFamilyClass *family_class = PHX_FAMILY_CLASS (klass);
+
+        G_OBJECT_CLASS (klass)->dispose = phx_agent_family_dispose;
+        family_class->commands = agent_commands;
+        family_class->finish = agent_finish;
+        signals[SIGNAL_SHUTDOWN_REQUESTED] = g_signal_new ("shutdown-requested", G_TYPE_FROM_CLASS (klass),
+                                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+phx_agent_family_init (PhxAgentFamily *self)
+{
+}

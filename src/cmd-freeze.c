@@ -1,38 +1,47 @@
-/* cmd-freeze.c — fs-freeze, fs-unfreeze, get-freeze-status. Freezing runs in a worker and
- * its outcome is recorded on the main thread via call->apply; thawing runs inline. */
+/* cmd-freeze.c — the freeze family: fs-freeze, fs-unfreeze, get-freeze-status. It owns the
+ * guest's PhxFreezer and the lane that orders every freeze and every thaw: a host's, and the
+ * agent's own (D-Bus Thaw, the auto-thaw timer, shutdown), which come in as calls of
+ * fs-unfreeze through the dispatcher. So a thaw sent while a freeze runs waits for it and
+ * then thaws; it can never be overtaken by the freeze and leave the guest frozen. */
 #define G_LOG_DOMAIN "cmd-freeze"
 
-#include "phx-freezer.h"
-#include "phx-handler.h"
+#include "config.h"
 
-static void
-apply_frozen (PhxCall *call)
+#include "cmd-freeze.h"
+#include "phx-error.h"
+
+struct _PhxFreezeFamily {
+        PhxFamily parent_instance;
+        PhxFreezer *freezer;
+};
+
+G_DEFINE_TYPE (PhxFreezeFamily, phx_freeze_family, PHX_TYPE_FAMILY)
+
+static PhxFreezer *
+freezer_of (PhxCall *call)
 {
-        phx_freezer_set_frozen (call->freezer, g_steal_pointer (&call->apply_data));
+        return PHX_FREEZE_FAMILY (call->family)->freezer;
 }
 
+/* Worker: hook, marker, FIFREEZE; the outcome is recorded on the main thread (finish). */
 static JsonNode *
 fs_freeze (PhxCall *call, GError **error)
 {
-        /* Already frozen cannot happen here: the dispatcher's freeze gate refuses fs-freeze
-         * while frozen, and the serial lane keeps freeze and thaw from overlapping. */
-        GPtrArray *frozen = phx_freezer_freeze (call->freezer, error);
+        GPtrArray *frozen = phx_freezer_freeze (freezer_of (call), error);
 
         if (frozen == NULL)
                 return NULL;
-        call->apply = apply_frozen;
-        call->apply_data = frozen;
-        call->apply_data_free = (GDestroyNotify) g_ptr_array_unref;
+        call->family_data = frozen;
+        call->family_data_free = (GDestroyNotify) g_ptr_array_unref;
         return json_node_init_boolean (json_node_alloc (), TRUE);
 }
 
 /* Inline on the main thread (see phx_freezer_thaw_now): a thaw must never wait for a
- * worker, since workers may be blocked writing to the very filesystems it thaws. It is
- * still in the serial lane, so it comes after an fs-freeze sent before it. */
+ * worker, since workers may be blocked writing to the very filesystems it thaws. */
 static JsonNode *
 fs_unfreeze (PhxCall *call, GError **error)
 {
-        if (!phx_freezer_thaw_now (call->freezer, error))
+        if (!phx_freezer_thaw_now (freezer_of (call), error))
                 return NULL;
         return json_node_init_boolean (json_node_alloc (), TRUE);
 }
@@ -40,14 +49,101 @@ fs_unfreeze (PhxCall *call, GError **error)
 static JsonNode *
 get_freeze_status (PhxCall *call, GError **error)
 {
-        return json_node_init_boolean (json_node_alloc (), phx_freezer_get_frozen (call->freezer));
+        return json_node_init_boolean (json_node_alloc (), phx_freezer_get_frozen (freezer_of (call)));
 }
 
 static const PhxCommand freeze_commands[] = {
-        { "fs-freeze", fs_freeze, NULL, PHX_CMD_THREADED | PHX_CMD_SERIAL },
-        { "fs-unfreeze", fs_unfreeze, NULL, PHX_CMD_SERIAL | PHX_CMD_FROZEN_OK },
+        { "fs-freeze", fs_freeze, NULL, PHX_CMD_THREADED },
+        { "fs-unfreeze", fs_unfreeze, NULL, PHX_CMD_FROZEN_OK },
         { "get-freeze-status", get_freeze_status, NULL, PHX_CMD_FROZEN_OK },
         { NULL }
 };
 
-PHX_DEFINE_HANDLER (PhxFreezeHandler, phx_freeze_handler, freeze_commands)
+static gboolean
+is_freeze (PhxCall *call)
+{
+        return call->command->func == fs_freeze;
+}
+
+static gboolean
+freeze_admit (PhxFamily *family, PhxCall *call, GError **error)
+{
+        PhxFreezeFamily *self = PHX_FREEZE_FAMILY (family);
+
+        if (call->command->func == get_freeze_status)
+                return TRUE;
+        call->lane = phx_family_get_lane (family);
+        /* The gate closes now, not when FIFREEZE is done: what the host sends after
+         * fs-freeze must not reach the disks being frozen. */
+        if (is_freeze (call))
+                phx_freezer_begin_freeze (self->freezer);
+        return TRUE;
+}
+
+/* A second fs-freeze sent before the first was answered (a host's retry) ran after it and,
+ * finding everything busy, replaced the list of frozen mounts with an empty one: then
+ * fs-unfreeze thawed nothing and the guest stayed frozen. It is refused here instead. */
+static gboolean
+freeze_start (PhxFamily *family, PhxCall *call, GError **error)
+{
+        PhxFreezeFamily *self = PHX_FREEZE_FAMILY (family);
+
+        if (is_freeze (call) && phx_freezer_get_frozen (self->freezer)) {
+                phx_error_set (error, PHX_ERROR_GENERIC, "fs-freeze is not allowed while the guest filesystems are frozen");
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static void
+freeze_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **error)
+{
+        PhxFreezeFamily *self = PHX_FREEZE_FAMILY (family);
+
+        if (!is_freeze (call))
+                return;
+        if (*error == NULL)
+                phx_freezer_set_frozen (self->freezer, g_steal_pointer (&call->family_data));
+        phx_freezer_end_freeze (self->freezer);
+}
+
+PhxFreezer *
+phx_freeze_family_get_freezer (PhxFreezeFamily *self)
+{
+        return self->freezer;
+}
+
+PhxFreezeFamily *
+phx_freeze_family_new (PhxFreezer *freezer)
+{
+        PhxFreezeFamily *self = g_object_new (PHX_TYPE_FREEZE_FAMILY, NULL);
+
+        self->freezer = g_object_ref (freezer);
+        return self;
+}
+
+static void
+phx_freeze_family_dispose (GObject *object)
+{
+        PhxFreezeFamily *self = PHX_FREEZE_FAMILY (object);
+
+        g_clear_object (&self->freezer);
+        G_OBJECT_CLASS (phx_freeze_family_parent_class)->dispose (object);
+}
+
+static void
+phx_freeze_family_class_init (PhxFreezeFamilyClass *klass)
+{
+        PhxFamilyClass *family_class = PHX_FAMILY_CLASS (klass);
+
+        G_OBJECT_CLASS (klass)->dispose = phx_freeze_family_dispose;
+        family_class->commands = freeze_commands;
+        family_class->admit = freeze_admit;
+        family_class->start = freeze_start;
+        family_class->finish = freeze_finish;
+}
+
+static void
+phx_freeze_family_init (PhxFreezeFamily *self)
+{
+}

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 
 #include "phx-error.h"
-#include "phx-handler.h"
+#include "phx-family.h"
 #include "phx-netlink.h"
 
 static JsonNode *
@@ -210,4 +210,4 @@ static const PhxCommand network_commands[] = {
         { NULL }
 };
 
-PHX_DEFINE_HANDLER (PhxNetworkHandler, phx_network_handler, network_commands)
+PHX_DEFINE_STATELESS_FAMILY (PhxNetworkFamily, phx_network_family, network_commands)

@@ -11,7 +11,7 @@
 #include <glib/gstdio.h>
 
 #include "phx-error.h"
-#include "phx-handler.h"
+#include "phx-family.h"
 #include "phx-limits.h"
 #include "util-stat.h"
 
@@ -239,14 +239,14 @@ static const PhxArgSpec list_args[] = {
 };
 
 static const PhxCommand path_commands[] = {
-        { "get-file-md5sum", get_file_md5sum, path_args, PHX_CMD_THREADED },
-        { "get-file-hash", get_file_hash, hash_args, PHX_CMD_THREADED },
+        { "get-file-md5sum", get_file_md5sum, path_args, PHX_CMD_THREADED | PHX_CMD_LONG },
+        { "get-file-hash", get_file_hash, hash_args, PHX_CMD_THREADED | PHX_CMD_LONG },
         { "file-chown", file_chown, chown_args, PHX_CMD_THREADED },
         { "file-chmod", file_chmod, chmod_args, PHX_CMD_THREADED },
         { "file-stat", file_stat, path_args, PHX_CMD_THREADED },
         { "directory-create", directory_create, mkdir_args, PHX_CMD_THREADED },
-        { "directory-list", directory_list, list_args, PHX_CMD_THREADED },
+        { "directory-list", directory_list, list_args, PHX_CMD_THREADED | PHX_CMD_LONG },
         { NULL }
 };
 
-PHX_DEFINE_HANDLER (PhxPathsHandler, phx_paths_handler, path_commands)
+PHX_DEFINE_STATELESS_FAMILY (PhxPathsFamily, phx_paths_family, path_commands)

@@ -14,7 +14,7 @@
 #include <gio/gunixmounts.h>
 
 #include "phx-error.h"
-#include "phx-handler.h"
+#include "phx-family.h"
 
 static JsonObject *
 uname_object (GError **error)
@@ -261,4 +261,4 @@ static const PhxCommand sysinfo_commands[] = {
         { NULL }
 };
 
-PHX_DEFINE_HANDLER (PhxSysinfoHandler, phx_sysinfo_handler, sysinfo_commands)
+PHX_DEFINE_STATELESS_FAMILY (PhxSysinfoFamily, phx_sysinfo_family, sysinfo_commands)

@@ -50,14 +50,16 @@ static gboolean
 on_quit_signal (gpointer user_data)
 {
         g_message (_("signal received, exiting"));
-        g_main_loop_quit (user_data);
+        phx_agent_shutdown (user_data);
         return G_SOURCE_CONTINUE;
 }
 
+static gboolean exit_thawed = TRUE;
+
 static void
-on_shutdown (PhxAgent *agent, gpointer user_data)
+on_shutdown (PhxAgent *agent, gboolean thawed, gpointer user_data)
 {
-        g_message (_("agent-shutdown requested, exiting"));
+        exit_thawed = thawed;
         g_main_loop_quit (user_data);
 }
 
@@ -237,14 +239,15 @@ main (int argc, char **argv)
                 return 1;
         }
         loop = g_main_loop_new (NULL, FALSE);
-        g_unix_signal_add (SIGTERM, on_quit_signal, loop);
-        g_unix_signal_add (SIGINT, on_quit_signal, loop);
+        g_unix_signal_add (SIGTERM, on_quit_signal, agent);
+        g_unix_signal_add (SIGINT, on_quit_signal, agent);
         g_signal_connect (agent, "shutdown", G_CALLBACK (on_shutdown), loop);
         g_message (_("phoenix-ga %s serving on %s (%s)"), PHX_VERSION, config.path,
                    phx_method_to_string (config.method));
         g_main_loop_run (loop);
-        phx_agent_prepare_exit (agent);
-        return 0;
+        /* A guest that could not be thawed: exit with failure so the service manager starts
+         * the agent again, which finds the marker and thaws. */
+        return exit_thawed ? 0 : 1;
 
 failed:
         g_printerr ("%s: %s\n", g_get_prgname (), error->message);

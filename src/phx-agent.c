@@ -1,28 +1,37 @@
-/* phx-agent.c — PhxAgent owns the channel, the dispatcher and the handle table, and keeps
- * the agent's observable state as GObject properties (for logs now, D-Bus later). It holds
- * no command logic. */
+/* phx-agent.c — PhxAgent puts the agent together: the budget, the registry, the families
+ * with their state (handles, freezer), the dispatcher, the channel and the D-Bus face; it
+ * hands each new connection to the dispatcher, keeps the agent's observable state as GObject
+ * properties, and runs the way out (thaw first, then the last replies, then "shutdown"). It
+ * holds no command logic and nothing calls up into it: it listens to signals. */
 #define G_LOG_DOMAIN "phx-agent"
 
 #include "config.h"
 
 #include <glib/gi18n.h>
 
+#include "cmd-agent.h"
+#include "cmd-freeze.h"
+#include "cmd-handles.h"
 #include "phx-agent.h"
+#include "phx-budget.h"
 #include "phx-dbus.h"
 #include "phx-dispatcher.h"
 #include "phx-freezer.h"
 #include "phx-limits.h"
+#include "phx-registry.h"
 
 struct _PhxAgent {
         GObject parent_instance;
-        PhxChannel *channel;
-        PhxDispatcher *dispatcher;
-        PhxHandles *handles;
+        PhxBudget *budget;
+        PhxRegistry *registry;
         PhxFreezer *freezer;
+        PhxFilesFamily *files;
+        PhxAgentFamily *agent_family;
+        PhxDispatcher *dispatcher;
+        PhxChannel *channel;
         PhxDbus *dbus;
         guint64 started_at;
-        gboolean shutdown_requested;
-        gboolean shutdown_emitted;
+        gboolean shutting_down;
         guint64 commands_served;
         guint64 commands_failed;
         char *last_command;
@@ -50,71 +59,84 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxAgent, phx_agent, G_TYPE_OBJECT)
 
-PhxHandles *
-phx_agent_get_handles (PhxAgent *self)
+static void
+finish_shutdown (PhxAgent *self, gboolean thawed)
 {
-        return self->handles;
+        /* give the last replies (agent-shutdown's own) a bounded chance to leave */
+        phx_channel_linger (self->channel, PHX_EXIT_LINGER_MS);
+        g_signal_emit (self, signals[SIGNAL_SHUTDOWN], 0, thawed);
 }
 
-PhxDispatcher *
-phx_agent_get_dispatcher (PhxAgent *self)
+static void
+on_exit_thawed (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-        return self->dispatcher;
-}
-
-gboolean
-phx_agent_get_frozen (PhxAgent *self)
-{
-        return phx_freezer_get_frozen (self->freezer);
-}
-
-PhxFreezer *
-phx_agent_get_freezer (PhxAgent *self)
-{
-        return self->freezer;
-}
-
-/* On the way out, by signal or agent-shutdown: never leave the guest frozen. */
-void
-phx_agent_prepare_exit (PhxAgent *self)
-{
+        g_autoptr(PhxAgent) self = user_data;
+        g_autoptr(JsonNode) result = NULL;
         g_autoptr(GError) error = NULL;
 
-        if (phx_freezer_get_frozen (self->freezer) && !phx_freezer_thaw_now (self->freezer, &error))
+        result = phx_dispatcher_call_finish (PHX_DISPATCHER (source), res, &error);
+        if (result == NULL)
                 g_warning (_("thaw before exit failed: %s"), error->message);
-        phx_channel_linger (self->channel, PHX_EXIT_LINGER_MS);
+        finish_shutdown (self, result != NULL);
 }
 
-/* A host that half-closed its socket gets every reply, then the connection ends. */
-static void
-maybe_finish_host (PhxAgent *self)
+static gboolean
+start_shutdown (gpointer user_data)
 {
-        if (phx_channel_get_peer_eof (self->channel) && phx_channel_get_queued (self->channel) == 0 &&
-            phx_dispatcher_get_unanswered (self->dispatcher, phx_channel_get_generation (self->channel)) == 0)
-                phx_channel_disconnect (self->channel);
+        PhxAgent *self = user_data;
+
+        /* Never leave the guest frozen: a freeze in progress is waited for (the thaw takes
+         * the freeze lane behind it), then everything is thawed. */
+        if (phx_freezer_get_gate_closed (self->freezer))
+                phx_dispatcher_call (self->dispatcher, "fs-unfreeze", NULL, on_exit_thawed, g_object_ref (self));
+        else
+                finish_shutdown (self, TRUE);
+        return G_SOURCE_REMOVE;
 }
 
-static void
-maybe_shutdown (PhxAgent *self)
-{
-        /* agent-shutdown's own reply goes out first; a host that stopped reading cannot
-         * keep the agent alive, because its queue is dropped when it goes away. */
-        if (self->shutdown_requested && !self->shutdown_emitted &&
-            phx_channel_get_queued (self->channel) == 0) {
-                self->shutdown_emitted = TRUE;
-                g_signal_emit (self, signals[SIGNAL_SHUTDOWN], 0);
-        }
-}
-
+/* By agent-shutdown or a signal: "shutdown" is emitted once the guest is thawed and the last
+ * replies had their chance; its argument says whether the thaw (if one was needed) worked. */
 void
-phx_agent_send (PhxAgent *self, guint generation, GBytes *reply)
+phx_agent_shutdown (PhxAgent *self)
 {
-        phx_channel_send (self->channel, generation, reply);
+        if (self->shutting_down)
+                return;
+        self->shutting_down = TRUE;
+        /* from the loop: agent-shutdown's own reply is queued first */
+        g_idle_add_full (G_PRIORITY_DEFAULT, start_shutdown, g_object_ref (self), g_object_unref);
 }
 
-void
-phx_agent_command_finished (PhxAgent *self, const char *name, gboolean ok)
+static void
+on_shutdown_requested (PhxAgentFamily *family, gpointer user_data)
 {
+        g_message (_("agent-shutdown requested, exiting"));
+        phx_agent_shutdown (user_data);
+}
+
+static void
+on_auto_thawed (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        g_autoptr(JsonNode) result = NULL;
+        g_autoptr(GError) error = NULL;
+
+        result = phx_dispatcher_call_finish (PHX_DISPATCHER (source), res, &error);
+        if (result == NULL)
+                g_warning (_("auto-thaw: %s; trying again later"), error->message);
+}
+
+static void
+on_thaw_due (PhxFreezer *freezer, gpointer user_data)
+{
+        PhxAgent *self = user_data;
+
+        phx_dispatcher_call (self->dispatcher, "fs-unfreeze", NULL, on_auto_thawed, NULL);
+}
+
+static void
+on_command_finished (PhxDispatcher *dispatcher, const char *name, gboolean ok, gpointer user_data)
+{
+        PhxAgent *self = user_data;
+
         self->commands_served++;
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_COMMANDS_SERVED]);
         if (!ok) {
@@ -126,98 +148,76 @@ phx_agent_command_finished (PhxAgent *self, const char *name, gboolean ok)
                 self->last_command = g_strdup (name);
                 g_object_notify_by_pspec (G_OBJECT (self), props[PROP_LAST_COMMAND]);
         }
-        maybe_shutdown (self);
-}
-
-void
-phx_agent_notify_handles (PhxAgent *self)
-{
-        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_OPEN_HANDLES]);
-}
-
-/* Stops reading requests while too much is queued either way, and starts again after. */
-void
-phx_agent_inflight_changed (PhxAgent *self)
-{
-        gboolean congested = phx_dispatcher_get_inflight_bytes (self->dispatcher) > PHX_OUTPUT_HIGH_WATER ||
-                             phx_channel_get_queued (self->channel) > PHX_OUTPUT_HIGH_WATER;
-
-        phx_channel_set_paused (self->channel, congested);
-        maybe_finish_host (self);
-}
-
-void
-phx_agent_request_shutdown (PhxAgent *self)
-{
-        self->shutdown_requested = TRUE;
 }
 
 static void
-on_line (GBytes *line, guint generation, gpointer user_data)
+on_connection (PhxChannel *channel, PhxConnection *connection, gpointer user_data)
 {
         PhxAgent *self = user_data;
 
-        phx_dispatcher_feed (self->dispatcher, line, generation);
+        phx_dispatcher_add_connection (self->dispatcher, connection);
+}
+
+/* A part's property of the same name changed: so did the agent's (for D-Bus and logs). */
+static void
+relay_notify (GObject *part, GParamSpec *pspec, gpointer user_data)
+{
+        g_object_notify (user_data, pspec->name);
 }
 
 static void
-on_overlong (guint generation, gpointer user_data)
+relay (PhxAgent *self, gpointer part, const char *property)
 {
-        PhxAgent *self = user_data;
+        g_autofree char *signal = g_strconcat ("notify::", property, NULL);
 
-        phx_dispatcher_feed_overlong (self->dispatcher, generation);
-}
-
-static void
-on_drained (gpointer user_data)
-{
-        PhxAgent *self = user_data;
-
-        phx_agent_inflight_changed (self);
-        /* replies of a burst are freed only now, so this is when trimming pays */
-        phx_dispatcher_maybe_trim (self->dispatcher);
-        maybe_shutdown (self);
-}
-
-static void
-on_host_connected (GObject *channel, GParamSpec *pspec, gpointer user_data)
-{
-        PhxAgent *self = user_data;
-
-        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_HOST_CONNECTED]);
-        maybe_shutdown (self);
-}
-
-static void
-on_frozen_changed (GObject *freezer, GParamSpec *pspec, gpointer user_data)
-{
-        PhxAgent *self = user_data;
-
-        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN]);
-        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN_SINCE]);
+        g_signal_connect_object (part, signal, G_CALLBACK (relay_notify), self, 0);
 }
 
 PhxAgent *
 phx_agent_new (const PhxAgentOptions *options, GError **error)
 {
         g_autoptr(PhxAgent) self = g_object_new (PHX_TYPE_AGENT, NULL);
+        g_autoptr(GPtrArray) families = g_ptr_array_new_with_free_func (g_object_unref);
+        guint n_types;
+        const GType *types = phx_family_types (&n_types);
 
-        if (!phx_dispatcher_set_enabled (self->dispatcher, options->allow_commands, options->block_commands, error))
+        self->registry = phx_registry_new ();
+        if (!phx_registry_set_enabled (self->registry, options->allow_commands, options->block_commands, error))
                 return NULL;
         self->freezer = phx_freezer_new (options->freeze_backend != NULL ? options->freeze_backend
                                                                          : phx_freeze_backend_real (),
-                                         options->fsfreeze_hook,
-                                         options->runtime_dir, options->freeze_timeout);
-        g_signal_connect (self->freezer, "notify::frozen", G_CALLBACK (on_frozen_changed), self);
+                                         options->fsfreeze_hook, options->runtime_dir, options->freeze_timeout);
         if (!phx_freezer_restore (self->freezer, error))
                 return NULL;
-        self->channel = phx_channel_new (options->method, options->path, error);
+        self->files = phx_files_family_new (PHX_HANDLES_MAX);
+        self->agent_family = phx_agent_family_new (self->registry);
+        for (guint i = 0; i < n_types; i++) {
+                if (types[i] == PHX_TYPE_FILES_FAMILY)
+                        g_ptr_array_add (families, g_object_ref (self->files));
+                else if (types[i] == PHX_TYPE_AGENT_FAMILY)
+                        g_ptr_array_add (families, g_object_ref (self->agent_family));
+                else if (types[i] == PHX_TYPE_FREEZE_FAMILY)
+                        g_ptr_array_add (families, phx_freeze_family_new (self->freezer));
+                else
+                        g_ptr_array_add (families, g_object_new (types[i], NULL));
+        }
+        self->dispatcher = phx_dispatcher_new (self->registry, families, self->freezer, self->budget);
+        self->channel = phx_channel_new (options->method, options->path, self->budget, error);
         if (self->channel == NULL)
                 return NULL;
-        phx_channel_set_handlers (self->channel, on_line, on_overlong, on_drained, self);
-        g_signal_connect (self->channel, "notify::host-connected", G_CALLBACK (on_host_connected), self);
+
+        g_signal_connect_object (self->dispatcher, "command-finished", G_CALLBACK (on_command_finished), self, 0);
+        g_signal_connect_object (self->agent_family, "shutdown-requested", G_CALLBACK (on_shutdown_requested),
+                                 self, 0);
+        g_signal_connect_object (self->freezer, "thaw-due", G_CALLBACK (on_thaw_due), self, 0);
+        g_signal_connect_object (self->channel, "connection", G_CALLBACK (on_connection), self, 0);
+        relay (self, self->channel, "host-connected");
+        relay (self, self->freezer, "frozen");
+        relay (self, self->freezer, "frozen-since");
+        relay (self, self->files, "open-handles");
         if (options->dbus)
-                self->dbus = phx_dbus_new (self);
+                self->dbus = phx_dbus_new (G_OBJECT (self), self->dispatcher);
+        phx_channel_start (self->channel);
         return g_steal_pointer (&self);
 }
 
@@ -243,7 +243,7 @@ phx_agent_get_property (GObject *object, guint prop_id, GValue *value, GParamSpe
                 g_value_set_boolean (value, phx_freezer_get_frozen (self->freezer));
                 break;
         case PROP_OPEN_HANDLES:
-                g_value_set_uint (value, phx_handles_count (self->handles));
+                g_value_set_uint (value, phx_files_family_get_open_handles (self->files));
                 break;
         case PROP_COMMANDS_SERVED:
                 g_value_set_uint64 (value, self->commands_served);
@@ -270,14 +270,14 @@ phx_agent_dispose (GObject *object)
 {
         PhxAgent *self = PHX_AGENT (object);
 
-        if (self->channel != NULL)
-                g_signal_handlers_disconnect_by_data (self->channel, self);
         g_clear_object (&self->dbus);
         g_clear_object (&self->channel);
         g_clear_object (&self->dispatcher);
-        if (self->freezer != NULL)
-                g_signal_handlers_disconnect_by_data (self->freezer, self);
+        g_clear_object (&self->agent_family);
+        g_clear_object (&self->files);
         g_clear_object (&self->freezer);
+        g_clear_object (&self->registry);
+        g_clear_object (&self->budget);
         G_OBJECT_CLASS (phx_agent_parent_class)->dispose (object);
 }
 
@@ -286,8 +286,6 @@ phx_agent_finalize (GObject *object)
 {
         PhxAgent *self = PHX_AGENT (object);
 
-        /* Unfinished atomic writes are discarded here, leaving their targets untouched. */
-        g_clear_pointer (&self->handles, phx_handles_free);
         g_free (self->last_command);
         G_OBJECT_CLASS (phx_agent_parent_class)->finalize (object);
 }
@@ -315,15 +313,15 @@ phx_agent_class_init (PhxAgentClass *klass)
         props[PROP_STARTED_AT] = g_param_spec_uint64 ("started-at", NULL, NULL, 0, G_MAXUINT64, 0, ro);
         g_object_class_install_properties (object_class, N_PROPS, props);
 
-        /* Emitted once agent-shutdown's reply has left; main.c ends the loop on it. */
-        signals[SIGNAL_SHUTDOWN] = g_signal_new ("shutdown", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                                                 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+        /* The way out is clear (see phx_agent_shutdown); main.c ends the loop on it. The
+         * argument is FALSE when the guest could not be thawed first. */
+        signals[SIGNAL_SHUTDOWN] = g_signal_new ("shutdown", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                                 NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
 }
 
 static void
 phx_agent_init (PhxAgent *self)
 {
-        self->handles = phx_handles_new (PHX_HANDLES_MAX);
         self->started_at = (guint64) g_get_real_time ();
-        self->dispatcher = phx_dispatcher_new (self);
+        self->budget = phx_budget_new (PHX_BUDGET_HIGH, PHX_BUDGET_LOW);
 }

@@ -1,19 +1,15 @@
-/* phx-agent.h — PhxAgent: the running agent's state and the glue between channel and
- * dispatcher. */
+/* phx-agent.h — PhxAgent: builds the running agent from its parts (channel, dispatcher,
+ * registry, families, budget, D-Bus) and keeps its observable state as GObject properties. */
 #pragma once
 
 #include <glib-object.h>
 
 #include "phx-channel.h"
-#include "phx-handles.h"
 
 G_BEGIN_DECLS
 
 #define PHX_TYPE_AGENT (phx_agent_get_type ())
 G_DECLARE_FINAL_TYPE (PhxAgent, phx_agent, PHX, AGENT, GObject)
-
-typedef struct _PhxDispatcher PhxDispatcher;
-typedef struct _PhxFreezer PhxFreezer;
 
 typedef struct {
         PhxMethod method;
@@ -28,15 +24,6 @@ typedef struct {
 } PhxAgentOptions;
 
 PhxAgent *phx_agent_new (const PhxAgentOptions *options, GError **error);
-PhxFreezer *phx_agent_get_freezer (PhxAgent *self);
-void phx_agent_prepare_exit (PhxAgent *self);
-PhxHandles *phx_agent_get_handles (PhxAgent *self);
-PhxDispatcher *phx_agent_get_dispatcher (PhxAgent *self);
-gboolean phx_agent_get_frozen (PhxAgent *self);
-void phx_agent_send (PhxAgent *self, guint generation, GBytes *reply);
-void phx_agent_command_finished (PhxAgent *self, const char *name, gboolean ok);
-void phx_agent_notify_handles (PhxAgent *self);
-void phx_agent_inflight_changed (PhxAgent *self);
-void phx_agent_request_shutdown (PhxAgent *self);
+void phx_agent_shutdown (PhxAgent *self);
 
 G_END_DECLS

@@ -14,15 +14,17 @@ typedef struct {
         gboolean present;
         gint64 i;
         gboolean b;
-        const char *s; /* borrowed from `obj` */
+        const char *s; /* the default, or `owned` */
+        char *owned;
         GBytes *bytes;
 } ArgValue;
 
+/* Holds copies of what the command needs and nothing of the request's JSON tree, so a
+ * request that carried large unknown members costs only what it will use while it waits. */
 struct _PhxArgs {
         const PhxArgSpec *spec;
         guint n;
         ArgValue *values;
-        JsonObject *obj;
 };
 
 void
@@ -30,10 +32,11 @@ phx_args_free (PhxArgs *args)
 {
         if (args == NULL)
                 return;
-        for (guint i = 0; i < args->n; i++)
+        for (guint i = 0; i < args->n; i++) {
                 g_clear_pointer (&args->values[i].bytes, g_bytes_unref);
+                g_free (args->values[i].owned);
+        }
         g_free (args->values);
-        g_clear_pointer (&args->obj, json_object_unref);
         g_free (args);
 }
 
@@ -80,7 +83,7 @@ convert (const PhxArgSpec *s, JsonNode *node, ArgValue *v, GError **error)
                 v->b = json_node_get_boolean (node);
                 break;
         case PHX_ARG_PATH:
-                v->s = json_node_get_string (node);
+                v->s = v->owned = json_node_dup_string (node);
                 if (v->s[0] != '/') {
                         phx_error_set (error, EINVAL, "argument '%s' must be an absolute path, not '%s'",
                                        s->name, v->s);
@@ -88,7 +91,7 @@ convert (const PhxArgSpec *s, JsonNode *node, ArgValue *v, GError **error)
                 }
                 break;
         case PHX_ARG_STRING:
-                v->s = json_node_get_string (node);
+                v->s = v->owned = json_node_dup_string (node);
                 break;
         case PHX_ARG_BASE64: {
                 const char *text = json_node_get_string (node);
@@ -121,7 +124,6 @@ phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error
         const char *member;
 
         args->spec = spec;
-        args->obj = json_object_ref (arguments);
         for (const PhxArgSpec *s = spec; s != NULL && s->name != NULL; s++)
                 args->n++;
         args->values = g_new0 (ArgValue, args->n);
@@ -156,11 +158,19 @@ phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error
         return g_steal_pointer (&args);
 }
 
+/* A command reads its arguments by the names of its own spec; a second face of the command
+ * (another dialect) may call them otherwise on the wire and name the command's in `as`. */
+static const char *
+internal_name (const PhxArgSpec *s)
+{
+        return s->as != NULL ? s->as : s->name;
+}
+
 static const ArgValue *
 lookup (PhxArgs *args, const char *name, PhxArgType type)
 {
         for (guint i = 0; i < args->n; i++) {
-                if (g_str_equal (args->spec[i].name, name)) {
+                if (g_str_equal (internal_name (&args->spec[i]), name)) {
                         g_return_val_if_fail (args->spec[i].type == type ||
                                               (type == PHX_ARG_STRING && args->spec[i].type == PHX_ARG_PATH),
                                               NULL);
@@ -174,7 +184,7 @@ gboolean
 phx_args_has (PhxArgs *args, const char *name)
 {
         for (guint i = 0; i < args->n; i++) {
-                if (g_str_equal (args->spec[i].name, name))
+                if (g_str_equal (internal_name (&args->spec[i]), name))
                         return args->values[i].present;
         }
         return FALSE;

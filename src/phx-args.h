@@ -27,6 +27,7 @@ typedef struct {
                 const char *s;
         } def;
         gint64 min, max;
+        const char *as; /* the name the command reads it by, when the wire name differs */
 } PhxArgSpec;
 
 typedef struct _PhxArgs PhxArgs;

@@ -1,5 +1,7 @@
-/* phx-channel.c — owns the port: opening it, reading it into request lines, writing queued
- * replies without blocking, and noticing hosts come and go. It knows nothing of JSON.
+/* phx-channel.c — owns the port: opening it (a virtio-serial or serial device, or a
+ * listening unix socket), watching it, and telling hosts apart. Each host gets a
+ * PhxConnection, announced with the "connection" signal; the channel only decides when a host
+ * came and went, and leaves reading, framing and replies to the connection.
  *
  * The main loop watches the port through a GIOChannel on an edge-triggered epoll set
  * rather than on the port itself: a virtio-serial port with no host attached reports
@@ -19,45 +21,36 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "phx-channel.h"
 #include "phx-error.h"
-#include "phx-framer.h"
 #include "phx-limits.h"
 
 struct _PhxChannel {
         GObject parent_instance;
         PhxMethod method;
         char *path;
+        PhxBudget *budget;
         int epfd;
-        int listen_fd;          /* unix-listen only */
-        int fd;                 /* the port, or the current client; -1 when none */
+        int listen_fd;            /* unix-listen only */
+        gboolean accepting;       /* listen_fd is in the epoll set */
+        int port_fd;              /* character devices only */
+        PhxConnection *port_host; /* the current host of a character device, if any */
+        GPtrArray *clients;       /* PhxConnection* of a listening socket */
         GIOChannel *watch_channel;
         guint watch_id;
-        guint resume_id;
         gboolean host_connected;
-        gboolean paused;
-        gboolean in_read;       /* replies sent while reading are flushed together */
-        gboolean peer_eof;      /* a socket host shut down its sending side */
         gint64 unconfirmed_since; /* char devices: requests read while the port said HUP */
-        guint generation;
-        PhxFramer *framer;
-        GQueue out;             /* GBytes* waiting to be written */
-        gsize out_offset;       /* bytes of the head already written */
-        gsize out_bytes;
-        PhxChannelLineFunc line_func;
-        PhxChannelOverlongFunc overlong_func;
-        PhxChannelDrainedFunc drained_func;
-        gpointer user_data;
-        char *readbuf;          /* PHX_CHANNEL_READ_CHUNK bytes */
 };
 
 enum { PROP_0, PROP_HOST_CONNECTED, N_PROPS };
 static GParamSpec *props[N_PROPS];
+
+enum { SIGNAL_CONNECTION, N_SIGNALS };
+static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxChannel, phx_channel, G_TYPE_OBJECT)
 
@@ -91,18 +84,6 @@ set_host_connected (PhxChannel *self, gboolean connected)
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_HOST_CONNECTED]);
 }
 
-static void
-drop_output (PhxChannel *self)
-{
-        gboolean had_output = !g_queue_is_empty (&self->out);
-
-        g_queue_clear_full (&self->out, (GDestroyNotify) g_bytes_unref);
-        self->out_offset = 0;
-        self->out_bytes = 0;
-        if (had_output && self->drained_func != NULL)
-                self->drained_func (self->user_data);
-}
-
 static gboolean
 epoll_add (PhxChannel *self, int fd, guint32 events, GError **error)
 {
@@ -115,138 +96,35 @@ epoll_add (PhxChannel *self, int fd, guint32 events, GError **error)
         return TRUE;
 }
 
-/* The host went away: what it was sent but did not read is dropped, never delivered to
- * whoever connects next, and a half-received line is forgotten. */
 static void
-host_gone (PhxChannel *self)
+set_accepting (PhxChannel *self, gboolean accepting)
 {
-        self->generation++;
-        self->peer_eof = FALSE;
-        drop_output (self);
-        phx_framer_reset (self->framer);
-        if (self->method == PHX_METHOD_UNIX_LISTEN && self->fd >= 0) {
-                epoll_ctl (self->epfd, EPOLL_CTL_DEL, self->fd, NULL);
-                close (self->fd);
-                self->fd = -1;
+        if (self->accepting == accepting || self->listen_fd < 0)
+                return;
+        self->accepting = accepting;
+        /* At the limit, new clients wait in the backlog until a slot frees. */
+        if (accepting)
                 epoll_add (self, self->listen_fd, EPOLLIN, NULL);
-        }
-        set_host_connected (self, FALSE);
+        else
+                epoll_ctl (self->epfd, EPOLL_CTL_DEL, self->listen_fd, NULL);
 }
 
 static void
-flush_output (PhxChannel *self)
-{
-        gboolean had_output = !g_queue_is_empty (&self->out);
-
-        while (!g_queue_is_empty (&self->out) && self->fd >= 0) {
-                struct iovec iov[PHX_WRITE_BATCH];
-                int n_iov = 0;
-                ssize_t n;
-
-                for (GList *l = self->out.head; l != NULL && n_iov < (int) G_N_ELEMENTS (iov); l = l->next) {
-                        gsize len;
-                        const char *data = g_bytes_get_data (l->data, &len);
-                        gsize skip = n_iov == 0 ? self->out_offset : 0;
-                        iov[n_iov].iov_base = (char *) data + skip;
-                        iov[n_iov].iov_len = len - skip;
-                        n_iov++;
-                }
-                if (self->method == PHX_METHOD_UNIX_LISTEN) {
-                        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n_iov };
-                        n = sendmsg (self->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-                } else {
-                        n = writev (self->fd, iov, n_iov);
-                }
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return; /* EPOLLOUT will tell us when to go on */
-                        g_debug ("write to host failed: %s", g_strerror (errno));
-                        host_gone (self);
-                        return;
-                }
-                self->out_bytes -= n;
-                while (n > 0) {
-                        gsize len = g_bytes_get_size (self->out.head->data) - self->out_offset;
-                        if ((gsize) n < len) {
-                                self->out_offset += n;
-                                break;
-                        }
-                        n -= len;
-                        self->out_offset = 0;
-                        g_bytes_unref (g_queue_pop_head (&self->out));
-                }
-        }
-        if (had_output && g_queue_is_empty (&self->out) && self->drained_func != NULL)
-                self->drained_func (self->user_data);
-}
-
-static void
-on_frame (PhxFrameKind kind, GBytes *line, gpointer user_data)
+on_client_closed (PhxConnection *conn, gpointer user_data)
 {
         PhxChannel *self = user_data;
 
-        if (kind == PHX_FRAME_LINE)
-                self->line_func (line, self->generation, self->user_data);
-        else
-                self->overlong_func (self->generation, self->user_data);
-}
-
-/* Reads until the port is drained (edge-triggered: no new event comes for old data).
- * Returns whether anything was read. */
-static gboolean
-read_port (PhxChannel *self, guint32 events)
-{
-        gboolean got = FALSE;
-
-        self->in_read = TRUE;
-        while (self->fd >= 0 && !self->paused && !self->peer_eof) {
-                ssize_t n = read (self->fd, self->readbuf, PHX_CHANNEL_READ_CHUNK);
-                if (n > 0) {
-                        got = TRUE;
-                        if (self->method == PHX_METHOD_UNIX_LISTEN)
-                                set_host_connected (self, TRUE);
-                        phx_framer_push (self->framer, self->readbuf, n);
-                        /* A short read on a socket drained it; anything arriving later
-                         * raises a new edge, so the read that would say EAGAIN is saved. */
-                        if ((gsize) n < PHX_CHANNEL_READ_CHUNK && self->method == PHX_METHOD_UNIX_LISTEN &&
-                            !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-                                break;
-                        continue;
-                }
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        break;
-                /* On a character device, 0 ("no host" on virtio) or EIO (a pty whose
-                 * master closed) only ends this read; whether the host is there is
-                 * decided from the port's current state (see port_host_present). */
-                if (self->method != PHX_METHOD_UNIX_LISTEN)
-                        break;
-                if (n == 0) {
-                        /* A half-close (`echo ... | socat`) still wants its replies: the
-                         * agent ends the connection once they are all written. */
-                        self->peer_eof = TRUE;
-                        if (self->drained_func != NULL)
-                                self->drained_func (self->user_data);
-                        break;
-                }
-                /* 0 is end of stream on a socket and "no host" on a virtio port; a pty
-                 * whose master closed says EIO. Either way nobody is listening now. */
-                if (n < 0)
-                        g_debug ("read from host: %s", g_strerror (errno));
-                host_gone (self);
-                break;
-        }
-        self->in_read = FALSE;
-        flush_output (self);
-        return got;
+        g_signal_handlers_disconnect_by_data (conn, self);
+        /* the connection closed its descriptor, which left the epoll set with it */
+        g_ptr_array_remove (self->clients, conn);
+        set_accepting (self, self->clients->len < PHX_CLIENTS_MAX);
+        set_host_connected (self, self->clients->len > 0);
 }
 
 static void
 accept_client (PhxChannel *self)
 {
+        g_autoptr(PhxConnection) conn = NULL;
         int fd = accept4 (self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
@@ -254,18 +132,63 @@ accept_client (PhxChannel *self)
                         g_warning (_("accept on %s: %s"), self->path, g_strerror (errno));
                 return;
         }
-        /* One client at a time: the next one waits in the backlog until this one leaves. */
-        epoll_ctl (self->epfd, EPOLL_CTL_DEL, self->listen_fd, NULL);
-        self->fd = fd;
-        self->generation++;
-        epoll_add (self, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, NULL);
+        conn = phx_connection_new (fd, TRUE, self->budget);
+        if (!epoll_add (self, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, NULL)) {
+                phx_connection_close (conn);
+                return;
+        }
+        g_ptr_array_add (self->clients, g_object_ref (conn));
+        g_signal_connect (conn, "closed", G_CALLBACK (on_client_closed), self);
+        set_accepting (self, self->clients->len < PHX_CLIENTS_MAX);
         set_host_connected (self, TRUE);
+        g_signal_emit (self, signals[SIGNAL_CONNECTION], 0, conn);
+}
+
+static void
+on_client_event (PhxChannel *self, PhxConnection *conn, guint32 ev)
+{
+        g_autoptr(PhxConnection) hold = g_object_ref (conn);
+        gboolean got;
+
+        if (ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+                if (phx_connection_read (conn, (ev & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0, &got) ==
+                    PHX_READ_CLOSED)
+                        return;
+        }
+        /* Both directions shut: what was read is dispatched, but no one is left to answer. */
+        if (ev & (EPOLLHUP | EPOLLERR)) {
+                phx_connection_peer_hung_up (conn);
+                return;
+        }
+        if (ev & EPOLLOUT)
+                phx_connection_flush (conn);
+}
+
+/* The host of a character device left: what it was owed is dropped with its connection. */
+static void
+port_host_gone (PhxChannel *self)
+{
+        g_autoptr(PhxConnection) conn = g_steal_pointer (&self->port_host);
+
+        if (conn != NULL)
+                phx_connection_close (conn);
+        set_host_connected (self, FALSE);
+}
+
+static PhxConnection *
+port_connection (PhxChannel *self)
+{
+        if (self->port_host == NULL) {
+                self->port_host = phx_connection_new (self->port_fd, FALSE, self->budget);
+                g_signal_emit (self, signals[SIGNAL_CONNECTION], 0, self->port_host);
+        }
+        return self->port_host;
 }
 
 static gboolean
 port_host_present (PhxChannel *self)
 {
-        struct pollfd p = { .fd = self->fd, .events = POLLIN | POLLOUT };
+        struct pollfd p = { .fd = self->port_fd, .events = POLLIN | POLLOUT };
 
         if (poll (&p, 1, 0) < 0)
                 return self->host_connected;
@@ -283,18 +206,18 @@ port_host_present (PhxChannel *self)
 static void
 on_port_event (PhxChannel *self, guint32 ev)
 {
-        gboolean got;
+        gboolean got = FALSE;
 
         if (!port_host_present (self) && self->host_connected)
-                host_gone (self);
-        got = read_port (self, ev);
+                port_host_gone (self);
+        phx_connection_read (port_connection (self), TRUE, &got);
         if (port_host_present (self)) {
                 if (self->unconfirmed_since != 0 &&
                     g_get_monotonic_time () - self->unconfirmed_since > PHX_CONNECT_SETTLE_US)
-                        host_gone (self);
+                        port_host_gone (self);
                 self->unconfirmed_since = 0;
                 set_host_connected (self, TRUE);
-                flush_output (self);
+                phx_connection_flush (port_connection (self));
         } else if (got) {
                 if (self->unconfirmed_since == 0)
                         self->unconfirmed_since = g_get_monotonic_time ();
@@ -303,87 +226,45 @@ on_port_event (PhxChannel *self, guint32 ev)
                 /* More HUP with nothing to read, still within the settle window: the host
                  * whose request we answered may yet show up; keep its replies. (Dropping
                  * them here lost a reply in the VM test: HUP, request, HUP, then open.) */
-        } else if (self->host_connected || !g_queue_is_empty (&self->out)) {
+        } else if (self->host_connected ||
+                   (self->port_host != NULL && phx_connection_get_queued (self->port_host) > 0)) {
                 self->unconfirmed_since = 0;
-                host_gone (self);
+                port_host_gone (self);
         }
+}
+
+static PhxConnection *
+find_client (PhxChannel *self, int fd)
+{
+        for (guint i = 0; i < self->clients->len; i++) {
+                PhxConnection *conn = g_ptr_array_index (self->clients, i);
+                if (phx_connection_get_fd (conn) == fd)
+                        return conn;
+        }
+        return NULL;
 }
 
 static gboolean
 on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
 {
         PhxChannel *self = user_data;
-        struct epoll_event events[4];
+        struct epoll_event events[8];
         int n = epoll_wait (self->epfd, events, G_N_ELEMENTS (events), 0);
 
         for (int i = 0; i < n; i++) {
+                int fd = events[i].data.fd;
                 guint32 ev = events[i].events;
+                PhxConnection *conn;
 
-                g_debug ("epoll: fd %d events 0x%x%s", events[i].data.fd, ev, self->paused ? " (paused)" : "");
-                if (events[i].data.fd == self->listen_fd) {
+                g_debug ("epoll: fd %d events 0x%x", fd, ev);
+                if (fd == self->listen_fd)
                         accept_client (self);
-                        continue;
-                }
-                if (events[i].data.fd != self->fd)
-                        continue;
-                if (self->method != PHX_METHOD_UNIX_LISTEN) {
+                else if (fd == self->port_fd)
                         on_port_event (self, ev);
-                        continue;
-                } else if (ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
-                        read_port (self, ev);
-                }
-                if (self->fd >= 0 && (ev & EPOLLOUT))
-                        flush_output (self);
+                else if ((conn = find_client (self, fd)) != NULL)
+                        on_client_event (self, conn, ev);
         }
         return G_SOURCE_CONTINUE;
-}
-
-void
-phx_channel_send (PhxChannel *self, guint generation, GBytes *data)
-{
-        /* An empty part would make writev() return 0 and the queue never advance. */
-        if (generation != self->generation || self->fd < 0 || g_bytes_get_size (data) == 0)
-                return;
-        g_queue_push_tail (&self->out, g_bytes_ref (data));
-        self->out_bytes += g_bytes_get_size (data);
-        /* While reading, replies are batched into one writev; but not so many that a
-         * pipelined burst holds thousands of them (and their heap) at once. */
-        if (!self->in_read || self->out.length >= PHX_WRITE_BATCH)
-                flush_output (self);
-}
-
-static gboolean
-on_resume (gpointer user_data)
-{
-        PhxChannel *self = user_data;
-
-        self->resume_id = 0;
-        read_port (self, EPOLLHUP); /* no edge to trust: read until EAGAIN */
-        return G_SOURCE_REMOVE;
-}
-
-/* Back-pressure from the agent: stop taking requests while too much is in flight. */
-void
-phx_channel_set_paused (PhxChannel *self, gboolean paused)
-{
-        if (self->paused == paused)
-                return;
-        self->paused = paused;
-        /* Edge-triggered: data that arrived while paused raises no new event. */
-        if (!paused && self->resume_id == 0 && self->fd >= 0)
-                self->resume_id = g_idle_add (on_resume, self);
-}
-
-gboolean
-phx_channel_get_peer_eof (PhxChannel *self)
-{
-        return self->peer_eof;
-}
-
-guint
-phx_channel_get_generation (PhxChannel *self)
-{
-        return self->generation;
 }
 
 /* Before exit: give the last replies (agent-shutdown's own) a bounded chance to leave.
@@ -391,31 +272,15 @@ phx_channel_get_generation (PhxChannel *self)
 void
 phx_channel_linger (PhxChannel *self, guint timeout_ms)
 {
-        gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-
-        while (self->fd >= 0 && !g_queue_is_empty (&self->out) && g_get_monotonic_time () < deadline) {
-                struct pollfd p = { .fd = self->fd, .events = POLLOUT };
-                poll (&p, 1, 20);
-                flush_output (self);
-        }
-        if (self->fd >= 0 && self->method == PHX_METHOD_ISA_SERIAL)
-                tcdrain (self->fd);
-        else if (self->fd >= 0 && self->method == PHX_METHOD_VIRTIO_SERIAL && self->host_connected)
+        for (guint i = 0; i < self->clients->len; i++)
+                phx_connection_linger (g_ptr_array_index (self->clients, i), timeout_ms);
+        if (self->port_host == NULL)
+                return;
+        phx_connection_linger (self->port_host, timeout_ms);
+        if (self->method == PHX_METHOD_ISA_SERIAL)
+                tcdrain (self->port_fd);
+        else if (self->host_connected)
                 g_usleep (MIN (timeout_ms, 100) * 1000); /* let the host side pick up the last buffer */
-}
-
-/* Ends the current host connection (sockets only; a port has nothing to close). */
-void
-phx_channel_disconnect (PhxChannel *self)
-{
-        if (self->method == PHX_METHOD_UNIX_LISTEN && self->fd >= 0)
-                host_gone (self);
-}
-
-gsize
-phx_channel_get_queued (PhxChannel *self)
-{
-        return self->out_bytes;
 }
 
 gboolean
@@ -436,41 +301,30 @@ phx_channel_get_path (PhxChannel *self)
         return self->path;
 }
 
-void
-phx_channel_set_handlers (PhxChannel *self, PhxChannelLineFunc line_func,
-                          PhxChannelOverlongFunc overlong_func,
-                          PhxChannelDrainedFunc drained_func, gpointer user_data)
-{
-        self->line_func = line_func;
-        self->overlong_func = overlong_func;
-        self->drained_func = drained_func;
-        self->user_data = user_data;
-}
-
 static gboolean
 open_device (PhxChannel *self, GError **error)
 {
-        self->fd = open (self->path, O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        if (self->fd < 0) {
+        self->port_fd = open (self->path, O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (self->port_fd < 0) {
                 phx_error_set_errno (error, errno, "open %s", self->path);
                 return FALSE;
         }
         if (self->method == PHX_METHOD_ISA_SERIAL) {
                 struct termios tio;
                 /* Raw: no echo, no line editing, no CR/LF translation, 8-bit clean. */
-                if (tcgetattr (self->fd, &tio) < 0) {
+                if (tcgetattr (self->port_fd, &tio) < 0) {
                         phx_error_set_errno (error, errno, "tcgetattr %s", self->path);
                         return FALSE;
                 }
                 cfmakeraw (&tio);
                 tio.c_cc[VMIN] = 1;
                 tio.c_cc[VTIME] = 0;
-                if (tcsetattr (self->fd, TCSANOW, &tio) < 0) {
+                if (tcsetattr (self->port_fd, TCSANOW, &tio) < 0) {
                         phx_error_set_errno (error, errno, "tcsetattr %s", self->path);
                         return FALSE;
                 }
         }
-        return epoll_add (self, self->fd, EPOLLIN | EPOLLOUT | EPOLLET, error);
+        return epoll_add (self, self->port_fd, EPOLLIN | EPOLLOUT | EPOLLET, error);
 }
 
 static gboolean
@@ -509,23 +363,36 @@ open_listener (PhxChannel *self, GError **error)
         return epoll_add (self, self->listen_fd, EPOLLIN, error);
 }
 
+/* Nothing is read until phx_channel_start: whoever listens to "connection" connects first. */
 PhxChannel *
-phx_channel_new (PhxMethod method, const char *path, GError **error)
+phx_channel_new (PhxMethod method, const char *path, PhxBudget *budget, GError **error)
 {
         g_autoptr(PhxChannel) self = g_object_new (PHX_TYPE_CHANNEL, NULL);
 
         self->method = method;
         self->path = g_strdup (path);
+        self->budget = g_object_ref (budget);
         self->epfd = epoll_create1 (EPOLL_CLOEXEC);
         if (self->epfd < 0) {
                 phx_error_set_errno (error, errno, "epoll_create1");
                 return NULL;
         }
-        if (method == PHX_METHOD_UNIX_LISTEN ? !open_listener (self, error) : !open_device (self, error))
+        if (method == PHX_METHOD_UNIX_LISTEN) {
+                if (!open_listener (self, error))
+                        return NULL;
+                self->accepting = TRUE;
+        } else if (!open_device (self, error)) {
                 return NULL;
+        }
+        return g_steal_pointer (&self);
+}
+
+void
+phx_channel_start (PhxChannel *self)
+{
+        g_return_if_fail (self->watch_id == 0);
         self->watch_channel = g_io_channel_unix_new (self->epfd);
         self->watch_id = g_io_add_watch (self->watch_channel, G_IO_IN, on_epoll, self);
-        return g_steal_pointer (&self);
 }
 
 static void
@@ -548,8 +415,12 @@ phx_channel_dispose (GObject *object)
         PhxChannel *self = PHX_CHANNEL (object);
 
         g_clear_handle_id (&self->watch_id, g_source_remove);
-        g_clear_handle_id (&self->resume_id, g_source_remove);
         g_clear_pointer (&self->watch_channel, g_io_channel_unref);
+        for (guint i = 0; self->clients != NULL && i < self->clients->len; i++)
+                g_signal_handlers_disconnect_by_data (g_ptr_array_index (self->clients, i), self);
+        g_clear_pointer (&self->clients, g_ptr_array_unref);
+        g_clear_object (&self->port_host);
+        g_clear_object (&self->budget);
         G_OBJECT_CLASS (phx_channel_parent_class)->dispose (object);
 }
 
@@ -558,18 +429,14 @@ phx_channel_finalize (GObject *object)
 {
         PhxChannel *self = PHX_CHANNEL (object);
 
-        self->drained_func = NULL;
-        drop_output (self);
-        phx_framer_free (self->framer);
-        if (self->fd >= 0)
-                close (self->fd);
+        if (self->port_fd >= 0)
+                close (self->port_fd);
         if (self->listen_fd >= 0) {
                 close (self->listen_fd);
                 unlink (self->path);
         }
         if (self->epfd >= 0)
                 close (self->epfd);
-        g_free (self->readbuf);
         g_free (self->path);
         G_OBJECT_CLASS (phx_channel_parent_class)->finalize (object);
 }
@@ -586,14 +453,16 @@ phx_channel_class_init (PhxChannelClass *klass)
                 g_param_spec_boolean ("host-connected", NULL, NULL, FALSE,
                                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
         g_object_class_install_properties (object_class, N_PROPS, props);
+        /* A host arrived: the new PhxConnection carries its requests and replies. */
+        signals[SIGNAL_CONNECTION] = g_signal_new ("connection", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, PHX_TYPE_CONNECTION);
 }
 
 static void
 phx_channel_init (PhxChannel *self)
 {
         self->epfd = -1;
-        self->fd = -1;
+        self->port_fd = -1;
         self->listen_fd = -1;
-        self->framer = phx_framer_new (PHX_REQUEST_MAX, on_frame, self);
-        self->readbuf = g_malloc (PHX_CHANNEL_READ_CHUNK);
+        self->clients = g_ptr_array_new_with_free_func (g_object_unref);
 }

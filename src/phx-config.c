@@ -13,7 +13,7 @@
 #include <glib/gi18n.h>
 
 #include "phx-config.h"
-#include "phx-handler.h"
+#include "phx-registry.h"
 #include "phx-limits.h"
 
 #define CONFIG_GROUP "general"
@@ -205,7 +205,7 @@ phx_config_set (PhxConfig *config, const char *key, const char *value, GError **
                 g_auto(GStrv) list = phx_config_split_list (value);
                 gboolean blocking = g_str_equal (key, "block-commands");
 
-                if (!phx_handler_check_command_list ((const char *const *) list, blocking, error))
+                if (!phx_registry_check_command_list ((const char *const *) list, blocking, error))
                         return FALSE;
                 g_strfreev (blocking ? config->block_commands : config->allow_commands);
                 *(blocking ? &config->block_commands : &config->allow_commands) = g_steal_pointer (&list);

@@ -8,14 +8,13 @@
 
 #include <glib/gi18n.h>
 
-#include "phx-agent.h"
 #include "phx-dbus.h"
 #include "phx-dbus-generated.h"
-#include "phx-freezer.h"
 
 struct _PhxDbus {
         GObject parent_instance;
-        PhxAgent *agent; /* owns us */
+        GObject *state;            /* the agent, whose properties are published; owns us */
+        PhxDispatcher *dispatcher; /* Thaw() is its fs-unfreeze, in the freeze lane */
         PhxGuestAgent1 *skeleton;
         guint owner_id;
         gboolean exported;
@@ -34,6 +33,25 @@ typedef struct {
 } ThawCall;
 
 static void
+on_thawed (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        ThawCall *call = user_data;
+        g_autoptr(JsonNode) result = NULL;
+        g_autoptr(GError) error = NULL;
+
+        result = phx_dispatcher_call_finish (PHX_DISPATCHER (source), res, &error);
+        if (result == NULL) {
+                g_dbus_method_invocation_return_dbus_error (call->invocation, "org.freedesktop.DBus.Error.Failed",
+                                                            error->message);
+        } else {
+                g_message (_("filesystems thawed through D-Bus"));
+                phx_guest_agent1_complete_thaw (call->self->skeleton, call->invocation);
+        }
+        g_object_unref (call->self);
+        g_free (call);
+}
+
+static void
 on_caller_uid (GObject *source, GAsyncResult *res, gpointer user_data)
 {
         ThawCall *call = user_data;
@@ -49,13 +67,10 @@ on_caller_uid (GObject *source, GAsyncResult *res, gpointer user_data)
                 g_dbus_method_invocation_return_dbus_error (call->invocation,
                                                             "org.freedesktop.DBus.Error.AccessDenied",
                                                             "Thaw is for root only");
-        } else if (!phx_freezer_thaw_now (phx_agent_get_freezer (call->self->agent), &error)) {
-                g_dbus_method_invocation_return_dbus_error (call->invocation,
-                                                            "org.freedesktop.DBus.Error.Failed",
-                                                            error->message);
         } else {
-                g_message (_("filesystems thawed through D-Bus"));
-                phx_guest_agent1_complete_thaw (call->self->skeleton, call->invocation);
+                /* The same path as a host's fs-unfreeze: after any freeze in progress. */
+                phx_dispatcher_call (call->self->dispatcher, "fs-unfreeze", NULL, on_thawed, call);
+                return;
         }
         g_object_unref (call->self);
         g_free (call);
@@ -115,14 +130,15 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
 }
 
 PhxDbus *
-phx_dbus_new (PhxAgent *agent)
+phx_dbus_new (GObject *state, PhxDispatcher *dispatcher)
 {
         PhxDbus *self = g_object_new (PHX_TYPE_DBUS, NULL);
 
-        self->agent = agent;
+        self->state = state;
+        self->dispatcher = g_object_ref (dispatcher);
         self->skeleton = phx_guest_agent1_skeleton_new ();
         for (guint i = 0; i < G_N_ELEMENTS (bound_properties); i++)
-                g_object_bind_property (agent, bound_properties[i], self->skeleton, bound_properties[i],
+                g_object_bind_property (state, bound_properties[i], self->skeleton, bound_properties[i],
                                         G_BINDING_SYNC_CREATE);
         g_signal_connect (self->skeleton, "handle-thaw", G_CALLBACK (on_handle_thaw), self);
         self->owner_id = g_bus_own_name (G_BUS_TYPE_SYSTEM, PHX_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
@@ -139,6 +155,7 @@ phx_dbus_dispose (GObject *object)
         if (self->skeleton != NULL && self->exported)
                 g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
         g_clear_object (&self->skeleton);
+        g_clear_object (&self->dispatcher);
         G_OBJECT_CLASS (phx_dbus_parent_class)->dispose (object);
 }
 

@@ -3,9 +3,9 @@
 
 #include <glib-object.h>
 
-G_BEGIN_DECLS
+#include "phx-dispatcher.h"
 
-typedef struct _PhxAgent PhxAgent;
+G_BEGIN_DECLS
 
 #define PHX_DBUS_NAME "org.phoenixga.GuestAgent1"
 #define PHX_DBUS_PATH "/org/phoenixga/GuestAgent1"
@@ -13,6 +13,6 @@ typedef struct _PhxAgent PhxAgent;
 #define PHX_TYPE_DBUS (phx_dbus_get_type ())
 G_DECLARE_FINAL_TYPE (PhxDbus, phx_dbus, PHX, DBUS, GObject)
 
-PhxDbus *phx_dbus_new (PhxAgent *agent);
+PhxDbus *phx_dbus_new (GObject *state, PhxDispatcher *dispatcher);
 
 G_END_DECLS

@@ -1,8 +1,11 @@
-/* phx-dispatcher.c — turns request lines into replies. It parses (in a worker for large
- * lines, keeping arrival order), looks the command up, validates arguments, applies the
- * freeze gate, serializes calls on one handle, runs the command inline or as a GTask and
- * hands the encoded reply to the agent. It never touches the wire format beyond
- * phx-protocol's functions, nor the transport. */
+/* phx-dispatcher.c — from request line to reply. Per connection, lines are prepared in
+ * arrival order (a large one parsed in a worker while the ones behind it wait); each
+ * invocation then passes the freeze gate and its family's admit step, waits its turn in the
+ * lane the family chose (one handle, or the freeze lane), waits for room in the memory
+ * budget if it will make a large reply, runs inline or as a GTask in a worker pool, goes
+ * through its family's finish step and is answered. When a host leaves, what it asked for is
+ * cancelled. The dispatcher knows no command, no handle and no wire format; it calls down
+ * into families, invocations and connections, and reports up with "command-finished". */
 #define G_LOG_DOMAIN "phx-dispatcher"
 
 #include "config.h"
@@ -12,449 +15,499 @@
 #include <errno.h>
 #include <malloc.h>
 
-#include "phx-agent.h"
 #include "phx-dispatcher.h"
 #include "phx-error.h"
-#include "phx-handles.h"
+#include "phx-invocation.h"
 #include "phx-limits.h"
-#include "phx-protocol.h"
+#include "phx-workers.h"
 
 struct _PhxDispatcher {
         GObject parent_instance;
-        PhxAgent *agent;      /* owns us */
-        GPtrArray *handlers;  /* PhxHandler*, one per family */
-        GHashTable *commands; /* name -> const PhxCommand* (read-only after construction) */
-        GHashTable *disabled; /* names turned off by allow/block lists (set before serving) */
-        GPtrArray *names;     /* command names in registration order */
-        GQueue intake;        /* Job* waiting behind a line parsed in a worker */
-        gboolean intake_busy; /* a large line is being parsed in a worker */
-        gsize inflight_bytes; /* request bytes accepted but not yet answered */
-        guint running;        /* jobs handed to workers or waiting on a handle */
-        guint current_gen;    /* the newest connection generation seen */
-        guint current_jobs;   /* unanswered jobs of that generation */
+        PhxRegistry *registry;
+        GHashTable *families; /* GType -> PhxFamily* */
+        PhxFreezer *freezer;  /* its gate: frozen, or a freeze admitted */
+        PhxBudget *budget;
+        GQueue held;          /* PhxInvocation* whose reply does not fit the budget yet */
+        guint unanswered;
         gsize trim_debt;      /* heap churn since the last malloc_trim() */
-        PhxLane serial_lane;  /* PHX_CMD_SERIAL commands */
 };
+
+enum { SIGNAL_COMMAND_FINISHED, N_SIGNALS };
+static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxDispatcher, phx_dispatcher, G_TYPE_OBJECT)
 
+/* What the dispatcher keeps per connection (as the connection's qdata). */
 typedef struct {
         PhxDispatcher *self;
-        guint generation;
-        GBytes *line;       /* only while the line waits to be parsed */
-        gsize cost;         /* bytes counted in inflight_bytes */
-        char *tag;
-        char *name;
-        const PhxCommand *command;
-        PhxCall call;
-        JsonNode *result;
-        GError *error;
-        GPtrArray *reply;   /* GBytes parts; encoded in the worker when possible */
-        PhxLane *lane;      /* the lane it holds or waits in, if any */
-} Job;
+        GQueue intake;      /* PhxInvocation* behind a line being parsed, in arrival order */
+        gboolean parsing;
+        GQueue unanswered;  /* every invocation of this connection not answered yet */
+} ConnState;
 
-static void
-job_free (Job *job)
+static GQuark conn_quark;
+
+static void admit (PhxDispatcher *self, PhxInvocation *inv);
+static void start (PhxDispatcher *self, PhxInvocation *inv);
+static void complete (PhxDispatcher *self, PhxInvocation *inv);
+static void intake_drain (PhxDispatcher *self, ConnState *cs);
+
+static ConnState *
+conn_state (PhxConnection *conn)
 {
-        if (job->generation == job->self->current_gen)
-                job->self->current_jobs--;
-        g_clear_pointer (&job->line, g_bytes_unref);
-        g_free (job->tag);
-        g_free (job->name);
-        g_clear_pointer (&job->call.args, phx_args_free);
-        g_clear_pointer (&job->call.opened, phx_file_free);
-        g_clear_pointer (&job->result, json_node_unref);
-        g_clear_error (&job->error);
-        g_clear_pointer (&job->reply, g_ptr_array_unref);
-        g_clear_pointer (&job->call.payload, g_bytes_unref);
-        if (job->call.apply_data != NULL && job->call.apply_data_free != NULL)
-                job->call.apply_data_free (job->call.apply_data);
-        g_free (job);
+        return conn != NULL ? g_object_get_qdata (G_OBJECT (conn), conn_quark) : NULL;
 }
 
-static Job *
-job_new (PhxDispatcher *self, gsize cost, guint generation)
+static PhxFamilyClass *
+family_class (PhxInvocation *inv)
 {
-        Job *job = g_new0 (Job, 1);
-
-        job->self = self;
-        job->generation = generation;
-        job->cost = cost;
-        job->call.agent = self->agent;
-        job->call.freezer = phx_agent_get_freezer (self->agent);
-        self->inflight_bytes += cost;
-        if (generation != self->current_gen) {
-                self->current_gen = generation;
-                self->current_jobs = 0;
-        }
-        self->current_jobs++;
-        return job;
+        return inv->call.family != NULL ? PHX_FAMILY_GET_CLASS (inv->call.family) : NULL;
 }
 
-/* Parse + lookup + argument validation. Thread-safe: reads only the command table. */
-static void
-job_prepare (Job *job, const char *line, gsize len)
+static PhxInvocation *
+invocation_new (PhxDispatcher *self, PhxConnection *conn, GTask *internal, gsize cost)
 {
-        g_autoptr(PhxRequest) req = phx_request_parse (line, len, &job->tag, &job->error);
+        PhxInvocation *inv = phx_invocation_new (conn, internal);
+        ConnState *cs = conn_state (conn);
 
-        if (req == NULL)
-                return;
-        job->name = g_strdup (req->execute);
-        job->command = g_hash_table_lookup (job->self->commands, req->execute);
-        if (job->command == NULL) {
-                phx_error_set (&job->error, PHX_ERROR_GENERIC, "Unknown command: %s", req->execute);
-                return;
+        inv->cost = cost + PHX_CALL_OVERHEAD;
+        phx_budget_charge (self->budget, inv->cost);
+        self->unanswered++;
+        if (cs != NULL) {
+                g_queue_push_tail_link (&cs->unanswered, &inv->link);
+                phx_connection_hold (conn);
         }
-        if (g_hash_table_contains (job->self->disabled, req->execute)) {
-                phx_error_set (&job->error, PHX_ERROR_GENERIC, "Command %s is disabled", req->execute);
-                job->command = NULL;
+        return inv;
+}
+
+/* The prepared call becomes what the family and the command see. */
+static void
+prepare (PhxDispatcher *self, PhxInvocation *inv, const char *line, gsize len)
+{
+        const PhxEntry *entry;
+
+        if (!phx_registry_prepare (self->registry, line, len, &inv->prepared, &inv->error))
                 return;
-        }
-        job->call.command = job->command;
-        job->call.args = phx_args_validate (job->command->args, req->arguments, &job->error);
-        if (job->call.args == NULL)
-                g_prefix_error (&job->error, "%s: ", req->execute);
+        entry = inv->prepared.entry;
+        inv->call.command = entry->command;
+        inv->call.args = g_steal_pointer (&inv->prepared.args);
+        inv->call.family = g_hash_table_lookup (self->families, GSIZE_TO_POINTER (entry->family));
+        g_assert (inv->call.family != NULL);
 }
 
 static void
-job_encode (Job *job)
+maybe_trim (PhxDispatcher *self)
 {
-        if (job->reply != NULL)
-                return;
-        if (job->error == NULL && job->call.payload != NULL) {
-                job->reply = phx_reply_encode_with_payload (g_steal_pointer (&job->result),
-                                                            job->call.payload_member,
-                                                            job->call.payload, job->tag);
-                return;
-        }
-        job->reply = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-        if (job->error != NULL)
-                g_ptr_array_add (job->reply, phx_reply_encode_error (job->error, job->tag));
-        else
-                g_ptr_array_add (job->reply, phx_reply_encode (g_steal_pointer (&job->result), job->tag));
-}
-
-/* A burst of requests (or one large transfer) leaves freed heap pages behind, in the
- * main arena and the workers'. Once the agent is idle again they go back to the kernel,
- * so a long-running agent stays at its start-up size. */
-void
-phx_dispatcher_maybe_trim (PhxDispatcher *self)
-{
-        if (self->trim_debt < PHX_TRIM_AFTER || self->running > 0 || self->intake_busy ||
-            self->inflight_bytes > 0)
+        /* A burst (or one large transfer) leaves freed heap pages behind. Once every
+         * request is answered and every reply written, they go back to the kernel. */
+        if (self->trim_debt < PHX_TRIM_AFTER || self->unanswered > 0 || phx_budget_get_used (self->budget) > 0)
                 return;
         self->trim_debt = 0;
         malloc_trim (0);
 }
 
-static gsize
-job_reply_size (Job *job)
-{
-        gsize size = 0;
+typedef struct {
+        PhxDispatcher *self;
+        PhxInvocation *inv;
+} Later;
 
-        for (guint i = 0; i < job->reply->len; i++)
-                size += g_bytes_get_size (g_ptr_array_index (job->reply, i));
-        return size;
+static gboolean
+start_later (gpointer user_data)
+{
+        Later *later = user_data;
+
+        start (later->self, later->inv);
+        g_object_unref (later->self);
+        g_free (later);
+        return G_SOURCE_REMOVE;
 }
 
-static void job_run (Job *job);
-static void job_run_later (gpointer job);
-static void intake_drain (PhxDispatcher *self);
-
-/* Main thread: the job is done (or failed before running); answer and account for it. */
 static void
-job_finish (Job *job)
+lane_advance (PhxDispatcher *self, PhxLane *lane)
 {
-        PhxDispatcher *self = job->self;
-        PhxHandles *handles = phx_agent_get_handles (self->agent);
-        PhxFile *file = job->call.file;
+        PhxInvocation *next = g_queue_pop_head (&lane->pending);
 
-        if (job->call.opened != NULL && job->error == NULL) {
-                gint64 id = phx_handles_insert (handles, g_steal_pointer (&job->call.opened), &job->error);
-                if (id > 0)
-                        job->result = json_node_init_int (json_node_alloc (), id);
-                g_clear_pointer (&job->reply, g_ptr_array_unref);
-                phx_agent_notify_handles (self->agent);
-        }
-        if (job->call.apply != NULL && job->error == NULL)
-                job->call.apply (&job->call);
-        job_encode (job);
+        Later *later;
 
-        if (job->error != NULL)
-                g_info (_("%s [tag '%s'] failed: %s"), job->name ? job->name : "(none)", job->tag,
-                        job->error->message);
-        else
-                g_debug ("%s [tag '%s'] ok", job->name, job->tag);
-        for (guint i = 0; i < job->reply->len; i++)
-                phx_agent_send (self->agent, job->generation, g_ptr_array_index (job->reply, i));
-        phx_agent_command_finished (self->agent, job->name, job->error == NULL);
-        self->inflight_bytes -= job->cost;
-
-        if (job->lane != NULL) {
-                PhxLane *lane = job->lane;
-                Job *next;
-
+        if (next == NULL) {
                 lane->busy = FALSE;
-                if (file != NULL && file->closed) {
-                        /* Calls queued behind the one that closed the handle (file-close,
-                         * or a read that hit end of file) find it gone, as if sent later. */
-                        while ((next = g_queue_pop_head (&lane->pending)) != NULL) {
-                                self->running--;
-                                next->lane = NULL;
-                                next->call.file = NULL;
-                                phx_error_set (&next->error, EBADF, "%s: unknown handle %" G_GINT64_FORMAT,
-                                               next->name, file->id);
-                                job_finish (next);
-                        }
-                        phx_handles_remove (handles, file->id);
-                        phx_agent_notify_handles (self->agent);
-                } else if ((next = g_queue_pop_head (&lane->pending)) != NULL) {
-                        self->running--;
-                        lane->busy = TRUE;
-                        /* An inline command would finish (and start the next) right here:
-                         * run it from the loop instead, so a long lane cannot recurse. */
-                        if (next->command->flags & PHX_CMD_THREADED)
-                                job_run (next);
-                        else
-                                g_idle_add_once (job_run_later, next);
-                }
+                return;
         }
-        self->trim_debt += job->cost + job_reply_size (job) + PHX_TRIM_JOB_COST;
-        job_free (job);
-        phx_dispatcher_maybe_trim (self);
-        phx_agent_inflight_changed (self->agent);
+        if (next->call.command->flags & PHX_CMD_THREADED) {
+                start (self, next);
+                return;
+        }
+        /* An inline command would finish (and start the one after) inside this call: from
+         * the loop instead, so a long lane cannot recurse. */
+        later = g_new (Later, 1);
+        later->self = g_object_ref (self);
+        later->inv = next;
+        g_idle_add (start_later, later);
+}
+
+static void
+complete (PhxDispatcher *self, PhxInvocation *inv)
+{
+        PhxFamilyClass *klass = family_class (inv);
+        ConnState *cs = conn_state (inv->call.connection);
+        PhxLane *lane = inv->started ? inv->call.lane : NULL;
+        gboolean ok;
+
+        if (inv->admitted && klass->finish != NULL)
+                klass->finish (inv->call.family, &inv->call, &inv->result, &inv->error);
+        ok = inv->error == NULL;
+        if (!ok)
+                g_info (_("%s [tag '%s'] failed: %s"), phx_invocation_get_name (inv),
+                        inv->prepared.tag != NULL ? inv->prepared.tag : "", inv->error->message);
+        else
+                g_debug ("%s [tag '%s'] ok", phx_invocation_get_name (inv), inv->prepared.tag);
+        phx_invocation_deliver (inv);
+        g_signal_emit (self, signals[SIGNAL_COMMAND_FINISHED], 0, inv->prepared.name, ok);
+
+        phx_budget_release (self->budget, inv->cost + inv->reply_charge);
+        self->trim_debt += inv->cost + phx_invocation_reply_size (inv);
+        self->unanswered--;
+        if (cs != NULL) {
+                g_queue_unlink (&cs->unanswered, &inv->link);
+                phx_connection_release (inv->call.connection);
+        }
+        phx_invocation_free (inv);
+        if (lane != NULL)
+                lane_advance (self, lane);
+        maybe_trim (self);
 }
 
 static void
 job_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-        Job *job = task_data;
+        PhxInvocation *inv = task_data;
 
-        job->result = job->command->func (&job->call, &job->error);
-        /* Encoding a 64 MiB reply belongs here, not on the main loop. */
-        if (job->call.opened == NULL && job->call.apply == NULL)
-                job_encode (job);
+        inv->result = inv->call.command->func (&inv->call, &inv->error);
+        /* A large reply (file-read's base64) is encoded here, not on the main loop. */
+        if (inv->call.payload != NULL)
+                phx_invocation_encode (inv);
+        g_task_return_boolean (task, TRUE);
 }
 
 static void
-job_thread_done (GObject *source, GAsyncResult *res, gpointer user_data)
+job_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-        Job *job = g_task_get_task_data (G_TASK (res));
+        PhxInvocation *inv = g_task_get_task_data (G_TASK (res));
 
-        g_task_set_task_data (G_TASK (res), NULL, NULL);
-        job->self->running--;
-        job_finish (job);
+        complete (PHX_DISPATCHER (source), inv);
 }
 
 static void
-job_run (Job *job)
+run (PhxDispatcher *self, PhxInvocation *inv)
 {
-        if (job->command->flags & PHX_CMD_THREADED) {
-                g_autoptr(GTask) task = g_task_new (job->self, NULL, job_thread_done, NULL);
-                g_task_set_task_data (task, job, NULL);
-                g_task_set_source_tag (task, job_run);
-                job->self->running++;
-                g_task_run_in_thread (task, job_thread);
+        const PhxCommand *command = inv->call.command;
+        g_autoptr(GTask) task = NULL;
+
+        if (!(command->flags & PHX_CMD_THREADED)) {
+                inv->result = command->func (&inv->call, &inv->error);
+                complete (self, inv);
                 return;
         }
-        job->result = job->command->func (&job->call, &job->error);
-        job_finish (job);
+        task = g_task_new (self, NULL, job_done, NULL);
+        g_task_set_source_tag (task, run);
+        g_task_set_task_data (task, inv, NULL);
+        phx_workers_run (command->flags & PHX_CMD_LONG ? PHX_POOL_LONG : PHX_POOL_SHORT, task, job_thread);
 }
 
-static void
-job_run_later (gpointer job)
-{
-        job_run (job);
-}
 
-/* Main thread: a prepared job goes through the freeze gate and the handle queue. */
+/* Its lane (if any) has let it through: last family check, room for its reply, then run. */
 static void
-job_dispatch (Job *job)
+start (PhxDispatcher *self, PhxInvocation *inv)
 {
-        PhxDispatcher *self = job->self;
-        PhxFile *file;
+        PhxFamilyClass *klass = family_class (inv);
+        const PhxCommand *command = inv->call.command;
+        gsize estimate = command->reply_estimate != NULL ? command->reply_estimate (inv->call.args) : 0;
 
-        if (job->error != NULL) {
-                job_finish (job);
+        inv->started = TRUE;
+        if (klass->start != NULL && !klass->start (inv->call.family, &inv->call, &inv->error)) {
+                complete (self, inv);
                 return;
         }
-        if (phx_agent_get_frozen (self->agent) && !(job->command->flags & PHX_CMD_FROZEN_OK)) {
-                phx_error_set (&job->error, PHX_ERROR_GENERIC,
-                               "%s is not allowed while the guest filesystems are frozen", job->name);
-                job_finish (job);
-                return;
-        }
-        if (job->command->flags & PHX_CMD_HANDLE) {
-                file = phx_handles_lookup (phx_agent_get_handles (self->agent),
-                                           phx_args_get_int (job->call.args, "handle_id"), &job->error);
-                if (file == NULL) {
-                        g_prefix_error (&job->error, "%s: ", job->name);
-                        job_finish (job);
+        if (estimate > 0 && inv->reply_charge == 0) {
+                if (!phx_budget_fits (self->budget, estimate)) {
+                        /* Held with its lane still taken, so the handle's order is kept. */
+                        g_queue_push_tail (&self->held, inv);
                         return;
                 }
-                job->call.file = file;
-                job->lane = &file->lane;
-        } else if (job->command->flags & PHX_CMD_SERIAL) {
-                job->lane = &self->serial_lane;
+                inv->reply_charge = estimate;
+                phx_budget_charge (self->budget, estimate);
         }
-        if (job->lane != NULL && job->lane->busy) {
-                /* One at a time, in the order the host sent them. */
-                self->running++;
-                g_queue_push_tail (&job->lane->pending, job);
+        run (self, inv);
+}
+
+/* Main thread, in arrival order: gate, family admission, lane. */
+static void
+admit (PhxDispatcher *self, PhxInvocation *inv)
+{
+        PhxFamilyClass *klass;
+        PhxLane *lane;
+
+        if (inv->error != NULL) {
+                complete (self, inv);
                 return;
         }
-        if (job->lane != NULL)
-                job->lane->busy = TRUE;
-        job_run (job);
+        klass = family_class (inv);
+        /* Closed from the moment a freeze is admitted, not only once it is done: requests
+         * behind an fs-freeze must not reach the disks it is about to freeze. */
+        if (!(inv->call.command->flags & PHX_CMD_FROZEN_OK) && phx_freezer_get_gate_closed (self->freezer)) {
+                phx_error_set (&inv->error, PHX_ERROR_GENERIC,
+                               "%s is not allowed while the guest filesystems are frozen",
+                               phx_invocation_get_name (inv));
+                complete (self, inv);
+                return;
+        }
+        if (inv->call.command->flags & PHX_CMD_THREADED) {
+                inv->call.cancellable = g_cancellable_new ();
+                if (inv->call.connection != NULL && phx_connection_is_closed (inv->call.connection))
+                        g_cancellable_cancel (inv->call.cancellable);
+        }
+        if (klass->admit != NULL && !klass->admit (inv->call.family, &inv->call, &inv->error)) {
+                complete (self, inv);
+                return;
+        }
+        inv->admitted = TRUE;
+        lane = inv->call.lane;
+        if (lane != NULL && lane->busy) {
+                g_queue_push_tail (&lane->pending, inv);
+                return;
+        }
+        if (lane != NULL)
+                lane->busy = TRUE;
+        start (self, inv);
+}
+
+static void
+on_budget (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
+{
+        PhxDispatcher *self = user_data;
+        PhxInvocation *inv;
+
+        while ((inv = g_queue_peek_head (&self->held)) != NULL) {
+                gsize estimate = inv->call.command->reply_estimate (inv->call.args);
+
+                if (!phx_budget_fits (budget, estimate))
+                        break;
+                g_queue_pop_head (&self->held);
+                inv->reply_charge = estimate;
+                phx_budget_charge (budget, estimate);
+                run (self, inv);
+        }
 }
 
 static void
 parse_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-        Job *job = task_data;
+        PhxInvocation *inv = task_data;
         gsize len;
-        const char *line = g_bytes_get_data (job->line, &len);
+        const char *line = g_bytes_get_data (inv->line, &len);
 
-        job_prepare (job, line, len);
-        g_clear_pointer (&job->line, g_bytes_unref);
+        prepare (source, inv, line, len);
+        g_clear_pointer (&inv->line, g_bytes_unref);
+        g_task_return_boolean (task, TRUE);
 }
 
 static void
-parse_thread_done (GObject *source, GAsyncResult *res, gpointer user_data)
+parse_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
         PhxDispatcher *self = PHX_DISPATCHER (source);
-        Job *job = g_task_get_task_data (G_TASK (res));
+        PhxInvocation *inv = g_task_get_task_data (G_TASK (res));
+        /* admit may answer the last request that holds the connection (and its state) */
+        g_autoptr(PhxConnection) conn = g_object_ref (inv->call.connection);
+        ConnState *cs = user_data;
 
-        g_task_set_task_data (G_TASK (res), NULL, NULL);
-        self->intake_busy = FALSE;
-        job_dispatch (job);
-        intake_drain (self);
+        cs->parsing = FALSE;
+        admit (self, inv);
+        intake_drain (self, cs);
 }
 
 static void
-parse_offload (PhxDispatcher *self, Job *job)
+parse_offload (PhxDispatcher *self, ConnState *cs, PhxInvocation *inv)
 {
-        g_autoptr(GTask) task = g_task_new (self, NULL, parse_thread_done, NULL);
+        g_autoptr(GTask) task = g_task_new (self, NULL, parse_done, cs);
 
-        self->intake_busy = TRUE;
-        g_task_set_task_data (task, job, NULL);
+        cs->parsing = TRUE;
         g_task_set_source_tag (task, parse_offload);
-        g_task_run_in_thread (task, parse_thread);
+        g_task_set_task_data (task, inv, NULL);
+        phx_workers_run (PHX_POOL_PARSE, task, parse_thread);
 }
 
-/* Lines that arrived while a large one was parsed, in order; stops at the next large one. */
+/* Lines that arrived while a large one was parsed, in order; stops at the next large one.
+ * An over-long line's error waits here too, answered in line with its neighbours. */
 static void
-intake_drain (PhxDispatcher *self)
+intake_drain (PhxDispatcher *self, ConnState *cs)
 {
-        Job *job;
+        PhxInvocation *inv;
 
-        while (!self->intake_busy && (job = g_queue_pop_head (&self->intake)) != NULL) {
+        while (!cs->parsing && (inv = g_queue_pop_head (&cs->intake)) != NULL) {
                 gsize len;
-                const char *line = g_bytes_get_data (job->line, &len);
+                const char *line;
 
+                if (inv->line == NULL) {
+                        admit (self, inv);
+                        continue;
+                }
+                line = g_bytes_get_data (inv->line, &len);
                 if (len >= PHX_REQUEST_OFFLOAD_MIN) {
-                        parse_offload (self, job);
+                        parse_offload (self, cs, inv);
                         return;
                 }
-                job_prepare (job, line, len);
-                g_clear_pointer (&job->line, g_bytes_unref);
-                job_dispatch (job);
+                prepare (self, inv, line, len);
+                g_clear_pointer (&inv->line, g_bytes_unref);
+                admit (self, inv);
         }
 }
 
 /* line's data is NUL-terminated just past its end (see PhxFrameFunc). */
-void
-phx_dispatcher_feed (PhxDispatcher *self, GBytes *line, guint generation)
+static void
+on_line (PhxConnection *conn, GBytes *line, gpointer user_data)
 {
+        ConnState *cs = user_data;
+        PhxDispatcher *self = cs->self;
         gsize len = g_bytes_get_size (line);
-        Job *job = job_new (self, len, generation);
+        PhxInvocation *inv = invocation_new (self, conn, NULL, len);
 
-        if (self->intake_busy || len >= PHX_REQUEST_OFFLOAD_MIN) {
-                job->line = g_bytes_ref (line);
-                if (self->intake_busy)
-                        g_queue_push_tail (&self->intake, job);
+        if (cs->parsing || len >= PHX_REQUEST_OFFLOAD_MIN) {
+                inv->line = g_bytes_ref (line);
+                if (cs->parsing)
+                        g_queue_push_tail (&cs->intake, inv);
                 else
-                        parse_offload (self, job);
-                phx_agent_inflight_changed (self->agent);
+                        parse_offload (self, cs, inv);
                 return;
         }
-        job_prepare (job, g_bytes_get_data (line, NULL), len);
-        job_dispatch (job);
+        prepare (self, inv, g_bytes_get_data (line, NULL), len);
+        admit (self, inv);
+}
+
+static void
+on_overlong (PhxConnection *conn, gpointer user_data)
+{
+        ConnState *cs = user_data;
+        PhxInvocation *inv = invocation_new (cs->self, conn, NULL, 0);
+
+        inv->prepared.tag = g_strdup ("");
+        phx_error_set (&inv->error, PHX_ERROR_GENERIC,
+                       "request too long: the limit is %" G_GSIZE_FORMAT " bytes", PHX_REQUEST_MAX);
+        if (cs->parsing)
+                g_queue_push_tail (&cs->intake, inv);
+        else
+                complete (cs->self, inv);
+}
+
+/* The host left: whatever it asked for is cancelled — waits on pipes and devices end, loops
+ * stop; quick work with effects (a write to a regular file) still completes. Replies have
+ * nowhere to go. */
+static void
+on_closed (PhxConnection *conn, gpointer user_data)
+{
+        ConnState *cs = user_data;
+
+        for (GList *l = cs->unanswered.head; l != NULL; l = l->next) {
+                PhxInvocation *inv = l->data;
+                if (inv->call.cancellable != NULL)
+                        g_cancellable_cancel (inv->call.cancellable);
+        }
+}
+
+static void
+on_drained (PhxConnection *conn, gpointer user_data)
+{
+        ConnState *cs = user_data;
+
+        maybe_trim (cs->self);
+}
+
+static void
+conn_state_free (gpointer data)
+{
+        ConnState *cs = data;
+
+        /* Every invocation holds its connection: none is left when this runs. */
+        g_warn_if_fail (g_queue_is_empty (&cs->intake) && g_queue_is_empty (&cs->unanswered));
+        g_free (cs);
 }
 
 void
-phx_dispatcher_feed_overlong (PhxDispatcher *self, guint generation)
+phx_dispatcher_add_connection (PhxDispatcher *self, PhxConnection *connection)
 {
-        Job *job = job_new (self, 0, generation);
+        ConnState *cs = g_new0 (ConnState, 1);
 
-        /* Answered in line with its neighbours: it still counts as one request. */
-        job->tag = g_strdup ("");
-        phx_error_set (&job->error, PHX_ERROR_GENERIC,
-                       "request too long: the limit is %" G_GSIZE_FORMAT " bytes", PHX_REQUEST_MAX);
-        if (self->intake_busy) {
-                g_queue_push_tail (&self->intake, job);
-                return;
-        }
-        job_finish (job);
+        cs->self = self;
+        g_object_set_qdata_full (G_OBJECT (connection), conn_quark, cs, conn_state_free);
+        g_signal_connect (connection, "line", G_CALLBACK (on_line), cs);
+        g_signal_connect (connection, "overlong", G_CALLBACK (on_overlong), cs);
+        g_signal_connect (connection, "closed", G_CALLBACK (on_closed), cs);
+        g_signal_connect (connection, "drained", G_CALLBACK (on_drained), cs);
 }
 
-/* Turns commands off: with an allow list every command not on it (ping and get-commands
- * always stay), then every command on the block list. Disabled commands answer an error and
- * are left out of get-commands. Called once, before the agent serves. */
-gboolean
-phx_dispatcher_set_enabled (PhxDispatcher *self, const char *const *allow, const char *const *block,
-                            GError **error)
+/* The agent's own call of a command (a thaw from D-Bus, the auto-thaw timer, shutdown): it
+ * takes the same path as a host's — gate, family, lane — and completes the task instead of
+ * writing a reply. Not subject to allow/block lists: they restrict hosts, not the agent. */
+void
+phx_dispatcher_call (PhxDispatcher *self, const char *name, GCancellable *cancellable,
+                     GAsyncReadyCallback callback, gpointer user_data)
 {
-        if (!phx_handler_check_command_list (allow, FALSE, error)) {
-                g_prefix_error (error, "allow-commands: ");
-                return FALSE;
-        }
-        if (!phx_handler_check_command_list (block, TRUE, error)) {
-                g_prefix_error (error, "block-commands: ");
-                return FALSE;
-        }
-        g_hash_table_remove_all (self->disabled);
-        for (guint i = 0; i < self->names->len; i++) {
-                const char *name = g_ptr_array_index (self->names, i);
-                gboolean off = (allow != NULL && !g_strv_contains (allow, name) &&
-                                !phx_handler_command_essential (name)) ||
-                               (block != NULL && g_strv_contains (block, name));
+        g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+        g_autoptr(JsonObject) none = json_object_new ();
+        const PhxEntry *entry = phx_registry_lookup (self->registry, PHX_DIALECT_PHOENIX, name);
+        PhxInvocation *inv;
 
-                if (off)
-                        g_hash_table_add (self->disabled, (gpointer) name);
-        }
-        return TRUE;
+        g_task_set_source_tag (task, phx_dispatcher_call);
+        g_return_if_fail (entry != NULL);
+        inv = invocation_new (self, NULL, task, 0);
+        inv->prepared.tag = g_strdup ("");
+        inv->prepared.name = g_strdup (name);
+        inv->prepared.entry = entry;
+        inv->call.command = entry->command;
+        inv->call.args = phx_args_validate (entry->args, none, &inv->error);
+        inv->call.family = g_hash_table_lookup (self->families, GSIZE_TO_POINTER (entry->family));
+        admit (self, inv);
 }
 
-GPtrArray *
-phx_dispatcher_list_commands (PhxDispatcher *self)
+JsonNode *
+phx_dispatcher_call_finish (PhxDispatcher *self, GAsyncResult *result, GError **error)
 {
-        GPtrArray *enabled = g_ptr_array_sized_new (self->names->len);
-
-        for (guint i = 0; i < self->names->len; i++) {
-                if (!g_hash_table_contains (self->disabled, g_ptr_array_index (self->names, i)))
-                        g_ptr_array_add (enabled, g_ptr_array_index (self->names, i));
-        }
-        return enabled;
-}
-
-gsize
-phx_dispatcher_get_inflight_bytes (PhxDispatcher *self)
-{
-        return self->inflight_bytes;
+        g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+        return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 guint
-phx_dispatcher_get_running (PhxDispatcher *self)
+phx_dispatcher_get_unanswered (PhxDispatcher *self)
 {
-        return self->running;
+        return self->unanswered;
 }
 
-/* Jobs of connection `generation` not answered yet. */
-guint
-phx_dispatcher_get_unanswered (PhxDispatcher *self, guint generation)
+PhxDispatcher *
+phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezer *freezer, PhxBudget *budget)
 {
-        return generation == self->current_gen ? self->current_jobs : 0;
+        PhxDispatcher *self = g_object_new (PHX_TYPE_DISPATCHER, NULL);
+
+        self->registry = g_object_ref (registry);
+        self->freezer = g_object_ref (freezer);
+        self->budget = g_object_ref (budget);
+        for (guint i = 0; i < families->len; i++) {
+                PhxFamily *family = g_ptr_array_index (families, i);
+                g_hash_table_insert (self->families, GSIZE_TO_POINTER (G_OBJECT_TYPE (family)),
+                                     g_object_ref (family));
+        }
+        g_signal_connect_object (budget, "notify::exhausted", G_CALLBACK (on_budget), self, 0);
+        return self;
+}
+
+static void
+phx_dispatcher_dispose (GObject *object)
+{
+        PhxDispatcher *self = PHX_DISPATCHER (object);
+
+        g_clear_object (&self->registry);
+        g_clear_object (&self->freezer);
+        g_clear_object (&self->budget);
+        g_hash_table_remove_all (self->families);
+        G_OBJECT_CLASS (phx_dispatcher_parent_class)->dispose (object);
 }
 
 static void
@@ -462,49 +515,26 @@ phx_dispatcher_finalize (GObject *object)
 {
         PhxDispatcher *self = PHX_DISPATCHER (object);
 
-        g_queue_clear_full (&self->intake, (GDestroyNotify) job_free);
-        g_queue_clear_full (&self->serial_lane.pending, (GDestroyNotify) job_free);
-        g_ptr_array_unref (self->handlers);
-        g_hash_table_unref (self->commands);
-        g_hash_table_unref (self->disabled);
-        g_ptr_array_unref (self->names);
+        g_hash_table_unref (self->families);
         G_OBJECT_CLASS (phx_dispatcher_parent_class)->finalize (object);
 }
 
 static void
 phx_dispatcher_class_init (PhxDispatcherClass *klass)
 {
-        G_OBJECT_CLASS (klass)->finalize = phx_dispatcher_finalize;
+        GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+        object_class->dispose = phx_dispatcher_dispose;
+        object_class->finalize = phx_dispatcher_finalize;
+        conn_quark = g_quark_from_static_string ("phx-dispatcher-connection");
+        /* A request was answered (or, for the agent's own calls, completed). */
+        signals[SIGNAL_COMMAND_FINISHED] = g_signal_new ("command-finished", G_TYPE_FROM_CLASS (klass),
+                                                         G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                                                         G_TYPE_STRING, G_TYPE_BOOLEAN);
 }
 
 static void
 phx_dispatcher_init (PhxDispatcher *self)
 {
-        g_autofree GType *types = NULL;
-        guint n_types;
-
-        self->handlers = g_ptr_array_new_with_free_func (g_object_unref);
-        self->commands = g_hash_table_new (g_str_hash, g_str_equal);
-        self->disabled = g_hash_table_new (g_str_hash, g_str_equal);
-        self->names = g_ptr_array_new ();
-        types = phx_handler_family_types (&n_types);
-        for (guint i = 0; i < n_types; i++) {
-                PhxHandler *handler = g_object_new (types[i], NULL);
-                for (const PhxCommand *c = phx_handler_get_commands (handler); c->name != NULL; c++) {
-                        if (g_hash_table_contains (self->commands, c->name))
-                                g_error ("command %s registered twice", c->name);
-                        g_hash_table_insert (self->commands, (gpointer) c->name, (gpointer) c);
-                        g_ptr_array_add (self->names, (gpointer) c->name);
-                }
-                g_ptr_array_add (self->handlers, handler);
-        }
-}
-
-PhxDispatcher *
-phx_dispatcher_new (PhxAgent *agent)
-{
-        PhxDispatcher *self = g_object_new (PHX_TYPE_DISPATCHER, NULL);
-
-        self->agent = agent;
-        return self;
+        self->families = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
 }

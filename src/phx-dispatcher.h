@@ -1,24 +1,26 @@
-/* phx-dispatcher.h — from request line to reply: lookup, validation, freeze gate, execution. */
+/* phx-dispatcher.h — PhxDispatcher: takes request lines from connections and runs them:
+ * parse (large lines in a worker, keeping arrival order), gate, family steps, lanes,
+ * execution inline or as a GTask, the reply to the invocation. */
 #pragma once
 
-#include <glib-object.h>
+#include <gio/gio.h>
 
-#include "phx-handler.h"
+#include "phx-budget.h"
+#include "phx-connection.h"
+#include "phx-freezer.h"
+#include "phx-registry.h"
 
 G_BEGIN_DECLS
 
 #define PHX_TYPE_DISPATCHER (phx_dispatcher_get_type ())
 G_DECLARE_FINAL_TYPE (PhxDispatcher, phx_dispatcher, PHX, DISPATCHER, GObject)
 
-PhxDispatcher *phx_dispatcher_new (PhxAgent *agent);
-void phx_dispatcher_feed (PhxDispatcher *self, GBytes *line, guint generation);
-void phx_dispatcher_feed_overlong (PhxDispatcher *self, guint generation);
-gboolean phx_dispatcher_set_enabled (PhxDispatcher *self, const char *const *allow, const char *const *block,
-                                     GError **error);
-GPtrArray *phx_dispatcher_list_commands (PhxDispatcher *self);
-gsize phx_dispatcher_get_inflight_bytes (PhxDispatcher *self);
-guint phx_dispatcher_get_running (PhxDispatcher *self);
-void phx_dispatcher_maybe_trim (PhxDispatcher *self);
-guint phx_dispatcher_get_unanswered (PhxDispatcher *self, guint generation);
+PhxDispatcher *phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezer *freezer,
+                                   PhxBudget *budget);
+void phx_dispatcher_add_connection (PhxDispatcher *self, PhxConnection *connection);
+void phx_dispatcher_call (PhxDispatcher *self, const char *name, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data);
+JsonNode *phx_dispatcher_call_finish (PhxDispatcher *self, GAsyncResult *result, GError **error);
+guint phx_dispatcher_get_unanswered (PhxDispatcher *self);
 
 G_END_DECLS

@@ -229,6 +229,5 @@ phx_file_free (PhxFile *self)
                 g_unlink (self->tmp_path);
         g_free (self->tmp_path);
         g_free (self->path);
-        g_queue_clear (&self->lane.pending);
         g_free (self);
 }

@@ -3,20 +3,16 @@
 
 #include <glib.h>
 
-#include "phx-lane.h"
-
 G_BEGIN_DECLS
 
 typedef struct _PhxFile PhxFile;
 
 struct _PhxFile {
-        gint64 id;       /* 0 until the handle table files it */
         int fd;
         char *path;
         char *tmp_path;  /* atomic mode with a named temporary file, else NULL */
         gboolean atomic; /* the data goes to `path` only when the handle is closed */
-        gboolean closed; /* the descriptor is gone; the table drops the handle */
-        PhxLane lane;    /* calls on this handle run one at a time (main thread only) */
+        gboolean closed; /* the descriptor is gone (file-close, or end of file) */
 };
 
 PhxFile *phx_file_open (const char *path, const char *mode, guint perm, gboolean force,

@@ -30,11 +30,15 @@ struct _PhxFreezer {
         GPtrArray *mounts;    /* what to thaw; under lock, read by workers */
         gboolean frozen;
         gint64 frozen_since;  /* real time, us */
+        guint freezing;       /* freezes admitted and not finished (main thread) */
         guint timer_id;
 };
 
 enum { PROP_0, PROP_FROZEN, PROP_FROZEN_SINCE, N_PROPS };
 static GParamSpec *props[N_PROPS];
+
+enum { SIGNAL_THAW_DUE, N_SIGNALS };
+static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxFreezer, phx_freezer, G_TYPE_OBJECT)
 
@@ -48,6 +52,32 @@ gint64
 phx_freezer_get_frozen_since (PhxFreezer *self)
 {
         return self->frozen_since;
+}
+
+/* The gate: closed while frozen, and from the moment a freeze is admitted until it ends. */
+gboolean
+phx_freezer_get_gate_closed (PhxFreezer *self)
+{
+        return self->frozen || self->freezing > 0;
+}
+
+gboolean
+phx_freezer_get_freezing (PhxFreezer *self)
+{
+        return self->freezing > 0;
+}
+
+void
+phx_freezer_begin_freeze (PhxFreezer *self)
+{
+        self->freezing++;
+}
+
+void
+phx_freezer_end_freeze (PhxFreezer *self)
+{
+        g_return_if_fail (self->freezing > 0);
+        self->freezing--;
 }
 
 static GPtrArray *
@@ -182,19 +212,17 @@ phx_freezer_thaw_now (PhxFreezer *self, GError **error)
         return TRUE;
 }
 
+/* The thaw itself must take the freeze lane like every other (see cmd-freeze.c), so the
+ * timer only says it is due; it stays armed until a thaw succeeds, and so tries again if
+ * this one fails. */
 static gboolean
 on_timeout (gpointer user_data)
 {
         PhxFreezer *self = user_data;
-        g_autoptr(GError) error = NULL;
 
-        self->timer_id = 0;
         g_message (_("no fs-unfreeze within %u s: thawing the filesystems"), self->timeout_seconds);
-        if (!phx_freezer_thaw_now (self, &error)) {
-                g_warning (_("auto-thaw: %s; trying again in %u s"), error->message, self->timeout_seconds);
-                self->timer_id = g_timeout_add_seconds (self->timeout_seconds, on_timeout, self);
-        }
-        return G_SOURCE_REMOVE;
+        g_signal_emit (self, signals[SIGNAL_THAW_DUE], 0);
+        return G_SOURCE_CONTINUE;
 }
 
 static void
@@ -327,6 +355,9 @@ phx_freezer_class_init (PhxFreezerClass *klass)
         props[PROP_FROZEN] = g_param_spec_boolean ("frozen", NULL, NULL, FALSE, ro);
         props[PROP_FROZEN_SINCE] = g_param_spec_int64 ("frozen-since", NULL, NULL, 0, G_MAXINT64, 0, ro);
         g_object_class_install_properties (object_class, N_PROPS, props);
+        /* The auto-thaw timeout passed: whoever owns the freeze lane thaws. */
+        signals[SIGNAL_THAW_DUE] = g_signal_new ("thaw-due", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                                 NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void

@@ -16,6 +16,10 @@ PhxFreezer *phx_freezer_new (const PhxFreezeBackend *backend, const char *hook, 
 gboolean phx_freezer_restore (PhxFreezer *self, GError **error);
 gboolean phx_freezer_get_frozen (PhxFreezer *self);
 gint64 phx_freezer_get_frozen_since (PhxFreezer *self);
+gboolean phx_freezer_get_gate_closed (PhxFreezer *self);
+gboolean phx_freezer_get_freezing (PhxFreezer *self);
+void phx_freezer_begin_freeze (PhxFreezer *self);
+void phx_freezer_end_freeze (PhxFreezer *self);
 
 /* Worker: hook, marker and FIFREEZE; thread-safe, changes no state. */
 GPtrArray *phx_freezer_freeze (PhxFreezer *self, GError **error);

@@ -17,24 +17,34 @@
 #define PHX_READ_COUNT_DEFAULT 4096
 #define PHX_READ_COUNT_MAX ((gint64) 48 * 1024 * 1024)
 
-/* Largest decoded file-write chunk (what PHX_REQUEST_MAX lets through, rounded down). */
-#define PHX_WRITE_CHUNK_MAX ((gsize) 60 * 1024 * 1024)
-
 /* Open file handles at once; one more answers EMFILE. */
 #define PHX_HANDLES_MAX 128
 
 /* Read size used when hashing or copying files. */
 #define PHX_IO_CHUNK ((gsize) 1024 * 1024)
 
-/* Replies gathered into one writev(2) while a read is being processed. */
+/* Reply parts gathered into one writev(2). */
 #define PHX_WRITE_BATCH 64
+
+/* Replies shorter than this are appended to a shared output block instead of queued one by
+ * one: a million unread pings then cost their bytes, not a million GBytes. */
+#define PHX_REPLY_COALESCE_MAX ((gsize) 4 * 1024)
+#define PHX_OUTPUT_BLOCK ((gsize) 64 * 1024)
 
 /* Bytes taken from the port in one read(2). */
 #define PHX_CHANNEL_READ_CHUNK ((gsize) 64 * 1024)
 
-/* Queued reply bytes above which the agent stops reading requests until the host
- * drains its replies: a host that never reads cannot make the agent grow without bound. */
-#define PHX_OUTPUT_HIGH_WATER ((gsize) 128 * 1024 * 1024)
+/* The memory budget (PhxBudget): bytes of requests accepted and not yet answered, replies
+ * a running command will produce (file-read's count, as base64) and replies queued for a host
+ * that has not read them. Above it the agent stops reading requests and holds back commands
+ * that would produce large replies, until hosts drain what they were sent; a host that never
+ * reads cannot make the agent grow. Reading resumes below the low mark. */
+#define PHX_BUDGET_HIGH ((gsize) 128 * 1024 * 1024)
+#define PHX_BUDGET_LOW ((gsize) 96 * 1024 * 1024)
+
+/* What one waiting request costs beyond its bytes (invocation, arguments, queue links),
+ * measured with 300,000 small requests held behind a blocked one. */
+#define PHX_CALL_OVERHEAD ((gsize) 1024)
 
 /* Line buffers larger than this are released after use instead of kept for the next line. */
 #define PHX_LINEBUF_KEEP ((gsize) 64 * 1024)
@@ -42,13 +52,21 @@
 /* directory-list: entries returned at most, whatever `n` says. */
 #define PHX_DIRLIST_MAX 1000000
 
-/* Listen backlog for unix-listen: one client is served, a few may wait. */
+/* unix-listen: clients served at once, and how many more may wait in the backlog. */
+#define PHX_CLIENTS_MAX 1
 #define PHX_LISTEN_BACKLOG 4
 
-/* Heap churn (bytes of requests and replies, plus a per-request allowance) after which an
- * idle agent hands freed heap pages back with malloc_trim(). */
+/* Heap churn (bytes of requests and replies, plus PHX_CALL_OVERHEAD each) after which an
+ * agent that has answered everything and flushed every reply hands freed heap pages back
+ * with malloc_trim(). */
 #define PHX_TRIM_AFTER ((gsize) 256 * 1024)
-#define PHX_TRIM_JOB_COST 512
+
+/* Worker threads. Commands that may take unbounded time (reads and writes on handles,
+ * hashes, listings) run in their own pool, so that sixty reads blocked on silent pipes
+ * cannot delay a file-stat; large request lines are parsed by one thread of their own, so a
+ * ping behind one never waits for a worker. */
+#define PHX_WORKERS_LONG 16
+#define PHX_WORKERS_SHORT 8
 
 /* Log lines kept in memory while frozen; older ones are dropped (and counted). */
 #define PHX_LOG_HELD_MAX 512

@@ -1,31 +1,15 @@
-/* Fuzz target: bytes from the port through framing, the envelope and argument validation,
- * exactly as the agent runs them, minus execution. Built for libFuzzer with
+/* Fuzz target: bytes from the port through framing and the registry's preparation (envelope,
+ * lookup, enabled check, argument validation), exactly as the agent runs them, minus
+ * execution. Built for libFuzzer with
  * -Dfuzzing=true; otherwise its main() replays the corpus as an ordinary test. */
 #include "phx-error.h"
 #include "phx-framer.h"
-#include "phx-handler.h"
 #include "phx-protocol.h"
+#include "phx-registry.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
 
-static GHashTable *commands;
-
-static void
-load_commands (void)
-{
-        g_autofree GType *types = NULL;
-        guint n;
-
-        if (commands != NULL)
-                return;
-        commands = g_hash_table_new (g_str_hash, g_str_equal);
-        types = phx_handler_family_types (&n);
-        for (guint i = 0; i < n; i++) {
-                PhxHandler *h = g_object_new (types[i], NULL); /* kept for the process */
-                for (const PhxCommand *c = phx_handler_get_commands (h); c->name != NULL; c++)
-                        g_hash_table_insert (commands, (gpointer) c->name, (gpointer) c);
-        }
-}
+static PhxRegistry *registry;
 
 static void
 on_frame (PhxFrameKind kind, GBytes *bytes, gpointer user_data)
@@ -33,21 +17,19 @@ on_frame (PhxFrameKind kind, GBytes *bytes, gpointer user_data)
         gsize len;
         const char *line;
         g_autoptr(GError) error = NULL;
-        g_autofree char *tag = NULL;
-        g_autoptr(PhxRequest) req = NULL;
         g_autoptr(GBytes) reply = NULL;
-        const PhxCommand *cmd;
+        PhxPrepared prepared = { 0 };
 
         if (kind != PHX_FRAME_LINE)
                 return;
         line = g_bytes_get_data (bytes, &len);
         g_assert (line[len] == '\0');
-        req = phx_request_parse (line, len, &tag, &error);
-        if (req != NULL && (cmd = g_hash_table_lookup (commands, req->execute)) != NULL) {
-                g_autoptr(PhxArgs) args = phx_args_validate (cmd->args, req->arguments, &error);
-        }
-        reply = error != NULL ? phx_reply_encode_error (error, tag) : phx_reply_encode (NULL, tag);
+        /* exactly the agent's preparation: envelope, lookup, enabled check, arguments */
+        if (!phx_registry_prepare (registry, line, len, &prepared, &error))
+                g_assert (error != NULL && prepared.tag != NULL);
+        reply = error != NULL ? phx_reply_encode_error (error, prepared.tag) : phx_reply_encode (NULL, prepared.tag);
         g_assert (g_bytes_get_size (reply) > 0);
+        phx_prepared_clear (&prepared);
 }
 
 int
@@ -55,7 +37,12 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
 {
         g_autoptr(PhxFramer) framer = NULL;
 
-        load_commands ();
+        if (registry == NULL) {
+                /* one command off, so the disabled path is reached too */
+                const char *const block[] = { "directory-create", NULL };
+                registry = phx_registry_new ();
+                g_assert (phx_registry_set_enabled (registry, NULL, block, NULL));
+        }
         /* A small limit, so the fuzzer reaches the drain path too. */
         framer = phx_framer_new (4096, on_frame, NULL);
         /* Two pushes: lines split across reads are the common case. */

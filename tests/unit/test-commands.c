@@ -2,22 +2,23 @@
 #include <errno.h>
 
 #include "phx-error.h"
-#include "phx-handler.h"
-#include "phx-handles.h"
+#include "phx-family.h"
+#include "cmd-handles.h"
+#include "phx-handle-table.h"
+#include "phx-registry.h"
 #include "phx-json.h"
 #include "phx-limits.h"
 
 static GPtrArray *
 all_commands (void)
 {
-        g_autofree GType *types = NULL;
         guint n;
+        const GType *types = phx_family_types (&n);
         GPtrArray *cmds = g_ptr_array_new ();
 
-        types = phx_handler_family_types (&n);
         for (guint i = 0; i < n; i++) {
-                g_autoptr(PhxHandler) h = g_object_new (types[i], NULL);
-                for (const PhxCommand *c = phx_handler_get_commands (h); c->name != NULL; c++)
+                g_autoptr(GTypeClass) klass = g_type_class_ref (types[i]);
+                for (const PhxCommand *c = PHX_FAMILY_CLASS (klass)->commands; c->name != NULL; c++)
                         g_ptr_array_add (cmds, (gpointer) c);
         }
         return cmds;
@@ -64,11 +65,12 @@ test_tables (void)
                 g_assert_nonnull (c->func);
                 g_assert_true (phx_args_spec_check (c->args, &error));
                 g_assert_no_error (error);
-                /* file I/O may block: it must never run on the main loop */
-                if (c->flags & PHX_CMD_HANDLE)
+                /* what may take unbounded time must never run on the main loop */
+                if (c->flags & PHX_CMD_LONG)
                         g_assert_true (c->flags & PHX_CMD_THREADED);
-                if (c->flags & PHX_CMD_HANDLE)
-                        g_assert_cmpstr (c->args[0].name, ==, "handle_id");
+                /* a row that names a handle belongs to the handles family's lanes */
+                if (c->args != NULL && c->args[0].name != NULL && g_str_equal (c->args[0].name, "handle_id"))
+                        g_assert_true (c->family_flags != 0 && (c->flags & PHX_CMD_LONG));
                 if (strstr (tests, quoted) == NULL)
                         g_error ("command %s has no protocol test", c->name);
         }
@@ -165,28 +167,146 @@ dummy_file (void)
 static void
 test_handles (void)
 {
-        g_autoptr(PhxHandles) table = phx_handles_new (3);
+        g_autoptr(PhxHandleTable) table = phx_handle_table_new (3);
         g_autoptr(GError) error = NULL;
-        gint64 ids[3];
+        PhxHandle *h[3], *kept;
 
         for (guint i = 0; i < 3; i++) {
-                ids[i] = phx_handles_insert (table, dummy_file (), NULL);
-                g_assert_cmpint (ids[i], ==, i + 1);
+                g_assert_true (phx_handle_table_reserve (table, NULL));
+                h[i] = phx_handle_table_add (table, dummy_file ());
+                g_assert_cmpint (h[i]->id, ==, i + 1);
         }
-        g_assert_cmpint (phx_handles_insert (table, dummy_file (), &error), ==, 0);
+        /* full: the slot is refused before anything is opened */
+        g_assert_false (phx_handle_table_reserve (table, &error));
         g_assert_error (error, PHX_ERROR, EMFILE);
         g_clear_error (&error);
 
-        g_assert_nonnull (phx_handles_lookup (table, 2, NULL));
-        phx_handles_remove (table, 2);
-        g_assert_null (phx_handles_lookup (table, 2, &error));
+        g_assert_true (phx_handle_table_lookup (table, 2, NULL) == h[1]);
+        /* a call admitted on a handle keeps it alive after the table lets go */
+        kept = phx_handle_ref (h[1]);
+        phx_handle_table_remove (table, h[1]);
+        g_assert_null (phx_handle_table_lookup (table, 2, &error));
         g_assert_error (error, PHX_ERROR, EBADF);
         g_clear_error (&error);
-        g_assert_null (phx_handles_lookup (table, 0, NULL));
-        g_assert_null (phx_handles_lookup (table, -5, NULL));
-        /* freed slots are reused, ids are not */
-        g_assert_cmpint (phx_handles_insert (table, dummy_file (), NULL), ==, 4);
-        g_assert_cmpuint (phx_handles_count (table), ==, 3);
+        g_assert_cmpstr (kept->file->path, ==, "/dummy");
+        phx_handle_unref (kept);
+        g_assert_null (phx_handle_table_lookup (table, 0, NULL));
+        g_assert_null (phx_handle_table_lookup (table, -5, NULL));
+        /* a closing handle is unknown to later calls */
+        h[0]->closing = TRUE;
+        g_assert_null (phx_handle_table_lookup (table, 1, NULL));
+        /* freed slots are reused, ids are not; a reservation counts as taken */
+        g_assert_true (phx_handle_table_reserve (table, NULL));
+        g_assert_false (phx_handle_table_reserve (table, NULL));
+        phx_handle_table_unreserve (table);
+        g_assert_true (phx_handle_table_reserve (table, NULL));
+        g_assert_cmpint (phx_handle_table_add (table, dummy_file ())->id, ==, 4);
+        g_assert_cmpuint (phx_handle_table_count (table), ==, 3);
+}
+
+/* A second face: another dialect's name and argument names over the same implementation. */
+static JsonNode *
+upper_reply (JsonNode *result)
+{
+        g_autofree char *up = g_ascii_strup (json_node_get_string (result), -1);
+
+        json_node_unref (result);
+        return json_node_init_string (json_node_alloc (), up);
+}
+
+static void
+test_registry_faces (void)
+{
+        static const PhxArgSpec face_args[] = {
+                { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+                { "size", PHX_ARG_INT, 0, .def.i = 7, .min = 1, .max = 9, .as = "count" },
+                { NULL }
+        };
+        static const PhxArgSpec wrong_args[] = { { "x", PHX_ARG_BOOL, 0, .as = "count" }, { NULL } };
+        const PhxFace faces[] = {
+                { PHX_DIALECT_PHOENIX, "read-other", "file-read", face_args, upper_reply },
+                { 0 }
+        };
+        const PhxFace bad[] = { { PHX_DIALECT_PHOENIX, "bad", "file-read", wrong_args, NULL }, { 0 } };
+        const PhxFace missing[] = { { PHX_DIALECT_PHOENIX, "none", "no-such-command", NULL, NULL }, { 0 } };
+        g_autoptr(PhxRegistry) registry = phx_registry_new ();
+        g_autoptr(JsonNode) args = phx_json_parse ("{\"handle\":5,\"size\":3}", 21, NULL);
+        g_autoptr(PhxArgs) a = NULL;
+        g_autoptr(GError) error = NULL;
+        const PhxEntry *face, *row;
+        JsonNode *reply;
+
+        g_assert_true (phx_registry_add_faces (registry, PHX_TYPE_FILES_FAMILY, faces, &error));
+        g_assert_no_error (error);
+        face = phx_registry_lookup (registry, PHX_DIALECT_PHOENIX, "read-other");
+        row = phx_registry_lookup (registry, PHX_DIALECT_PHOENIX, "file-read");
+        g_assert_nonnull (face);
+        g_assert_true (face->command == row->command);
+        g_assert_true (face->family == row->family);
+        /* the implementation reads the face's arguments by its own names */
+        a = phx_args_validate (face->args, json_node_get_object (args), &error);
+        g_assert_no_error (error);
+        g_assert_cmpint (phx_args_get_int (a, "handle_id"), ==, 5);
+        g_assert_cmpint (phx_args_get_int (a, "count"), ==, 3);
+        reply = face->reply (json_node_init_string (json_node_alloc (), "ok"));
+        g_assert_cmpstr (json_node_get_string (reply), ==, "OK");
+        json_node_unref (reply);
+        /* a face must map onto arguments the command has, of the same type */
+        g_assert_false (phx_registry_add_faces (registry, PHX_TYPE_FILES_FAMILY, bad, NULL));
+        g_assert_false (phx_registry_add_faces (registry, PHX_TYPE_FILES_FAMILY, missing, NULL));
+        /* enabling by the face's name leaves the row off */
+        {
+                const char *const allow[] = { "read-other", NULL };
+                g_assert_true (phx_registry_set_enabled (registry, allow, NULL, NULL));
+                g_assert_true (phx_registry_is_enabled (registry, face));
+                g_assert_false (phx_registry_is_enabled (registry, row));
+        }
+}
+
+/* The one way from a line to a call: what the dispatcher, the config check and the fuzz
+ * target use. */
+static void
+test_registry_prepare (void)
+{
+        const struct {
+                const char *line, *tag, *name, *error;
+        } cases[] = {
+                { "{\"execute\":\"ping\",\"tag\":\"a\"}", "a", "ping", NULL },
+                { "{\"execute\":\"file-read\",\"arguments\":{\"handle_id\":3},\"tag\":\"b\"}", "b", "file-read", NULL },
+                { "{\"execute\":\"nope\",\"tag\":\"c\"}", "c", "nope", "Unknown command: nope" },
+                { "{\"execute\":\"fs-freeze\",\"tag\":\"d\"}", "d", "fs-freeze", "Command fs-freeze is disabled" },
+                { "{\"execute\":\"file-read\",\"tag\":\"e\"}", "e", "file-read", "missing required argument 'handle_id'" },
+                { "[1]", "", NULL, "request must be a JSON object" },
+        };
+        const char *const block[] = { "fs-freeze", NULL };
+        g_autoptr(PhxRegistry) registry = phx_registry_new ();
+
+        g_assert_true (phx_registry_set_enabled (registry, NULL, block, NULL));
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                PhxPrepared p = { 0 };
+                g_autoptr(GError) error = NULL;
+                gboolean ok = phx_registry_prepare (registry, cases[i].line, strlen (cases[i].line), &p, &error);
+
+                g_assert_cmpstr (p.tag, ==, cases[i].tag);
+                g_assert_cmpstr (p.name, ==, cases[i].name);
+                if (cases[i].error == NULL) {
+                        g_assert_true (ok);
+                        g_assert_no_error (error);
+                        g_assert_cmpstr (p.entry->name, ==, cases[i].name);
+                } else {
+                        g_assert_false (ok);
+                        g_assert_nonnull (strstr (error->message, cases[i].error));
+                }
+                phx_prepared_clear (&p);
+        }
+        {
+                const char *const unknown[] = { "no-such", NULL };
+                const char *const essential[] = { "ping", NULL };
+                g_autoptr(GError) error = NULL;
+                g_assert_false (phx_registry_check_command_list (unknown, FALSE, &error));
+                g_assert_false (phx_registry_check_command_list (essential, TRUE, NULL));
+                g_assert_true (phx_registry_check_command_list (essential, FALSE, NULL));
+        }
 }
 
 int
@@ -198,5 +318,7 @@ main (int argc, char **argv)
         g_test_add_func ("/args/valid", test_args_valid);
         g_test_add_func ("/args/invalid", test_args_invalid);
         g_test_add_func ("/handles/table", test_handles);
+        g_test_add_func ("/registry/faces", test_registry_faces);
+        g_test_add_func ("/registry/prepare", test_registry_prepare);
         return g_test_run ();
 }

@@ -1,0 +1,311 @@
+/* cmd-handles.c — the handles family: file-open, file-read, file-write, file-close. It owns
+ * the handle table and each handle's lane; its main-thread steps reserve a slot before a file
+ * is opened, run a handle's calls one at a time in the order sent, cancel what waits on a
+ * handle when it is closed, and close a file whose id could not be told to the host that
+ * opened it (so a host that crashes cannot exhaust the table). The I/O runs in workers. */
+#define G_LOG_DOMAIN "cmd-handles"
+
+#include <errno.h>
+
+#include "cmd-handles.h"
+#include "phx-base64.h"
+#include "phx-connection.h"
+#include "phx-error.h"
+#include "phx-handle-table.h"
+#include "phx-limits.h"
+
+struct _PhxFilesFamily {
+        PhxFamily parent_instance;
+        PhxHandleTable *table;
+};
+
+enum { PROP_0, PROP_OPEN_HANDLES, N_PROPS };
+static GParamSpec *props[N_PROPS];
+
+G_DEFINE_TYPE (PhxFilesFamily, phx_files_family, PHX_TYPE_FAMILY)
+
+/* family_flags of the rows */
+enum { ON_HANDLE = 1 << 0 };
+
+static PhxFile *
+handle_file (PhxCall *call)
+{
+        return ((PhxHandle *) call->family_data)->file;
+}
+
+static JsonNode *
+file_open (PhxCall *call, GError **error)
+{
+        PhxArgs *a = call->args;
+        PhxFile *file = phx_file_open (phx_args_get_string (a, "path"), phx_args_get_string (a, "mode"),
+                                       (guint) phx_args_get_int (a, "perm"), phx_args_get_bool (a, "force"),
+                                       phx_args_get_bool (a, "atomic"), error);
+
+        /* The id is given on the main thread, in the slot admit reserved (see finish). */
+        call->family_data = file;
+        call->family_data_free = (GDestroyNotify) phx_file_free;
+        return NULL;
+}
+
+static JsonNode *
+file_read (PhxCall *call, GError **error)
+{
+        g_autoptr(JsonObject) obj = json_object_new ();
+        g_autoptr(GBytes) data = NULL;
+        PhxFile *file = handle_file (call);
+        gboolean eof;
+        gsize len, b64_len;
+        const guint8 *buf;
+        char *b64;
+
+        /* A host that left gets no data: its reply would be dropped, and the data with it. */
+        if (g_cancellable_set_error_if_cancelled (call->cancellable, error))
+                return NULL;
+        data = phx_file_read (file, (gsize) phx_args_get_int (call->args, "count"), &eof, error);
+        if (data == NULL)
+                return NULL;
+        buf = g_bytes_get_data (data, &len);
+        b64_len = phx_base64_encoded_len (len);
+        b64 = g_malloc (b64_len + 1);
+        phx_base64_encode_to (buf, len, b64);
+        /* 48 MiB of base64 needs no escaping: it goes out as it is (see PhxCall.payload). */
+        call->payload_member = "bufb64";
+        call->payload = g_bytes_new_take (b64, b64_len);
+        json_object_set_string_member (obj, "bufb64", "");
+        json_object_set_boolean_member (obj, "eof", eof);
+        /* The contract closes the handle at end of file; the host must not close it again. */
+        if (eof && !phx_file_close (file, error))
+                return NULL;
+        return json_node_init_object (json_node_alloc (), obj);
+}
+
+/* What a read will queue for the host: its count as base64, and the envelope. */
+static gsize
+file_read_estimate (PhxArgs *args)
+{
+        return phx_base64_encoded_len ((gsize) phx_args_get_int (args, "count")) + 64;
+}
+
+static JsonNode *
+file_write (PhxCall *call, GError **error)
+{
+        GBytes *data = phx_args_get_bytes (call->args, "bufb64");
+        PhxFile *file = handle_file (call);
+        gsize len;
+        const guint8 *buf = g_bytes_get_data (data, &len);
+
+        /* With eof the data is written first, then the handle closed (the original agent
+         * closed without writing). A failed write leaves the handle open so the host can
+         * retry or close it. */
+        if (!phx_file_write (file, buf, len, error))
+                return NULL;
+        if (phx_args_get_bool (call->args, "eof") && !phx_file_close (file, error))
+                return NULL;
+        return json_node_init_boolean (json_node_alloc (), TRUE);
+}
+
+static JsonNode *
+file_close (PhxCall *call, GError **error)
+{
+        if (!phx_file_close (handle_file (call), error))
+                return NULL;
+        return json_node_init_boolean (json_node_alloc (), TRUE);
+}
+
+static const PhxArgSpec open_args[] = {
+        { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
+        { "mode", PHX_ARG_STRING, 0, .def.s = "r" },
+        { "perm", PHX_ARG_INT, 0, .def.i = 0644, .min = 0, .max = 07777 },
+        { "force", PHX_ARG_BOOL, 0, .def.b = FALSE },
+        { "atomic", PHX_ARG_BOOL, 0, .def.b = FALSE },
+        { NULL }
+};
+
+static const PhxArgSpec read_args[] = {
+        { "handle_id", PHX_ARG_INT, PHX_ARG_REQUIRED },
+        { "count", PHX_ARG_INT, 0, .def.i = PHX_READ_COUNT_DEFAULT, .min = 1, .max = PHX_READ_COUNT_MAX },
+        { NULL }
+};
+
+static const PhxArgSpec write_args[] = {
+        { "handle_id", PHX_ARG_INT, PHX_ARG_REQUIRED },
+        { "bufb64", PHX_ARG_BASE64, PHX_ARG_REQUIRED },
+        { "eof", PHX_ARG_BOOL, 0, .def.b = FALSE },
+        { NULL }
+};
+
+static const PhxArgSpec close_args[] = {
+        { "handle_id", PHX_ARG_INT, PHX_ARG_REQUIRED },
+        { NULL }
+};
+
+static const PhxCommand handle_commands[] = {
+        { "file-open", file_open, open_args, PHX_CMD_THREADED },
+        { "file-read", file_read, read_args, PHX_CMD_THREADED | PHX_CMD_LONG, ON_HANDLE, file_read_estimate },
+        { "file-write", file_write, write_args, PHX_CMD_THREADED | PHX_CMD_LONG, ON_HANDLE },
+        { "file-close", file_close, close_args, PHX_CMD_THREADED | PHX_CMD_LONG, ON_HANDLE },
+        { NULL }
+};
+
+static void
+notify_handles (PhxFilesFamily *self)
+{
+        g_object_notify_by_pspec (G_OBJECT (self), props[PROP_OPEN_HANDLES]);
+}
+
+static void
+cancel_call (PhxCall *call)
+{
+        if (call != NULL && call->cancellable != NULL)
+                g_cancellable_cancel (call->cancellable);
+}
+
+static gboolean
+handles_admit (PhxFamily *family, PhxCall *call, GError **error)
+{
+        PhxFilesFamily *self = PHX_FILES_FAMILY (family);
+        PhxHandle *handle;
+
+        if (!(call->command->family_flags & ON_HANDLE))
+                return phx_handle_table_reserve (self->table, error); /* file-open */
+        handle = phx_handle_table_lookup (self->table, phx_args_get_int (call->args, "handle_id"), error);
+        if (handle == NULL)
+                return FALSE;
+        call->lane = &handle->lane;
+        call->family_data = phx_handle_ref (handle);
+        call->family_data_free = (GDestroyNotify) phx_handle_unref;
+        if (call->command->func == file_close) {
+                /* Closing a handle stops what waits on it (a read on a silent pipe): the
+                 * close would otherwise wait behind it for ever. Reads and writes of a
+                 * regular file do not wait, and still complete in order. */
+                handle->closing = TRUE;
+                cancel_call (handle->running);
+                for (GList *l = handle->lane.pending.head; l != NULL; l = l->next)
+                        cancel_call (l->data);
+        }
+        return TRUE;
+}
+
+static gboolean
+handles_start (PhxFamily *family, PhxCall *call, GError **error)
+{
+        PhxHandle *handle;
+
+        if (!(call->command->family_flags & ON_HANDLE))
+                return TRUE;
+        handle = call->family_data;
+        /* Queued behind the call that closed it (file-close, or a read that met end of
+         * file): as if sent after. */
+        if (handle->file->closed) {
+                phx_error_set (error, EBADF, "unknown handle %" G_GINT64_FORMAT, handle->id);
+                return FALSE;
+        }
+        handle->running = call;
+        return TRUE;
+}
+
+static void
+finish_open (PhxFilesFamily *self, PhxCall *call, JsonNode **result, GError **error)
+{
+        PhxFile *file = g_steal_pointer (&call->family_data);
+        PhxHandle *handle;
+
+        if (*error != NULL || file == NULL) {
+                phx_handle_table_unreserve (self->table);
+                phx_file_free (file);
+                return;
+        }
+        if (call->connection != NULL && phx_connection_is_closed (call->connection)) {
+                /* Nobody will learn this id: close it now (an atomic write is discarded). */
+                g_debug ("the host that opened %s left: handle not kept", file->path);
+                phx_handle_table_unreserve (self->table);
+                phx_file_free (file);
+                return;
+        }
+        handle = phx_handle_table_add (self->table, file);
+        *result = json_node_init_int (json_node_alloc (), handle->id);
+        notify_handles (self);
+}
+
+static void
+handles_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **error)
+{
+        PhxFilesFamily *self = PHX_FILES_FAMILY (family);
+        PhxHandle *handle;
+
+        if (!(call->command->family_flags & ON_HANDLE)) {
+                finish_open (self, call, result, error);
+                return;
+        }
+        handle = call->family_data;
+        if (handle == NULL)
+                return;
+        if (handle->running == call)
+                handle->running = NULL;
+        if (handle->file->closed || (call->command->func == file_close)) {
+                phx_handle_table_remove (self->table, handle);
+                notify_handles (self);
+        }
+}
+
+guint
+phx_files_family_get_open_handles (PhxFilesFamily *self)
+{
+        return phx_handle_table_count (self->table);
+}
+
+PhxFilesFamily *
+phx_files_family_new (guint max_handles)
+{
+        PhxFilesFamily *self = g_object_new (PHX_TYPE_FILES_FAMILY, NULL);
+
+        self->table = phx_handle_table_new (max_handles);
+        return self;
+}
+
+static void
+phx_files_family_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+        PhxFilesFamily *self = PHX_FILES_FAMILY (object);
+
+        switch (prop_id) {
+        case PROP_OPEN_HANDLES:
+                g_value_set_uint (value, phx_handle_table_count (self->table));
+                break;
+        default:
+                G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+        }
+}
+
+static void
+phx_files_family_finalize (GObject *object)
+{
+        PhxFilesFamily *self = PHX_FILES_FAMILY (object);
+
+        /* A worker still inside a handle holds a reference: that file outlives the table. */
+        g_clear_pointer (&self->table, phx_handle_table_free);
+        G_OBJECT_CLASS (phx_files_family_parent_class)->finalize (object);
+}
+
+static void
+phx_files_family_class_init (PhxFilesFamilyClass *klass)
+{
+        GObjectClass *object_class = G_OBJECT_CLASS (klass);
+        PhxFamilyClass *family_class = PHX_FAMILY_CLASS (klass);
+
+        object_class->get_property = phx_files_family_get_property;
+        object_class->finalize = phx_files_family_finalize;
+        family_class->commands = handle_commands;
+        family_class->admit = handles_admit;
+        family_class->start = handles_start;
+        family_class->finish = handles_finish;
+        props[PROP_OPEN_HANDLES] = g_param_spec_uint ("open-handles", NULL, NULL, 0, G_MAXUINT, 0,
+                                                      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS |
+                                                              G_PARAM_EXPLICIT_NOTIFY);
+        g_object_class_install_properties (object_class, N_PROPS, props);
+}
+
+static void
+phx_files_family_init (PhxFilesFamily *self)
+{
+}

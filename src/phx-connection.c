@@ -1,0 +1,414 @@
+/* phx-connection.c — one host connection: the framer that cuts its bytes into request
+ * lines, its queue of replies and the non-blocking writes that empty it, and the knowledge of
+ * whether the host is still there. It emits "line" and "overlong" for requests and "closed"
+ * once when it ends; it knows nothing of JSON or commands and never calls its owner.
+ *
+ * On a socket the connection owns its descriptor; on a character device it borrows the
+ * port's, and a new connection stands for each host that attaches (the channel decides when
+ * one has left). A reply sent to a closed connection is dropped: it can never reach whoever
+ * attaches next. */
+#define G_LOG_DOMAIN "phx-connection"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "phx-connection.h"
+#include "phx-framer.h"
+#include "phx-limits.h"
+
+/* What one queued part costs beyond its bytes (GBytes, queue link, allocator). */
+#define PART_OVERHEAD 96
+
+struct _PhxConnection {
+        GObject parent_instance;
+        guint id;
+        int fd;
+        gboolean is_socket;   /* owns fd; else a borrowed port */
+        gboolean closed;
+        gboolean paused;      /* the budget is exhausted: take no more requests */
+        gboolean in_read;     /* replies made while reading are written together after */
+        gboolean peer_eof;    /* a socket host shut down its sending side */
+        guint pending;        /* requests taken and not yet answered */
+        guint resume_id;
+        PhxBudget *budget;
+        PhxFramer *framer;
+        GQueue out;           /* GBytes* waiting to be written */
+        GByteArray *tail;     /* small replies gathered after `out`, not yet a part */
+        gsize out_offset;     /* bytes of the head already written */
+        gsize out_bytes;      /* in `out` and `tail` */
+        gsize charged;        /* what the queue holds against the budget */
+        char *readbuf;
+};
+
+enum { SIGNAL_LINE, SIGNAL_OVERLONG, SIGNAL_CLOSED, SIGNAL_DRAINED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (PhxConnection, phx_connection, G_TYPE_OBJECT)
+
+guint
+phx_connection_get_id (PhxConnection *self)
+{
+        return self->id;
+}
+
+int
+phx_connection_get_fd (PhxConnection *self)
+{
+        return self->fd;
+}
+
+gboolean
+phx_connection_is_closed (PhxConnection *self)
+{
+        return self->closed;
+}
+
+gsize
+phx_connection_get_queued (PhxConnection *self)
+{
+        return self->out_bytes;
+}
+
+static void
+recharge (PhxConnection *self)
+{
+        gsize now = self->out_bytes + (self->out.length + (self->tail != NULL)) * PART_OVERHEAD;
+
+        if (now > self->charged)
+                phx_budget_charge (self->budget, now - self->charged);
+        else if (now < self->charged)
+                phx_budget_release (self->budget, self->charged - now);
+        self->charged = now;
+}
+
+static void
+drop_output (PhxConnection *self)
+{
+        g_queue_clear_full (&self->out, (GDestroyNotify) g_bytes_unref);
+        g_clear_pointer (&self->tail, g_byte_array_unref);
+        self->out_offset = 0;
+        self->out_bytes = 0;
+        recharge (self);
+}
+
+/* A half-closed host (`echo ... | socat`) still gets every reply; the connection ends once
+ * nothing is owed to it. */
+static void
+maybe_finish (PhxConnection *self)
+{
+        if (self->peer_eof && self->pending == 0 && self->out_bytes == 0)
+                phx_connection_close (self);
+}
+
+/* Ends the connection: queued replies are dropped, a half-read line is forgotten, the
+ * socket is closed. "closed" tells the owner (to stop watching) and the dispatcher (to
+ * cancel what this host asked for). Idempotent. */
+void
+phx_connection_close (PhxConnection *self)
+{
+        if (self->closed)
+                return;
+        self->closed = TRUE;
+        g_debug ("connection %u closed", self->id);
+        g_clear_handle_id (&self->resume_id, g_source_remove);
+        drop_output (self);
+        phx_framer_reset (self->framer);
+        if (self->is_socket && self->fd >= 0)
+                close (self->fd);
+        self->fd = -1;
+        g_object_ref (self);
+        g_signal_emit (self, signals[SIGNAL_CLOSED], 0);
+        g_object_unref (self);
+}
+
+static void
+queue_tail (PhxConnection *self)
+{
+        if (self->tail != NULL)
+                g_queue_push_tail (&self->out, g_byte_array_free_to_bytes (g_steal_pointer (&self->tail)));
+}
+
+void
+phx_connection_flush (PhxConnection *self)
+{
+        gboolean had_output = self->out_bytes > 0;
+
+        queue_tail (self);
+        while (!g_queue_is_empty (&self->out) && !self->closed) {
+                struct iovec iov[PHX_WRITE_BATCH];
+                int n_iov = 0;
+                ssize_t n;
+
+                for (GList *l = self->out.head; l != NULL && n_iov < (int) G_N_ELEMENTS (iov); l = l->next) {
+                        gsize len;
+                        const char *data = g_bytes_get_data (l->data, &len);
+                        gsize skip = n_iov == 0 ? self->out_offset : 0;
+                        iov[n_iov].iov_base = (char *) data + skip;
+                        iov[n_iov].iov_len = len - skip;
+                        n_iov++;
+                }
+                if (self->is_socket) {
+                        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n_iov };
+                        n = sendmsg (self->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+                } else {
+                        n = writev (self->fd, iov, n_iov);
+                }
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break; /* EPOLLOUT tells the channel when to go on */
+                        g_debug ("connection %u: write: %s", self->id, g_strerror (errno));
+                        phx_connection_close (self);
+                        return;
+                }
+                self->out_bytes -= n;
+                while (n > 0) {
+                        gsize len = g_bytes_get_size (self->out.head->data) - self->out_offset;
+                        if ((gsize) n < len) {
+                                self->out_offset += n;
+                                break;
+                        }
+                        n -= len;
+                        self->out_offset = 0;
+                        g_bytes_unref (g_queue_pop_head (&self->out));
+                }
+        }
+        recharge (self);
+        if (had_output && self->out_bytes == 0) {
+                g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
+                maybe_finish (self);
+        }
+}
+
+void
+phx_connection_send (PhxConnection *self, GBytes *data)
+{
+        gsize len = g_bytes_get_size (data);
+
+        /* An empty part would make writev() return 0 and the queue never advance. */
+        if (self->closed || len == 0)
+                return;
+        if (len <= PHX_REPLY_COALESCE_MAX) {
+                if (self->tail != NULL && self->tail->len + len > PHX_OUTPUT_BLOCK)
+                        queue_tail (self);
+                if (self->tail == NULL)
+                        self->tail = g_byte_array_sized_new (self->in_read ? PHX_OUTPUT_BLOCK : len);
+                g_byte_array_append (self->tail, g_bytes_get_data (data, NULL), len);
+        } else {
+                queue_tail (self);
+                g_queue_push_tail (&self->out, g_bytes_ref (data));
+        }
+        self->out_bytes += len;
+        /* While reading, replies are written together afterwards; but not so many parts
+         * that a pipelined burst of large replies holds them all at once. */
+        if (!self->in_read || self->out.length >= PHX_WRITE_BATCH)
+                phx_connection_flush (self);
+        else
+                recharge (self);
+}
+
+static void
+on_frame (PhxFrameKind kind, GBytes *line, gpointer user_data)
+{
+        PhxConnection *self = user_data;
+
+        if (kind == PHX_FRAME_LINE)
+                g_signal_emit (self, signals[SIGNAL_LINE], 0, line);
+        else
+                g_signal_emit (self, signals[SIGNAL_OVERLONG], 0);
+}
+
+/* Reads until the descriptor is drained (edge-triggered: old data raises no new event), the
+ * budget pauses us, or the host is gone. until_eagain: the caller saw a hang-up and wants
+ * the end of stream read too. *got says whether any byte came. */
+PhxReadStatus
+phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
+{
+        PhxReadStatus status = PHX_READ_DRAINED;
+
+        *got = FALSE;
+        g_object_ref (self);
+        self->in_read = TRUE;
+        while (!self->closed && !self->paused && !self->peer_eof) {
+                ssize_t n = read (self->fd, self->readbuf, PHX_CHANNEL_READ_CHUNK);
+
+                if (n > 0) {
+                        *got = TRUE;
+                        phx_framer_push (self->framer, self->readbuf, n);
+                        /* A short read drained a socket; anything arriving later raises a
+                         * new edge, so the read that would say EAGAIN is saved. */
+                        if ((gsize) n < PHX_CHANNEL_READ_CHUNK && self->is_socket && !until_eagain)
+                                break;
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                if (!self->is_socket) {
+                        /* 0 ("no host" on virtio) or EIO (a pty whose master closed) only ends
+                         * this read: whether the host left is the channel's call. */
+                        status = PHX_READ_NO_HOST;
+                        break;
+                }
+                if (n == 0) {
+                        self->peer_eof = TRUE;
+                        break;
+                }
+                g_debug ("connection %u: read: %s", self->id, g_strerror (errno));
+                phx_connection_close (self);
+                status = PHX_READ_CLOSED;
+                break;
+        }
+        self->in_read = FALSE;
+        if (!self->closed) {
+                phx_connection_flush (self);
+                maybe_finish (self);
+        }
+        if (self->closed)
+                status = PHX_READ_CLOSED;
+        g_object_unref (self);
+        return status;
+}
+
+/* A socket host closed both directions (EPOLLHUP): nobody will read what is owed, so what is
+ * pending is cancelled rather than computed for nobody. Requests it sent before leaving were
+ * read first by the caller. */
+void
+phx_connection_peer_hung_up (PhxConnection *self)
+{
+        phx_connection_close (self);
+}
+
+/* The dispatcher holds the connection while a request of it is unanswered. */
+void
+phx_connection_hold (PhxConnection *self)
+{
+        self->pending++;
+}
+
+void
+phx_connection_release (PhxConnection *self)
+{
+        g_return_if_fail (self->pending > 0);
+        self->pending--;
+        maybe_finish (self);
+}
+
+static gboolean
+on_resume (gpointer user_data)
+{
+        PhxConnection *self = user_data;
+        gboolean got;
+
+        self->resume_id = 0;
+        /* No edge to trust for data that came while paused: read until EAGAIN. A port's
+         * "no host" here is left to the channel's next event. */
+        phx_connection_read (self, TRUE, &got);
+        return G_SOURCE_REMOVE;
+}
+
+static void
+on_budget (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
+{
+        PhxConnection *self = user_data;
+        gboolean paused = phx_budget_get_exhausted (budget);
+
+        if (self->paused == paused || self->closed)
+                return;
+        self->paused = paused;
+        if (!paused && self->resume_id == 0)
+                self->resume_id = g_idle_add (on_resume, self);
+}
+
+/* Before exit: give the last replies (agent-shutdown's own) a bounded chance to leave. */
+void
+phx_connection_linger (PhxConnection *self, guint timeout_ms)
+{
+        gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+        phx_connection_flush (self);
+        while (!self->closed && self->out_bytes > 0 && g_get_monotonic_time () < deadline) {
+                struct pollfd p = { .fd = self->fd, .events = POLLOUT };
+                poll (&p, 1, 20);
+                phx_connection_flush (self);
+        }
+}
+
+PhxConnection *
+phx_connection_new (int fd, gboolean is_socket, PhxBudget *budget)
+{
+        static guint next_id = 1;
+        PhxConnection *self = g_object_new (PHX_TYPE_CONNECTION, NULL);
+
+        self->id = next_id++;
+        self->fd = fd;
+        self->is_socket = is_socket;
+        self->budget = g_object_ref (budget);
+        self->paused = phx_budget_get_exhausted (budget);
+        g_signal_connect_object (budget, "notify::exhausted", G_CALLBACK (on_budget), self, 0);
+        g_debug ("connection %u opened", self->id);
+        return self;
+}
+
+static void
+phx_connection_dispose (GObject *object)
+{
+        PhxConnection *self = PHX_CONNECTION (object);
+
+        /* Signal handlers are gone by now: close quietly. */
+        if (!self->closed) {
+                self->closed = TRUE;
+                drop_output (self);
+                if (self->is_socket && self->fd >= 0)
+                        close (self->fd);
+                self->fd = -1;
+        }
+        g_clear_handle_id (&self->resume_id, g_source_remove);
+        g_clear_object (&self->budget);
+        G_OBJECT_CLASS (phx_connection_parent_class)->dispose (object);
+}
+
+static void
+phx_connection_finalize (GObject *object)
+{
+        PhxConnection *self = PHX_CONNECTION (object);
+
+        phx_framer_free (self->framer);
+        g_free (self->readbuf);
+        G_OBJECT_CLASS (phx_connection_parent_class)->finalize (object);
+}
+
+static void
+phx_connection_class_init (PhxConnectionClass *klass)
+{
+        GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+        object_class->dispose = phx_connection_dispose;
+        object_class->finalize = phx_connection_finalize;
+        /* A request line: its data is NUL-terminated just past its end (see PhxFrameFunc). */
+        signals[SIGNAL_LINE] = g_signal_new ("line", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                             NULL, NULL, G_TYPE_NONE, 1,
+                                             G_TYPE_BYTES | G_SIGNAL_TYPE_STATIC_SCOPE);
+        /* A line past PHX_REQUEST_MAX ended; its bytes were discarded. */
+        signals[SIGNAL_OVERLONG] = g_signal_new ("overlong", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                 NULL, NULL, NULL, G_TYPE_NONE, 0);
+        signals[SIGNAL_CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                               NULL, NULL, G_TYPE_NONE, 0);
+        /* Every reply queued so far has been written. */
+        signals[SIGNAL_DRAINED] = g_signal_new ("drained", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+phx_connection_init (PhxConnection *self)
+{
+        self->fd = -1;
+        self->framer = phx_framer_new (PHX_REQUEST_MAX, on_frame, self);
+        self->readbuf = g_malloc (PHX_CHANNEL_READ_CHUNK);
+}

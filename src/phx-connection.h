@@ -1,0 +1,35 @@
+/* phx-connection.h — PhxConnection: one host's conversation with the agent. Requests come
+ * out of it as lines, replies go into it; when it closes, whatever was meant for that host
+ * is dropped with it. */
+#pragma once
+
+#include <glib-object.h>
+
+#include "phx-budget.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+        PHX_READ_DRAINED,  /* read until the fd had nothing more (or the connection paused) */
+        PHX_READ_NO_HOST,  /* a port said "no host" (0 or EIO); the channel decides what it means */
+        PHX_READ_CLOSED,   /* the connection closed itself (socket error) */
+} PhxReadStatus;
+
+#define PHX_TYPE_CONNECTION (phx_connection_get_type ())
+G_DECLARE_FINAL_TYPE (PhxConnection, phx_connection, PHX, CONNECTION, GObject)
+
+PhxConnection *phx_connection_new (int fd, gboolean is_socket, PhxBudget *budget);
+guint phx_connection_get_id (PhxConnection *self);
+int phx_connection_get_fd (PhxConnection *self);
+gboolean phx_connection_is_closed (PhxConnection *self);
+PhxReadStatus phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got);
+void phx_connection_peer_hung_up (PhxConnection *self);
+void phx_connection_send (PhxConnection *self, GBytes *data);
+void phx_connection_flush (PhxConnection *self);
+gsize phx_connection_get_queued (PhxConnection *self);
+void phx_connection_hold (PhxConnection *self);
+void phx_connection_release (PhxConnection *self);
+void phx_connection_close (PhxConnection *self);
+void phx_connection_linger (PhxConnection *self, guint timeout_ms);
+
+G_END_DECLS

@@ -1,0 +1,63 @@
+/* phx-family.c — the PhxFamily base class and the list of command families. */
+#define G_LOG_DOMAIN "phx-family"
+
+#include "phx-family.h"
+
+typedef struct {
+        PhxLane lane; /* PHX_CMD_SERIAL commands */
+} PhxFamilyPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (PhxFamily, phx_family, G_TYPE_OBJECT)
+
+PhxLane *
+phx_family_get_lane (PhxFamily *self)
+{
+        PhxFamilyPrivate *priv = phx_family_get_instance_private (self);
+
+        return &priv->lane;
+}
+
+static gboolean
+phx_family_real_admit (PhxFamily *self, PhxCall *call, GError **error)
+{
+        if (call->command->flags & PHX_CMD_SERIAL)
+                call->lane = phx_family_get_lane (self);
+        return TRUE;
+}
+
+static void
+phx_family_class_init (PhxFamilyClass *klass)
+{
+        klass->admit = phx_family_real_admit;
+}
+
+static void
+phx_family_init (PhxFamily *self)
+{
+}
+
+const PhxCommand *
+phx_family_class_get_commands (PhxFamilyClass *klass)
+{
+        return klass->commands;
+}
+
+/* The command families: adding one is one line here (and its cmd-*.c). */
+const GType *
+phx_family_types (guint *n_types)
+{
+        static GType types[6];
+        static gsize once;
+
+        if (g_once_init_enter (&once)) {
+                types[0] = phx_agent_family_get_type ();
+                types[1] = phx_files_family_get_type ();
+                types[2] = phx_paths_family_get_type ();
+                types[3] = phx_sysinfo_family_get_type ();
+                types[4] = phx_network_family_get_type ();
+                types[5] = phx_freeze_family_get_type ();
+                g_once_init_leave (&once, 1);
+        }
+        *n_types = G_N_ELEMENTS (types);
+        return types;
+}

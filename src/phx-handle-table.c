@@ -1,0 +1,116 @@
+/* phx-handle-table.c — maps handle ids to open files. Ids start at 1 and only grow, so a host
+ * holding a stale id can never reach somebody else's file. A slot is reserved before a file
+ * is opened, so a full table answers EMFILE without touching the file (opening "w" first
+ * used to truncate it, and "force" to unlink it, before the table said no). Handles outlive
+ * host connections: only file-close, end of file or agent exit ends them. A handle is freed
+ * when the table and every call admitted on it have let go, so a call queued behind a
+ * file-close finds it closed, never freed. */
+#define G_LOG_DOMAIN "phx-handle-table"
+
+#include <errno.h>
+
+#include "phx-error.h"
+#include "phx-handle-table.h"
+
+struct _PhxHandleTable {
+        GHashTable *handles; /* gint64* id -> PhxHandle* (the table's reference) */
+        gint64 next_id;
+        guint reserved;
+        guint max;
+};
+
+PhxHandle *
+phx_handle_ref (PhxHandle *handle)
+{
+        handle->refs++;
+        return handle;
+}
+
+void
+phx_handle_unref (PhxHandle *handle)
+{
+        if (handle == NULL || --handle->refs > 0)
+                return;
+        /* an unfinished atomic write is discarded here, leaving its target untouched */
+        phx_file_free (handle->file);
+        g_queue_clear (&handle->lane.pending);
+        g_free (handle);
+}
+
+PhxHandleTable *
+phx_handle_table_new (guint max)
+{
+        PhxHandleTable *self = g_new0 (PhxHandleTable, 1);
+
+        self->handles = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL,
+                                               (GDestroyNotify) phx_handle_unref);
+        self->next_id = 1;
+        self->max = max;
+        return self;
+}
+
+void
+phx_handle_table_free (PhxHandleTable *self)
+{
+        if (self == NULL)
+                return;
+        g_hash_table_unref (self->handles);
+        g_free (self);
+}
+
+gboolean
+phx_handle_table_reserve (PhxHandleTable *self, GError **error)
+{
+        if (g_hash_table_size (self->handles) + self->reserved >= self->max) {
+                phx_error_set (error, EMFILE, "too many open handles (limit %u)", self->max);
+                return FALSE;
+        }
+        self->reserved++;
+        return TRUE;
+}
+
+void
+phx_handle_table_unreserve (PhxHandleTable *self)
+{
+        g_return_if_fail (self->reserved > 0);
+        self->reserved--;
+}
+
+/* Files `file` under a new id, in a slot reserved before; takes ownership of it. */
+PhxHandle *
+phx_handle_table_add (PhxHandleTable *self, PhxFile *file)
+{
+        PhxHandle *handle = g_new0 (PhxHandle, 1);
+
+        phx_handle_table_unreserve (self);
+        handle->id = self->next_id++;
+        handle->file = file;
+        handle->refs = 1;
+        g_hash_table_insert (self->handles, &handle->id, handle);
+        return handle;
+}
+
+PhxHandle *
+phx_handle_table_lookup (PhxHandleTable *self, gint64 id, GError **error)
+{
+        PhxHandle *handle = g_hash_table_lookup (self->handles, &id);
+
+        if (handle == NULL || handle->closing || handle->file->closed) {
+                phx_error_set (error, EBADF, "unknown handle %" G_GINT64_FORMAT, id);
+                return NULL;
+        }
+        return handle;
+}
+
+void
+phx_handle_table_remove (PhxHandleTable *self, PhxHandle *handle)
+{
+        if (g_hash_table_lookup (self->handles, &handle->id) == handle)
+                g_hash_table_remove (self->handles, &handle->id);
+}
+
+guint
+phx_handle_table_count (PhxHandleTable *self)
+{
+        return g_hash_table_size (self->handles);
+}

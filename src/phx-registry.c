@@ -1,0 +1,263 @@
+/* phx-registry.c — the command registry. Families register their rows (and any second
+ * faces) through their classes; the registry answers "which command is this name", "is it
+ * enabled" and, in phx_registry_prepare, turns a request line into a call ready to run:
+ * envelope, lookup, enabled check, arguments. The dispatcher, the configuration check, the
+ * unit tests and the fuzz target all go through here, so they run the same code.
+ * Read-only once serving starts: prepare runs in worker threads too. */
+#define G_LOG_DOMAIN "phx-registry"
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include <errno.h>
+
+#include "phx-error.h"
+#include "phx-protocol.h"
+#include "phx-registry.h"
+
+struct _PhxRegistry {
+        GObject parent_instance;
+        GHashTable *by_name[PHX_N_DIALECTS]; /* name -> PhxEntry* */
+        GPtrArray *entries;                  /* PhxEntry*, in registration order */
+        GHashTable *disabled;                /* PhxEntry* */
+};
+
+G_DEFINE_TYPE (PhxRegistry, phx_registry, G_TYPE_OBJECT)
+
+void
+phx_prepared_clear (PhxPrepared *prepared)
+{
+        g_clear_pointer (&prepared->tag, g_free);
+        g_clear_pointer (&prepared->name, g_free);
+        g_clear_pointer (&prepared->args, phx_args_free);
+        prepared->entry = NULL;
+}
+
+static void
+add_entry (PhxRegistry *self, PhxDialect dialect, const char *name, const PhxCommand *command,
+           const PhxArgSpec *args, PhxReplyAdapter reply, GType family)
+{
+        PhxEntry *entry = g_new0 (PhxEntry, 1);
+
+        if (g_hash_table_contains (self->by_name[dialect], name))
+                g_error ("command %s registered twice", name);
+        entry->dialect = dialect;
+        entry->name = name;
+        entry->command = command;
+        entry->args = args;
+        entry->reply = reply;
+        entry->family = family;
+        g_hash_table_insert (self->by_name[dialect], (gpointer) name, entry);
+        g_ptr_array_add (self->entries, entry);
+}
+
+static const PhxCommand *
+find_row (const PhxCommand *rows, const char *name)
+{
+        for (const PhxCommand *c = rows; c->name != NULL; c++) {
+                if (g_str_equal (c->name, name))
+                        return c;
+        }
+        return NULL;
+}
+
+/* A face must name a row of its family, and each argument it renames must be one the row
+ * reads, of the same type: the implementation is shared, so nothing else can differ. */
+gboolean
+phx_registry_add_faces (PhxRegistry *self, GType family, const PhxFace *faces, GError **error)
+{
+        g_autoptr(GTypeClass) klass = g_type_class_ref (family);
+        const PhxCommand *rows = PHX_FAMILY_CLASS (klass)->commands;
+
+        for (const PhxFace *f = faces; f != NULL && f->name != NULL; f++) {
+                const PhxCommand *row = find_row (rows, f->command);
+
+                if (row == NULL) {
+                        phx_error_set (error, EINVAL, "face %s: no command %s", f->name, f->command);
+                        return FALSE;
+                }
+                for (const PhxArgSpec *a = f->args; a != NULL && a->name != NULL; a++) {
+                        const char *inner = a->as != NULL ? a->as : a->name;
+                        const PhxArgSpec *r = row->args;
+
+                        while (r != NULL && r->name != NULL && !g_str_equal (r->name, inner))
+                                r++;
+                        if (r == NULL || r->name == NULL || r->type != a->type) {
+                                phx_error_set (error, EINVAL, "face %s: argument %s matches none of %s's",
+                                               f->name, a->name, row->name);
+                                return FALSE;
+                        }
+                }
+                add_entry (self, f->dialect, f->name, row, f->args != NULL ? f->args : row->args, f->reply,
+                           family);
+        }
+        return TRUE;
+}
+
+const PhxEntry *
+phx_registry_lookup (PhxRegistry *self, PhxDialect dialect, const char *name)
+{
+        return g_hash_table_lookup (self->by_name[dialect], name);
+}
+
+/* ping and get-commands stay: without them a host cannot tell the agent is alive or learn
+ * what it may ask. */
+gboolean
+phx_registry_command_essential (const char *name)
+{
+        return g_str_equal (name, "ping") || g_str_equal (name, "get-commands");
+}
+
+static gboolean
+check_list (PhxRegistry *self, const char *const *names, gboolean blocking, GError **error)
+{
+        for (guint i = 0; names != NULL && names[i] != NULL; i++) {
+                gboolean known = FALSE;
+
+                for (guint d = 0; d < PHX_N_DIALECTS; d++)
+                        known = known || g_hash_table_contains (self->by_name[d], names[i]);
+                if (!known) {
+                        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                                     _("unknown command '%s'"), names[i]);
+                        return FALSE;
+                }
+                if (blocking && phx_registry_command_essential (names[i])) {
+                        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                                     _("'%s' cannot be disabled"), names[i]);
+                        return FALSE;
+                }
+        }
+        return TRUE;
+}
+
+/* Checks an allow or block list (from the command line or the configuration file): every
+ * name known, and no essential one blocked. */
+gboolean
+phx_registry_check_command_list (const char *const *names, gboolean blocking, GError **error)
+{
+        g_autoptr(PhxRegistry) registry = phx_registry_new ();
+
+        return check_list (registry, names, blocking, error);
+}
+
+gboolean
+phx_registry_set_enabled (PhxRegistry *self, const char *const *allow, const char *const *block, GError **error)
+{
+        if (!check_list (self, allow, FALSE, error)) {
+                g_prefix_error (error, "allow-commands: ");
+                return FALSE;
+        }
+        if (!check_list (self, block, TRUE, error)) {
+                g_prefix_error (error, "block-commands: ");
+                return FALSE;
+        }
+        g_hash_table_remove_all (self->disabled);
+        for (guint i = 0; i < self->entries->len; i++) {
+                PhxEntry *entry = g_ptr_array_index (self->entries, i);
+                gboolean off = (allow != NULL && !g_strv_contains (allow, entry->name) &&
+                                !phx_registry_command_essential (entry->name)) ||
+                               (block != NULL && g_strv_contains (block, entry->name));
+
+                if (off)
+                        g_hash_table_add (self->disabled, entry);
+        }
+        return TRUE;
+}
+
+gboolean
+phx_registry_is_enabled (PhxRegistry *self, const PhxEntry *entry)
+{
+        return !g_hash_table_contains (self->disabled, entry);
+}
+
+/* Names of one dialect, in registration order. */
+GPtrArray *
+phx_registry_list (PhxRegistry *self, PhxDialect dialect, gboolean enabled_only)
+{
+        GPtrArray *names = g_ptr_array_new ();
+
+        for (guint i = 0; i < self->entries->len; i++) {
+                const PhxEntry *entry = g_ptr_array_index (self->entries, i);
+
+                if (entry->dialect == dialect && (!enabled_only || phx_registry_is_enabled (self, entry)))
+                        g_ptr_array_add (names, (gpointer) entry->name);
+        }
+        return names;
+}
+
+/* Envelope, lookup, enabled check, arguments. On failure out->tag (and out->name, when it
+ * could be read) are still set, so the error can be answered to what the host sent.
+ * Thread-safe. */
+gboolean
+phx_registry_prepare (PhxRegistry *self, const char *line, gsize len, PhxPrepared *out, GError **error)
+{
+        g_autoptr(PhxRequest) req = phx_request_parse (line, len, &out->tag, error);
+        const PhxEntry *entry;
+
+        out->dialect = PHX_DIALECT_PHOENIX;
+        if (req == NULL)
+                return FALSE;
+        out->name = g_strdup (req->execute);
+        entry = phx_registry_lookup (self, out->dialect, req->execute);
+        if (entry == NULL) {
+                phx_error_set (error, PHX_ERROR_GENERIC, "Unknown command: %s", req->execute);
+                return FALSE;
+        }
+        if (!phx_registry_is_enabled (self, entry)) {
+                phx_error_set (error, PHX_ERROR_GENERIC, "Command %s is disabled", req->execute);
+                return FALSE;
+        }
+        out->args = phx_args_validate (entry->args, req->arguments, error);
+        if (out->args == NULL) {
+                g_prefix_error (error, "%s: ", req->execute);
+                return FALSE;
+        }
+        out->entry = entry;
+        return TRUE;
+}
+
+static void
+phx_registry_finalize (GObject *object)
+{
+        PhxRegistry *self = PHX_REGISTRY (object);
+
+        for (guint d = 0; d < PHX_N_DIALECTS; d++)
+                g_hash_table_unref (self->by_name[d]);
+        g_ptr_array_unref (self->entries);
+        g_hash_table_unref (self->disabled);
+        G_OBJECT_CLASS (phx_registry_parent_class)->finalize (object);
+}
+
+static void
+phx_registry_class_init (PhxRegistryClass *klass)
+{
+        G_OBJECT_CLASS (klass)->finalize = phx_registry_finalize;
+}
+
+static void
+phx_registry_init (PhxRegistry *self)
+{
+        guint n_types;
+        const GType *types = phx_family_types (&n_types);
+
+        for (guint d = 0; d < PHX_N_DIALECTS; d++)
+                self->by_name[d] = g_hash_table_new (g_str_hash, g_str_equal);
+        self->entries = g_ptr_array_new_with_free_func (g_free);
+        self->disabled = g_hash_table_new (NULL, NULL);
+        for (guint i = 0; i < n_types; i++) {
+                g_autoptr(GTypeClass) klass = g_type_class_ref (types[i]);
+                PhxFamilyClass *fclass = PHX_FAMILY_CLASS (klass);
+
+                for (const PhxCommand *c = fclass->commands; c->name != NULL; c++)
+                        add_entry (self, PHX_DIALECT_PHOENIX, c->name, c, c->args, NULL, types[i]);
+                if (fclass->faces != NULL && !phx_registry_add_faces (self, types[i], fclass->faces, NULL))
+                        g_error ("family %s has a face that matches none of its commands", g_type_name (types[i]));
+        }
+}
+
+PhxRegistry *
+phx_registry_new (void)
+{
+        return g_object_new (PHX_TYPE_REGISTRY, NULL);
+}
