@@ -211,7 +211,7 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
         g_signal_connect (self->freezer, "notify::frozen", G_CALLBACK (on_frozen_changed), self);
         if (!phx_freezer_restore (self->freezer, error))
                 return NULL;
-        self->channel = phx_channel_new (options->method, options->path, error);
+        self->channel = phx_channel_new (options->method, options->path, options->socket_mode, error);
         if (self->channel == NULL)
                 return NULL;
         phx_channel_set_handlers (self->channel, on_line, on_overlong, on_drained, self);

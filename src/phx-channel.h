@@ -25,7 +25,8 @@ typedef void (*PhxChannelDrainedFunc) (gpointer user_data);
 #define PHX_TYPE_CHANNEL (phx_channel_get_type ())
 G_DECLARE_FINAL_TYPE (PhxChannel, phx_channel, PHX, CHANNEL, GObject)
 
-PhxChannel *phx_channel_new (PhxMethod method, const char *path, GError **error);
+/* socket_mode: permission bits of a unix-listen socket (0: PHX_SOCKET_MODE_DEFAULT) */
+PhxChannel *phx_channel_new (PhxMethod method, const char *path, guint socket_mode, GError **error);
 void phx_channel_set_handlers (PhxChannel *self, PhxChannelLineFunc line_func,
                                PhxChannelOverlongFunc overlong_func,
                                PhxChannelDrainedFunc drained_func, gpointer user_data);
