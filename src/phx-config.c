@@ -281,13 +281,13 @@ check_owner_and_mode (const char *what, const char *path, const struct stat *st,
 {
         if (!util_path_is_trusted_owner (st->st_uid)) {
                 g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                             _("%s %s: refusing it: owned by uid %u, not by root or the agent's user"),
+                             _("%s %s: not trusted: owned by uid %u, not by root or the agent's user"),
                              what, path, (guint) st->st_uid);
                 return FALSE;
         }
         if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
                 g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                             _("%s %s: refusing it: writable by group or others (mode %04o)"),
+                             _("%s %s: not trusted: writable by group or others (mode %04o)"),
                              what, path, (guint) (st->st_mode & 07777));
                 return FALSE;
         }
@@ -314,7 +314,7 @@ check_directories (const char *what, const char *path, GError **error)
                     (!util_path_is_trusted_owner (st.st_uid) ||
                      ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0))) {
                         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                                     _("%s %s: refusing it: directory %s may be changed by another user "
+                                     _("%s %s: not trusted: directory %s may be changed by another user "
                                        "(owner uid %u, mode %04o)"),
                                      what, path, dir, (guint) st.st_uid, (guint) (st.st_mode & 07777));
                         return FALSE;
