@@ -82,6 +82,7 @@ make_directory (int dirfd, const char *name, mode_t mode, const char *path, GErr
 {
         gboolean created = TRUE;
         struct stat st;
+        mode_t want;
         int fd;
 
         if (mkdirat (dirfd, name, mode & 0777) < 0) {
@@ -98,8 +99,11 @@ make_directory (int dirfd, const char *name, mode_t mode, const char *path, GErr
                         close (fd);
                 return -1;
         }
-        if (created && S_ISDIR (st.st_mode) &&
-            util_path_chmod_fd (fd, (mode & 07777) | (st.st_mode & S_ISGID)) < 0) {
+        /* skipped when the umask took nothing away: a service with RestrictSUIDSGID= may
+         * not chmod with the inherited set-group-ID bit */
+        want = (mode & 07777) | (st.st_mode & S_ISGID);
+        if (created && S_ISDIR (st.st_mode) && (st.st_mode & 07777) != want &&
+            util_path_chmod_fd (fd, want) < 0) {
                 phx_error_set_errno (error, errno, "%s: chmod of the new directory '%s'", path, name);
                 close (fd);
                 return -1;
@@ -128,7 +132,8 @@ read_link (int fd, const char *path, GError **error)
  * it is a link to follow; with UTIL_PATH_MKDIRS, missing components become directories
  * of mode `dir_mode`. */
 gboolean
-util_path_resolve (const char *path, UtilPathFlags flags, mode_t dir_mode, UtilPath *out, GError **error)
+util_path_resolve (const char *path, UtilPathFlags flags, mode_t dir_mode, UtilPath *out,
+                   GError **error)
 {
         g_autoptr(GPtrArray) todo = g_ptr_array_new_with_free_func (g_free);
         guint links = 0;
@@ -168,8 +173,8 @@ util_path_resolve (const char *path, UtilPathFlags flags, mode_t dir_mode, UtilP
                         g_autofree char *target = NULL;
 
                         if (!util_path_is_trusted_owner (st.st_uid)) {
-                                phx_error_set_errno (error, ELOOP,
-                                                     "%s: symbolic link '%s' is owned by uid %u and not followed",
+                                phx_error_set_errno (error, ELOOP, "%s: symbolic link '%s' is owned "
+                                                     "by uid %u and not followed",
                                                      path, name, (guint) st.st_uid);
                                 close (fd);
                                 goto failed;
