@@ -39,25 +39,40 @@ def write_file(host, path, data, **args):
     host.ok("file-write", {"handle_id": h, "bufb64": b64(data), "eof": True})
 
 
-# ---- modes are applied exactly, whatever the umask (022 in the agent) ----
+# ---- modes are applied exactly, whatever the umask ----
+
+@pytest.fixture
+def strict_host(tmp_path):
+    """An agent started with umask 077: a mode left to the umask shows at once."""
+    agent = Agent(tmp_path, wrap=("sh", "-c", 'umask 077 && exec "$@"', "sh"))
+    try:
+        yield agent.connect()
+    finally:
+        assert agent.stop() in (0, -15)
+
 
 @pytest.mark.parametrize("perm", [0o666, 0o640, 0o600, 0o4755, 0o1777])
-def test_new_file_gets_exactly_perm(host, tmp_path, perm):
+def test_new_file_gets_exactly_perm(strict_host, tmp_path, perm):
+    host = strict_host
     write_file(host, tmp_path / "f", b"x", perm=perm)
     assert mode_of(tmp_path / "f") == perm
     write_file(host, tmp_path / "a", b"x", perm=perm, atomic=True)
     assert mode_of(tmp_path / "a") == perm
 
 
-def test_new_file_without_perm_is_0644_and_existing_keeps_its_mode(host, tmp_path):
+def test_new_file_without_perm_is_0644_and_existing_keeps_its_mode(strict_host, tmp_path):
+    host = strict_host
     write_file(host, tmp_path / "f", b"x")
     assert mode_of(tmp_path / "f") == 0o644
+    write_file(host, tmp_path / "a", b"x", atomic=True)
+    assert mode_of(tmp_path / "a") == 0o644
     root_file(tmp_path / "old", mode=0o604)
     write_file(host, tmp_path / "old", b"new", perm=0o666)  # truncating does not chmod
     assert mode_of(tmp_path / "old") == 0o604 and (tmp_path / "old").read_bytes() == b"new"
 
 
-def test_created_directories_parents_included_get_exactly_perm(host, tmp_path):
+def test_created_directories_parents_included_get_exactly_perm(strict_host, tmp_path):
+    host = strict_host
     (tmp_path / "have").mkdir(mode=0o700)
     deep = tmp_path / "have" / "a" / "b"
     assert host.ok("directory-create", {"path": str(deep), "perm": 0o777}) is True
@@ -70,7 +85,8 @@ def test_created_directories_parents_included_get_exactly_perm(host, tmp_path):
     assert host.err("directory-create", {"path": str(tmp_path / "file" / "x")})[0] == ENOTDIR
 
 
-def test_setgid_parent_is_inherited_by_created_directories(host, tmp_path):
+def test_setgid_parent_is_inherited_by_created_directories(strict_host, tmp_path):
+    host = strict_host
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chown(shared, 0, 100)
