@@ -339,9 +339,14 @@ open_trusted (const char *what, const char *path, int flags, GError **error)
         int fd, errsv;
 
         if (!util_path_resolve (abs, UTIL_PATH_FOLLOW_LAST, 0, &where, &local)) {
+                const char *why = local->message;
+
+                /* ELOOP names the link; the walk's message starts with the path, said already */
                 errsv = local->code;
+                if (g_str_has_prefix (why, abs) && g_str_has_prefix (why + strlen (abs), ": "))
+                        why += strlen (abs) + 2;
                 g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "%s %s: %s", what, path,
-                             errsv == ELOOP ? local->message : g_strerror (errsv));
+                             errsv == ELOOP ? why : g_strerror (errsv));
                 return -1;
         }
         fd = openat (where.dirfd, where.name, flags | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);

@@ -43,8 +43,10 @@ create_or_truncate (PhxFile *self, guint perm, GError **error)
                 if (errno != EEXIST)
                         break;
                 fd = openat (self->dirfd, self->name, flags | O_TRUNC);
-                if (fd >= 0 || errno != ENOENT)
-                        return fd >= 0 ? fd : (phx_error_set_errno (error, errno, "open %s", self->path), -1);
+                if (fd >= 0)
+                        return fd;
+                if (errno != ENOENT)
+                        break;
         }
         phx_error_set_errno (error, errno, "open %s", self->path);
         return -1;
