@@ -311,3 +311,24 @@ def test_atomic_replace_through_a_root_link_replaces_its_target(host, tmp_path):
     assert os.readlink(tmp_path / "link.conf") == "real.conf"
     assert real.read_bytes() == b"new" and mode_of(real) == 0o640
     assert host.err("file-open", {"path": str(tmp_path), "mode": "w", "atomic": True})[0] == 21  # EISDIR
+
+
+def test_refused_and_failed_walks_leave_no_descriptor_open(agent, tmp_path):
+    host = agent.connect()
+    fds = "/proc/%d/fd" % agent.proc.pid
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(b"")
+    user_link(str(tmp_path / "d"), tmp_path / "ul")
+    os.symlink(str(tmp_path / "d"), tmp_path / "rl")
+    host.ok("ping")
+    before = len(os.listdir(fds))
+    for _ in range(20):
+        for path in ("d/f", "rl/f", "ul/f", "none/f", "d/f/x", "ul"):
+            p = str(tmp_path / path)
+            host.request("file-chown", {"path": p, "uid": -1, "gid": -1})
+            host.request("file-chmod", {"path": p, "perm": 0o644})
+            host.request("directory-create", {"path": p + "-dir"})
+            reply = host.request("file-open", {"path": p, "mode": "w", "atomic": True})
+            if "return" in reply:
+                host.ok("file-close", {"handle_id": reply["return"]})
+    assert len(os.listdir(fds)) == before
