@@ -20,9 +20,20 @@
 /* Mode of a new file when the host gives no perm. */
 #define DEFAULT_PERM 0644
 
+/* Removes the file this handle just created, unless its name now leads elsewhere. */
+static void
+unlink_if_same (PhxFile *self, int fd)
+{
+        struct stat mine, named;
+
+        if (fstat (fd, &mine) == 0 && fstatat (self->dirfd, self->name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+            mine.st_dev == named.st_dev && mine.st_ino == named.st_ino)
+                unlinkat (self->dirfd, self->name, 0);
+}
+
 /* Creates `name` in `dirfd`, or truncates it if it exists; never through a link (the path
  * walk followed the trusted ones, so a link here was swapped in since). A file this call
- * creates gets exactly `perm`: the umask (022) only narrows it until the fchmod. */
+ * creates gets exactly `perm`: the umask only narrows it until the fchmod. */
 static int
 create_or_truncate (PhxFile *self, guint perm, GError **error)
 {
@@ -34,7 +45,10 @@ create_or_truncate (PhxFile *self, guint perm, GError **error)
 
                 if (fd >= 0) {
                         if (fchmod (fd, perm) < 0) {
+                                /* e.g. set-ID bits under systemd's RestrictSUIDSGID=: no file
+                                 * is better than one with another mode */
                                 phx_error_set_errno (error, errno, "chmod %s", self->path);
+                                unlink_if_same (self, fd);
                                 close (fd);
                                 return -1;
                         }

@@ -105,6 +105,8 @@ make_directory (int dirfd, const char *name, mode_t mode, const char *path, GErr
         if (created && S_ISDIR (st.st_mode) && (st.st_mode & 07777) != want &&
             util_path_chmod_fd (fd, want) < 0) {
                 phx_error_set_errno (error, errno, "%s: chmod of the new directory '%s'", path, name);
+                /* no directory rather than one with another mode (it is empty: ours) */
+                unlinkat (dirfd, name, AT_REMOVEDIR);
                 close (fd);
                 return -1;
         }
