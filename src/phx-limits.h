@@ -66,7 +66,8 @@
  * host's arrival may be confirmed (see on_port_event in phx-channel.c). */
 #define PHX_CONNECT_SETTLE_US ((gint64) 1000 * 1000)
 
-/* ---- Links, ownership and modes (util-path.c, phx-file.c, phx-channel.c) ---- */
+/* ---- Links, ownership and modes; trusted files (util-path.c, phx-file.c, phx-channel.c,
+ * phx-config.c) ---- */
 
 /* Symbolic links followed in one path walk before ELOOP, as the kernel's own limit. */
 #define PHX_PATH_LINKS_MAX 40
