@@ -38,7 +38,8 @@ file_open (PhxCall *call, GError **error)
 {
         PhxArgs *a = call->args;
         PhxFile *file = phx_file_open (phx_args_get_string (a, "path"), phx_args_get_string (a, "mode"),
-                                       (guint) phx_args_get_int (a, "perm"), phx_args_get_bool (a, "force"),
+                                       phx_args_has (a, "perm") ? (gint) phx_args_get_int (a, "perm") : -1,
+                                       phx_args_get_bool (a, "force"),
                                        phx_args_get_bool (a, "atomic"), error);
 
         /* The id is given on the main thread, in the slot admit reserved (see finish). */

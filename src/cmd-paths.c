@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -13,6 +14,7 @@
 #include "phx-error.h"
 #include "phx-family.h"
 #include "phx-limits.h"
+#include "util-path.h"
 #include "util-stat.h"
 
 static char *
@@ -98,14 +100,22 @@ true_node (void)
         return json_node_init_boolean (json_node_alloc (), TRUE);
 }
 
+/* chown and chmod act on the path's last component itself, never on where a link there
+ * points: a guest user's "upload" may be a link to /etc/shadow. Links on the way there are
+ * followed only if root owns them (util-path.c). */
 static JsonNode *
 file_chown (PhxCall *call, GError **error)
 {
         const char *path = phx_args_get_string (call->args, "path");
+        g_auto(UtilPath) where = UTIL_PATH_INIT;
 
+        if (!util_path_resolve (path, 0, 0, &where, error)) {
+                g_prefix_error (error, "chown ");
+                return NULL;
+        }
         /* -1 leaves that id unchanged, as chown(2) defines. */
-        if (chown (path, (uid_t) phx_args_get_int (call->args, "uid"),
-                   (gid_t) phx_args_get_int (call->args, "gid")) < 0) {
+        if (fchownat (where.dirfd, where.name, (uid_t) phx_args_get_int (call->args, "uid"),
+                      (gid_t) phx_args_get_int (call->args, "gid"), AT_SYMLINK_NOFOLLOW) < 0) {
                 phx_error_set_errno (error, errno, "chown %s", path);
                 return NULL;
         }
@@ -116,12 +126,28 @@ static JsonNode *
 file_chmod (PhxCall *call, GError **error)
 {
         const char *path = phx_args_get_string (call->args, "path");
+        g_auto(UtilPath) where = UTIL_PATH_INIT;
+        gboolean ok = FALSE;
+        struct stat st;
+        int fd;
 
-        if (chmod (path, (mode_t) phx_args_get_int (call->args, "perm")) < 0) {
-                phx_error_set_errno (error, errno, "chmod %s", path);
+        if (!util_path_resolve (path, 0, 0, &where, error)) {
+                g_prefix_error (error, "chmod ");
                 return NULL;
         }
-        return true_node ();
+        /* O_PATH: the mode of a tty or a FIFO is changed without opening it for real */
+        fd = openat (where.dirfd, where.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat (fd, &st) < 0)
+                phx_error_set_errno (error, errno, "chmod %s", path);
+        else if (S_ISLNK (st.st_mode)) /* Linux links have no mode of their own */
+                phx_error_set_errno (error, ELOOP, "chmod %s: a symbolic link is not followed", path);
+        else if (util_path_chmod_fd (fd, (mode_t) phx_args_get_int (call->args, "perm")) < 0)
+                phx_error_set_errno (error, errno, "chmod %s", path);
+        else
+                ok = TRUE;
+        if (fd >= 0)
+                close (fd);
+        return ok ? true_node () : NULL;
 }
 
 static JsonNode *
@@ -138,13 +164,26 @@ file_stat (PhxCall *call, GError **error)
         return util_stat_entry (name, &st);
 }
 
+/* Every directory this creates, parents included, gets exactly `perm` (the umask is not
+ * ours to apply); existing ones are left as they are. */
 static JsonNode *
 directory_create (PhxCall *call, GError **error)
 {
         const char *path = phx_args_get_string (call->args, "path");
+        g_auto(UtilPath) where = UTIL_PATH_INIT;
+        struct stat st;
 
-        if (g_mkdir_with_parents (path, (int) phx_args_get_int (call->args, "perm")) < 0) {
+        if (!util_path_resolve (path, UTIL_PATH_MKDIRS, (mode_t) phx_args_get_int (call->args, "perm"),
+                                &where, error)) {
+                g_prefix_error (error, "mkdir ");
+                return NULL;
+        }
+        if (fstatat (where.dirfd, where.name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 phx_error_set_errno (error, errno, "mkdir %s", path);
+                return NULL;
+        }
+        if (!S_ISDIR (st.st_mode)) {
+                phx_error_set_errno (error, EEXIST, "mkdir %s", path);
                 return NULL;
         }
         return true_node ();

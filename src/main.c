@@ -9,7 +9,6 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -88,18 +87,66 @@ typedef struct {
         gboolean no_dbus;
         char *block;
         char *allow;
+        char *socket_mode;
+        gboolean version;
 } CommandLine;
 
 static void
 command_line_clear (CommandLine *cl)
 {
-        g_free (cl->config);
-        g_free (cl->method);
-        g_free (cl->path);
-        g_free (cl->hook);
-        g_free (cl->runtime_dir);
-        g_free (cl->block);
-        g_free (cl->allow);
+        g_clear_pointer (&cl->config, g_free);
+        g_clear_pointer (&cl->method, g_free);
+        g_clear_pointer (&cl->path, g_free);
+        g_clear_pointer (&cl->hook, g_free);
+        g_clear_pointer (&cl->runtime_dir, g_free);
+        g_clear_pointer (&cl->block, g_free);
+        g_clear_pointer (&cl->allow, g_free);
+        g_clear_pointer (&cl->socket_mode, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CommandLine, command_line_clear)
+
+/* Exit statuses: usage errors are 2, everything that stops a well-formed start is 1. */
+enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
+static gboolean
+parse_command_line (int *argc, char ***argv, CommandLine *cl, GError **error)
+{
+        GOptionEntry entries[] = {
+                { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cl->config, NULL /* below */, N_("FILE") },
+                { "no-config", 0, 0, G_OPTION_ARG_NONE, &cl->no_config, N_("Read no configuration file"), NULL },
+                { "method", 'm', 0, G_OPTION_ARG_STRING, &cl->method,
+                  N_("Transport: virtio-serial (default), isa-serial or unix-listen"), N_("METHOD") },
+                { "path", 'p', 0, G_OPTION_ARG_FILENAME, &cl->path,
+                  N_("Device or socket path (default depends on the method)"), N_("PATH") },
+                { "socket-mode", 0, 0, G_OPTION_ARG_STRING, &cl->socket_mode,
+                  N_("Permissions of the unix-listen socket (default 0600: root only)"), N_("OCTAL") },
+                { "debug", 0, 0, G_OPTION_ARG_NONE, &cl->debug, N_("Log every command"), NULL },
+                { "freeze-timeout", 0, 0, G_OPTION_ARG_INT, &cl->freeze_timeout,
+                  N_("Thaw by itself when no fs-unfreeze comes within SECONDS (default 600, 0 = never)"),
+                  N_("SECONDS") },
+                { "fsfreeze-hook", 0, 0, G_OPTION_ARG_FILENAME, &cl->hook,
+                  N_("Run PATH with 'freeze' before freezing and 'thaw' after thawing"), N_("PATH") },
+                { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &cl->runtime_dir,
+                  N_("Directory for the frozen-state marker, on tmpfs (default /run/phoenix-ga)"), N_("DIR") },
+                { "no-dbus", 0, 0, G_OPTION_ARG_NONE, &cl->no_dbus, N_("Do not publish state on the system bus"), NULL },
+                { "block-commands", 0, 0, G_OPTION_ARG_STRING, &cl->block,
+                  N_("Disable these commands (comma-separated)"), N_("LIST") },
+                { "allow-commands", 0, 0, G_OPTION_ARG_STRING, &cl->allow,
+                  N_("Enable only these commands, and ping and get-commands (comma-separated)"), N_("LIST") },
+                { "version", 'v', 0, G_OPTION_ARG_NONE, &cl->version, N_("Print the version and exit"), NULL },
+                { NULL }
+        };
+        /* the default file depends on the build's sysconfdir: not part of the msgid */
+        g_autofree char *config_help = g_strdup_printf (_("Read settings from FILE (default %s)"),
+                                                        PHX_DEFAULT_CONFIG_FILE);
+        g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+
+        entries[0].description = config_help;
+        rewrite_legacy_flags (*argc, *argv);
+        g_option_context_set_summary (context, _("Guest agent for qemu-kvm virtual machines (Phoenix protocol)."));
+        g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+        return g_option_context_parse (context, argc, argv, error);
 }
 
 static gboolean
@@ -116,6 +163,7 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 { "runtime-dir", cl->runtime_dir, "" },
                 { "block-commands", cl->block, "--block-commands: " },
                 { "allow-commands", cl->allow, "--allow-commands: " },
+                { "socket-mode", cl->socket_mode, "--socket-mode: " },
         };
 
         for (guint i = 0; i < G_N_ELEMENTS (given); i++) {
@@ -141,41 +189,89 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
         return TRUE;
 }
 
+/* The file, then the command line over it. Returns 0 or the exit status; the file's
+ * problems are reported as FILE:LINE: message, on a line of their own. */
+static int
+load_config (PhxConfig *config, const CommandLine *cl)
+{
+        g_autoptr(GError) error = NULL;
+
+        if (cl->config != NULL && cl->no_config) {
+                g_printerr ("%s: %s\n", g_get_prgname (), _("--config and --no-config exclude each other"));
+                return EXIT_USAGE;
+        }
+        if (!cl->no_config && !phx_config_load (config, cl->config != NULL ? cl->config : PHX_DEFAULT_CONFIG_FILE,
+                                                cl->config != NULL, &error)) {
+                g_printerr ("%s\n", error->message);
+                return EXIT_FAILED;
+        }
+        if (!apply_command_line (config, cl, &error)) {
+                g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+                return EXIT_USAGE;
+        }
+        if (config->fsfreeze_hook != NULL && !phx_config_check_hook (config->fsfreeze_hook, &error)) {
+                g_printerr ("%s\n", error->message);
+                return EXIT_FAILED;
+        }
+        return 0;
+}
+
+/* Logging and the process-wide settings. No umask games: the umask stays as inherited
+ * (022 from systemd), and every mode the host asks for is applied where the file is made. */
+static void
+set_up_process (const PhxConfig *config)
+{
+        if (config->debug)
+                g_log_set_debug_enabled (TRUE);
+        phx_log_install ();
+        /* A fixed threshold keeps transfer buffers in mmap'ed blocks that go straight back
+         * to the kernel; glibc's sliding threshold would keep the largest one forever. */
+        mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+        mallopt (M_ARENA_MAX, 1);
+        signal (SIGPIPE, SIG_IGN);
+}
+
+static int
+run (const PhxConfig *config)
+{
+        PhxAgentOptions options = {
+                .method = config->method,
+                .path = config->path,
+                .socket_mode = config->socket_mode,
+                .freeze_timeout = config->freeze_timeout,
+                .fsfreeze_hook = config->fsfreeze_hook,
+                .runtime_dir = config->runtime_dir,
+                .dbus = config->dbus,
+                .allow_commands = (const char *const *) config->allow_commands,
+                .block_commands = (const char *const *) config->block_commands,
+        };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GMainLoop) loop = NULL;
+        g_autoptr(PhxAgent) agent = phx_agent_new (&options, &error);
+
+        if (agent == NULL) {
+                g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+                return EXIT_FAILED;
+        }
+        loop = g_main_loop_new (NULL, FALSE);
+        g_unix_signal_add (SIGTERM, on_quit_signal, agent);
+        g_unix_signal_add (SIGINT, on_quit_signal, agent);
+        g_signal_connect (agent, "shutdown", G_CALLBACK (on_shutdown), loop);
+        g_message (_("phoenix-ga %s serving on %s (%s)"), PHX_VERSION, config->path,
+                   phx_method_to_string (config->method));
+        g_main_loop_run (loop);
+        /* A guest that could not be thawed: exit with failure so the service manager starts
+         * the agent again, which finds the marker and thaws. */
+        return exit_thawed ? 0 : EXIT_FAILED;
+}
+
 int
 main (int argc, char **argv)
 {
-        CommandLine cl = { .freeze_timeout = G_MININT };
-        gboolean version = FALSE;
-        GOptionEntry entries[] = {
-                { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cl.config, NULL /* below */, N_("FILE") },
-                { "no-config", 0, 0, G_OPTION_ARG_NONE, &cl.no_config, N_("Read no configuration file"), NULL },
-                { "method", 'm', 0, G_OPTION_ARG_STRING, &cl.method,
-                  N_("Transport: virtio-serial (default), isa-serial or unix-listen"), N_("METHOD") },
-                { "path", 'p', 0, G_OPTION_ARG_FILENAME, &cl.path,
-                  N_("Device or socket path (default depends on the method)"), N_("PATH") },
-                { "debug", 0, 0, G_OPTION_ARG_NONE, &cl.debug, N_("Log every command"), NULL },
-                { "freeze-timeout", 0, 0, G_OPTION_ARG_INT, &cl.freeze_timeout,
-                  N_("Thaw by itself when no fs-unfreeze comes within SECONDS (default 600, 0 = never)"),
-                  N_("SECONDS") },
-                { "fsfreeze-hook", 0, 0, G_OPTION_ARG_FILENAME, &cl.hook,
-                  N_("Run PATH with 'freeze' before freezing and 'thaw' after thawing"), N_("PATH") },
-                { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &cl.runtime_dir,
-                  N_("Directory for the frozen-state marker, on tmpfs (default /run/phoenix-ga)"), N_("DIR") },
-                { "no-dbus", 0, 0, G_OPTION_ARG_NONE, &cl.no_dbus, N_("Do not publish state on the system bus"), NULL },
-                { "block-commands", 0, 0, G_OPTION_ARG_STRING, &cl.block,
-                  N_("Disable these commands (comma-separated)"), N_("LIST") },
-                { "allow-commands", 0, 0, G_OPTION_ARG_STRING, &cl.allow,
-                  N_("Enable only these commands, and ping and get-commands (comma-separated)"), N_("LIST") },
-                { "version", 'v', 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
-                { NULL }
-        };
+        g_auto(CommandLine) cl = { .freeze_timeout = G_MININT };
         g_auto(PhxConfig) config;
-        g_autofree char *config_help = NULL;
-        PhxAgentOptions options = { 0 };
-        g_autoptr(GOptionContext) context = NULL;
         g_autoptr(GError) error = NULL;
-        g_autoptr(GMainLoop) loop = NULL;
-        g_autoptr(PhxAgent) agent = NULL;
+        int status;
 
         reexec_without_gslice (argv);
         setlocale (LC_ALL, "");
@@ -183,74 +279,19 @@ main (int argc, char **argv)
         bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
         textdomain (GETTEXT_PACKAGE);
 
-        /* the default file depends on the build's sysconfdir: not part of the msgid */
-        config_help = g_strdup_printf (_("Read settings from FILE (default %s)"), PHX_DEFAULT_CONFIG_FILE);
-        entries[0].description = config_help;
         phx_config_init (&config);
-        rewrite_legacy_flags (argc, argv);
-        context = g_option_context_new (NULL);
-        g_option_context_set_summary (context, _("Guest agent for qemu-kvm virtual machines (Phoenix protocol)."));
-        g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-        if (!g_option_context_parse (context, &argc, &argv, &error))
-                goto failed;
-        if (version) {
+        if (!parse_command_line (&argc, &argv, &cl, &error)) {
+                g_printerr ("%s: %s\n", g_get_prgname (), error->message);
+                return EXIT_USAGE;
+        }
+        if (cl.version) {
                 g_print ("phoenix-ga %s\n", PHX_VERSION);
-                command_line_clear (&cl);
                 return 0;
         }
-        if (cl.config != NULL && cl.no_config) {
-                g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                             _("--config and --no-config exclude each other"));
-                goto failed;
-        }
-        /* the file's problems are reported as FILE:LINE: message, on a line of their own */
-        if (!cl.no_config && !phx_config_load (&config, cl.config != NULL ? cl.config : PHX_DEFAULT_CONFIG_FILE,
-                                               cl.config != NULL, &error)) {
-                g_printerr ("%s\n", error->message);
-                command_line_clear (&cl);
-                return 1;
-        }
-        if (!apply_command_line (&config, &cl, &error))
-                goto failed;
+        status = load_config (&config, &cl);
+        if (status != 0)
+                return status;
         command_line_clear (&cl);
-        if (config.debug)
-                g_log_set_debug_enabled (TRUE);
-        phx_log_install ();
-
-        /* A fixed threshold keeps transfer buffers in mmap'ed blocks that go straight back
-         * to the kernel; glibc's sliding threshold would keep the largest one forever. */
-        mallopt (M_MMAP_THRESHOLD, 128 * 1024);
-        mallopt (M_ARENA_MAX, 1);
-        /* Permissions given by the host (perm) are applied exactly, not filtered. */
-        umask (0);
-        signal (SIGPIPE, SIG_IGN);
-
-        options.method = config.method;
-        options.path = config.path;
-        options.freeze_timeout = config.freeze_timeout;
-        options.fsfreeze_hook = config.fsfreeze_hook;
-        options.runtime_dir = config.runtime_dir;
-        options.dbus = config.dbus;
-        options.allow_commands = (const char *const *) config.allow_commands;
-        options.block_commands = (const char *const *) config.block_commands;
-        agent = phx_agent_new (&options, &error);
-        if (agent == NULL) {
-                g_printerr ("%s: %s\n", g_get_prgname (), error->message);
-                return 1;
-        }
-        loop = g_main_loop_new (NULL, FALSE);
-        g_unix_signal_add (SIGTERM, on_quit_signal, agent);
-        g_unix_signal_add (SIGINT, on_quit_signal, agent);
-        g_signal_connect (agent, "shutdown", G_CALLBACK (on_shutdown), loop);
-        g_message (_("phoenix-ga %s serving on %s (%s)"), PHX_VERSION, config.path,
-                   phx_method_to_string (config.method));
-        g_main_loop_run (loop);
-        /* A guest that could not be thawed: exit with failure so the service manager starts
-         * the agent again, which finds the marker and thaws. */
-        return exit_thawed ? 0 : 1;
-
-failed:
-        g_printerr ("%s: %s\n", g_get_prgname (), error->message);
-        command_line_clear (&cl);
-        return 2;
+        set_up_process (&config);
+        return run (&config);
 }

@@ -202,7 +202,7 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                         g_ptr_array_add (families, g_object_new (types[i], NULL));
         }
         self->dispatcher = phx_dispatcher_new (self->registry, families, self->freezer, self->budget);
-        self->channel = phx_channel_new (options->method, options->path, self->budget, error);
+        self->channel = phx_channel_new (options->method, options->path, options->socket_mode, self->budget, error);
         if (self->channel == NULL)
                 return NULL;
 

@@ -14,6 +14,7 @@ G_DECLARE_FINAL_TYPE (PhxAgent, phx_agent, PHX, AGENT, GObject)
 typedef struct {
         PhxMethod method;
         const char *path;
+        guint socket_mode;           /* unix-listen: permission bits; 0 = PHX_SOCKET_MODE_DEFAULT */
         guint freeze_timeout;        /* seconds; 0 = never thaw by ourselves */
         const char *fsfreeze_hook;   /* NULL for none */
         const char *runtime_dir;

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -327,10 +328,45 @@ open_device (PhxChannel *self, GError **error)
         return epoll_add (self, self->port_fd, EPOLLIN | EPOLLOUT | EPOLLET, error);
 }
 
+/* Sets the mode of the socket just bound at `name`. By path, since fchmod() on a socket
+ * changes the socket and not its file; O_PATH|O_NOFOLLOW so that a link swapped in for
+ * the name (in a directory others may write) is not followed. */
 static gboolean
-open_listener (PhxChannel *self, GError **error)
+chmod_socket (const char *name, guint mode, GError **error)
+{
+        char proc[64];
+        struct stat st;
+        int fd = open (name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0 || fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode)) {
+                int errsv = fd < 0 ? errno : EEXIST; /* fstat of an O_PATH fd does not fail */
+
+                phx_error_set_errno (error, errsv, "chmod %s", name);
+                if (fd >= 0)
+                        close (fd);
+                return FALSE;
+        }
+        g_snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (chmod (proc, mode) < 0) {
+                phx_error_set_errno (error, errno, "chmod %s", name);
+                close (fd);
+                return FALSE;
+        }
+        close (fd);
+        return TRUE;
+}
+
+/* The socket is bound under a temporary name in the same directory, given its mode and
+ * made to listen, and only then renamed into place: a client that sees the path can
+ * connect at once, and no one can connect while the mode is still the umask's (an
+ * unlistened socket refuses everyone). rename() also replaces a stale socket of an earlier
+ * run in one step. */
+static gboolean
+open_listener (PhxChannel *self, guint socket_mode, GError **error)
 {
         struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        g_autofree char *dir = g_path_get_dirname (self->path);
+        gboolean bound = FALSE;
         struct stat st;
 
         if (strlen (self->path) >= sizeof addr.sun_path) {
@@ -338,34 +374,51 @@ open_listener (PhxChannel *self, GError **error)
                                self->path, sizeof addr.sun_path - 1);
                 return FALSE;
         }
-        strcpy (addr.sun_path, self->path);
-        /* A socket left by an earlier run is stale; anything else at the path is not ours. */
-        if (lstat (self->path, &st) == 0) {
-                if (!S_ISSOCK (st.st_mode)) {
-                        phx_error_set (error, EEXIST, "%s exists and is not a socket", self->path);
-                        return FALSE;
-                }
-                unlink (self->path);
+        /* Anything but a socket at the path is not ours to replace. */
+        if (lstat (self->path, &st) == 0 && !S_ISSOCK (st.st_mode)) {
+                phx_error_set (error, EEXIST, "%s exists and is not a socket", self->path);
+                return FALSE;
         }
         self->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (self->listen_fd < 0) {
                 phx_error_set_errno (error, errno, "socket");
                 return FALSE;
         }
-        if (bind (self->listen_fd, (struct sockaddr *) &addr, sizeof addr) < 0) {
-                phx_error_set_errno (error, errno, "bind %s", self->path);
-                return FALSE;
+        for (guint attempt = 0; !bound; attempt++) {
+                int n = g_snprintf (addr.sun_path, sizeof addr.sun_path, "%s/.phx-%06x", dir,
+                                    g_random_int () & 0xffffff);
+
+                if (n < 0 || (gsize) n >= sizeof addr.sun_path) {
+                        phx_error_set (error, ENAMETOOLONG, "no room for a temporary socket name in %s", dir);
+                        return FALSE;
+                }
+                if (bind (self->listen_fd, (struct sockaddr *) &addr, sizeof addr) == 0)
+                        bound = TRUE;
+                else if (errno != EADDRINUSE || attempt + 1 >= PHX_TEMP_NAME_TRIES) {
+                        phx_error_set_errno (error, errno, "bind %s", addr.sun_path);
+                        return FALSE;
+                }
         }
+        if (!chmod_socket (addr.sun_path, socket_mode != 0 ? socket_mode : PHX_SOCKET_MODE_DEFAULT, error))
+                goto failed;
         if (listen (self->listen_fd, PHX_LISTEN_BACKLOG) < 0) {
                 phx_error_set_errno (error, errno, "listen %s", self->path);
-                return FALSE;
+                goto failed;
+        }
+        if (rename (addr.sun_path, self->path) < 0) {
+                phx_error_set_errno (error, errno, "rename %s to %s", addr.sun_path, self->path);
+                goto failed;
         }
         return epoll_add (self, self->listen_fd, EPOLLIN, error);
+
+failed:
+        unlink (addr.sun_path);
+        return FALSE;
 }
 
 /* Nothing is read until phx_channel_start: whoever listens to "connection" connects first. */
 PhxChannel *
-phx_channel_new (PhxMethod method, const char *path, PhxBudget *budget, GError **error)
+phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudget *budget, GError **error)
 {
         g_autoptr(PhxChannel) self = g_object_new (PHX_TYPE_CHANNEL, NULL);
 
@@ -378,7 +431,7 @@ phx_channel_new (PhxMethod method, const char *path, PhxBudget *budget, GError *
                 return NULL;
         }
         if (method == PHX_METHOD_UNIX_LISTEN) {
-                if (!open_listener (self, error))
+                if (!open_listener (self, socket_mode, error))
                         return NULL;
                 self->accepting = TRUE;
         } else if (!open_device (self, error)) {

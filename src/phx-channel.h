@@ -21,7 +21,8 @@ const char *phx_method_to_string (PhxMethod method);
 #define PHX_TYPE_CHANNEL (phx_channel_get_type ())
 G_DECLARE_FINAL_TYPE (PhxChannel, phx_channel, PHX, CHANNEL, GObject)
 
-PhxChannel *phx_channel_new (PhxMethod method, const char *path, PhxBudget *budget, GError **error);
+PhxChannel *phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudget *budget,
+                             GError **error);
 void phx_channel_start (PhxChannel *self);
 void phx_channel_linger (PhxChannel *self, guint timeout_ms);
 gboolean phx_channel_get_host_connected (PhxChannel *self);

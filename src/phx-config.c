@@ -8,13 +8,19 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib/gi18n.h>
 
 #include "phx-config.h"
 #include "phx-registry.h"
 #include "phx-limits.h"
+#include "util-path.h"
 
 #define CONFIG_GROUP "general"
 
@@ -24,6 +30,7 @@ typedef enum {
         KEY_BOOLEAN,
         KEY_SECONDS,
         KEY_COMMANDS,
+        KEY_MODE,
 } KeyKind;
 
 static const struct {
@@ -39,6 +46,7 @@ static const struct {
         { "dbus", KEY_BOOLEAN },
         { "block-commands", KEY_COMMANDS },
         { "allow-commands", KEY_COMMANDS },
+        { "socket-mode", KEY_MODE },
 };
 
 void
@@ -49,6 +57,7 @@ phx_config_init (PhxConfig *config)
                 .freeze_timeout = PHX_FREEZE_TIMEOUT_DEFAULT,
                 .runtime_dir = g_strdup (PHX_DEFAULT_RUNTIME_DIR),
                 .dbus = TRUE,
+                .socket_mode = PHX_SOCKET_MODE_DEFAULT,
         };
 }
 
@@ -211,6 +220,19 @@ phx_config_set (PhxConfig *config, const char *key, const char *value, GError **
                 *(blocking ? &config->block_commands : &config->allow_commands) = g_steal_pointer (&list);
                 return TRUE;
         }
+        case KEY_MODE: {
+                guint64 mode;
+
+                /* octal always, with or without the leading 0, as chmod(1) reads it; only
+                 * permission bits: a socket has no use for set-ID or sticky bits */
+                if (!g_ascii_string_to_unsigned (value, 8, 0, 0777, &mode, NULL)) {
+                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("'%s' is not an octal mode from 0 to 0777"), value);
+                        return FALSE;
+                }
+                config->socket_mode = (guint) mode;
+                return TRUE;
+        }
         case KEY_BOOLEAN:
                 break;
         }
@@ -250,6 +272,144 @@ read_key (PhxConfig *config, GKeyFile *kf, guint k, const char *where, GError **
         return TRUE;
 }
 
+/* The agent runs as root and obeys this file, and runs the hook as root: whoever may change
+ * either owns the guest. Both must belong to root (or to the agent's own user when it is
+ * not root), be writable by nobody else, and sit in directories nobody else can rename
+ * them out of; a symbolic link on the way must belong to root too (util-path.c). */
+static gboolean
+check_owner_and_mode (const char *what, const char *path, const struct stat *st, GError **error)
+{
+        if (!util_path_is_trusted_owner (st->st_uid)) {
+                g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                             _("%s %s: not trusted: owned by uid %u, not by root or the agent's user"),
+                             what, path, (guint) st->st_uid);
+                return FALSE;
+        }
+        if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+                g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                             _("%s %s: not trusted: writable by group or others (mode %04o)"),
+                             what, path, (guint) (st->st_mode & 07777));
+                return FALSE;
+        }
+        return TRUE;
+}
+
+/* Every directory above the file (links resolved): another user who may write to one of
+ * them, where the sticky bit does not protect entries they do not own, can put another
+ * file in its place. */
+static gboolean
+check_directories (const char *what, const char *path, GError **error)
+{
+        g_autofree char *real = realpath (path, NULL);
+        g_autofree char *dir = NULL;
+
+        if (real == NULL) /* gone since it was opened: reported by the caller's next step */
+                return TRUE;
+        dir = g_path_get_dirname (real);
+        for (;;) {
+                g_autofree char *up = NULL;
+                struct stat st;
+
+                if (stat (dir, &st) == 0 &&
+                    (!util_path_is_trusted_owner (st.st_uid) ||
+                     ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0))) {
+                        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                                     _("%s %s: not trusted: directory %s may be changed by another user "
+                                       "(owner uid %u, mode %04o)"),
+                                     what, path, dir, (guint) st.st_uid, (guint) (st.st_mode & 07777));
+                        return FALSE;
+                }
+                if (g_str_equal (dir, "/"))
+                        return TRUE;
+                up = g_path_get_dirname (dir);
+                g_free (dir);
+                dir = g_steal_pointer (&up);
+        }
+}
+
+/* Opens `path` with `flags` (O_RDONLY to read it, O_PATH to check it only) once it passed
+ * the checks above. ENOENT is left in a G_FILE_ERROR_NOENT for the caller to judge. */
+static int
+open_trusted (const char *what, const char *path, int flags, GError **error)
+{
+        g_autofree char *abs = g_canonicalize_filename (path, NULL);
+        g_auto(UtilPath) where = UTIL_PATH_INIT;
+        g_autoptr(GError) local = NULL;
+        struct stat st;
+        int fd, errsv;
+
+        if (!util_path_resolve (abs, UTIL_PATH_FOLLOW_LAST, 0, &where, &local)) {
+                const char *why = local->message;
+
+                /* ELOOP names the link; the walk's message starts with the path, said already */
+                errsv = local->code;
+                if (g_str_has_prefix (why, abs) && g_str_has_prefix (why + strlen (abs), ": "))
+                        why += strlen (abs) + 2;
+                g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "%s %s: %s", what, path,
+                             errsv == ELOOP ? why : g_strerror (errsv));
+                return -1;
+        }
+        fd = openat (where.dirfd, where.name, flags | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0 || fstat (fd, &st) < 0) {
+                errsv = errno;
+                g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "%s %s: %s", what, path,
+                             g_strerror (errsv));
+                if (fd >= 0)
+                        close (fd);
+                return -1;
+        }
+        if (!S_ISREG (st.st_mode)) {
+                g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, _("%s %s: not a regular file"), what, path);
+        } else if (check_owner_and_mode (what, path, &st, error) && check_directories (what, abs, error)) {
+                return fd;
+        }
+        close (fd);
+        return -1;
+}
+
+/* The --fsfreeze-hook program: see open_trusted(). */
+gboolean
+phx_config_check_hook (const char *path, GError **error)
+{
+        int fd = open_trusted (_("fsfreeze hook"), path, O_PATH, error);
+
+        if (fd < 0)
+                return FALSE;
+        close (fd);
+        return TRUE;
+}
+
+/* Reads the whole file behind `fd`, within PHX_CONFIG_SIZE_MAX. */
+static char *
+read_all (int fd, const char *file, gsize *len, GError **error)
+{
+        g_autoptr(GByteArray) buf = g_byte_array_new ();
+        guint8 chunk[4096];
+
+        for (;;) {
+                ssize_t n = read (fd, chunk, sizeof chunk);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int errsv = errno;
+                        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errsv), "%s: %s", file,
+                                     g_strerror (errsv));
+                        return NULL;
+                }
+                if (n == 0)
+                        break;
+                if (buf->len + (gsize) n > PHX_CONFIG_SIZE_MAX) {
+                        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, _("%s: larger than %u bytes"),
+                                     file, (guint) PHX_CONFIG_SIZE_MAX);
+                        return NULL;
+                }
+                g_byte_array_append (buf, chunk, (guint) n);
+        }
+        *len = buf->len;
+        g_byte_array_append (buf, (const guint8 *) "", 1);
+        return (char *) g_byte_array_free (g_steal_pointer (&buf), FALSE);
+}
+
 /* Loads `file` over `config`. A missing file is fine unless `must_exist`. */
 gboolean
 phx_config_load (PhxConfig *config, const char *file, gboolean must_exist, GError **error)
@@ -260,12 +420,18 @@ phx_config_load (PhxConfig *config, const char *file, gboolean must_exist, GErro
         g_autoptr(GKeyFile) kf = g_key_file_new ();
         guint lines[G_N_ELEMENTS (config_keys)] = { 0 };
 
-        if (!g_file_get_contents (file, &text, &len, &local)) {
+        int fd = open_trusted (_("configuration file"), file, O_RDONLY, &local);
+
+        if (fd < 0) {
                 if (!must_exist && g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
                         return TRUE;
-                g_set_error (error, G_FILE_ERROR, local->code, "%s", local->message);
+                g_propagate_error (error, g_steal_pointer (&local));
                 return FALSE;
         }
+        text = read_all (fd, file, &len, error);
+        close (fd);
+        if (text == NULL)
+                return FALSE;
         if (strlen (text) != len || !g_utf8_validate (text, (gssize) len, NULL)) {
                 g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_UNKNOWN_ENCODING,
                              _("%s: not UTF-8 text"), file);

@@ -24,6 +24,7 @@ typedef struct {
         gboolean dbus;
         GStrv block_commands; /* NULL: none */
         GStrv allow_commands; /* NULL: all */
+        guint socket_mode;    /* unix-listen: permission bits of the socket */
 } PhxConfig;
 
 void phx_config_init (PhxConfig *config);
@@ -32,6 +33,7 @@ gboolean phx_config_set (PhxConfig *config, const char *key, const char *value, 
 gboolean phx_config_load (PhxConfig *config, const char *file, gboolean must_exist, GError **error);
 GStrv phx_config_split_list (const char *text);
 const char *phx_config_default_path (PhxMethod method);
+gboolean phx_config_check_hook (const char *path, GError **error);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PhxConfig, phx_config_clear)
 

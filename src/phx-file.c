@@ -1,78 +1,219 @@
 /* phx-file.c — opening, reading, writing and closing the files behind handles. Runs in
  * worker threads: touches nothing but the PhxFile it is given. In atomic mode the target is
  * replaced only by a completed, fsync'ed file, so a crash or a vanished host leaves the old
- * one untouched. */
+ * one untouched. Writing never goes through a link a guest user planted (util-path.c). */
 #define G_LOG_DOMAIN "phx-file"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
-
-#include <glib/gstdio.h>
 
 #include "phx-error.h"
 #include "phx-file.h"
+#include "phx-limits.h"
+#include "util-path.h"
 
-static int
-open_plain (const char *path, gboolean writable, guint perm, gboolean force, GError **error)
+/* Mode of a new file when the host gives no perm. */
+#define DEFAULT_PERM 0644
+
+/* Removes the file this handle just created, unless its name now leads elsewhere. */
+static void
+unlink_if_same (PhxFile *self, int fd)
 {
-        /* O_NONBLOCK so that opening a FIFO without a peer cannot hang a worker forever;
-         * it is cleared again right after. */
-        int flags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-                    (writable ? O_WRONLY | O_CREAT | O_TRUNC : O_RDONLY);
-        int fd = open (path, flags, perm);
+        struct stat mine, named;
 
-        if (fd < 0 && errno == ETXTBSY && writable && force) {
-                /* A running binary cannot be truncated, but its name can be reused. */
-                if (unlink (path) < 0) {
-                        phx_error_set_errno (error, errno, "unlink %s", path);
-                        return -1;
+        if (fstat (fd, &mine) == 0 && fstatat (self->dirfd, self->name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+            mine.st_dev == named.st_dev && mine.st_ino == named.st_ino)
+                unlinkat (self->dirfd, self->name, 0);
+}
+
+/* Creates `name` in `dirfd`, or truncates it if it exists; never through a link (the path
+ * walk followed the trusted ones, so a link here was swapped in since). A file this call
+ * creates gets exactly `perm`: the umask only narrows it until the fchmod. */
+static int
+create_or_truncate (PhxFile *self, guint perm, GError **error)
+{
+        const int flags = O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW;
+
+        /* Two rounds: the file may vanish between the two opens of the first. */
+        for (guint round = 0; round < 2; round++) {
+                int fd = openat (self->dirfd, self->name, flags | O_CREAT | O_EXCL, perm & 0777);
+
+                if (fd >= 0) {
+                        if (fchmod (fd, perm) < 0) {
+                                /* e.g. set-ID bits under systemd's RestrictSUIDSGID=: no file
+                                 * is better than one with another mode */
+                                phx_error_set_errno (error, errno, "chmod %s", self->path);
+                                unlink_if_same (self, fd);
+                                close (fd);
+                                return -1;
+                        }
+                        return fd;
                 }
-                fd = open (path, flags, perm);
+                if (errno != EEXIST)
+                        break;
+                fd = openat (self->dirfd, self->name, flags | O_TRUNC);
+                if (fd >= 0)
+                        return fd;
+                if (errno != ENOENT)
+                        break;
         }
-        if (fd < 0) {
-                phx_error_set_errno (error, errno, "open %s", path);
-                return -1;
-        }
-        return fd;
+        phx_error_set_errno (error, errno, "open %s", self->path);
+        return -1;
 }
 
 static int
-open_temporary (PhxFile *self, guint perm, GError **error)
+open_plain (PhxFile *self, gboolean writable, guint perm, gboolean force, GError **error)
 {
-        g_autofree char *dir = g_path_get_dirname (self->path);
-        g_autofree char *base = NULL;
+        g_autoptr(GError) local = NULL;
+        int fd;
+
+        /* Reading changes nothing, so links are followed as open(2) follows them. O_NONBLOCK
+         * so that opening a FIFO without a peer cannot hang a worker forever; it is cleared
+         * again right after. */
+        if (!writable) {
+                fd = open (self->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0)
+                        phx_error_set_errno (error, errno, "open %s", self->path);
+                return fd;
+        }
+        fd = create_or_truncate (self, perm, &local);
+        if (fd < 0 && g_error_matches (local, PHX_ERROR, ETXTBSY) && force) {
+                /* A running binary cannot be truncated, but its name can be reused. */
+                if (unlinkat (self->dirfd, self->name, 0) < 0) {
+                        phx_error_set_errno (error, errno, "unlink %s", self->path);
+                        return -1;
+                }
+                g_clear_error (&local);
+                fd = create_or_truncate (self, perm, &local);
+        }
+        if (fd < 0)
+                g_propagate_error (error, g_steal_pointer (&local));
+        return fd;
+}
+
+/* Copies the extended attributes of `from` to `to`: security labels, user attributes and
+ * the access ACL (system.posix_acl_access) all live there. */
+static gboolean
+copy_xattrs (int from, int to, const char *path, GError **error)
+{
+        g_autofree char *names = g_malloc (PHX_XATTR_LIST_MAX);
+        g_autofree char *value = g_malloc (PHX_XATTR_VALUE_MAX);
+        ssize_t len = flistxattr (from, names, PHX_XATTR_LIST_MAX);
+
+        if (len < 0 && (errno == ENOTSUP || errno == ENODATA))
+                return TRUE;
+        if (len < 0) {
+                phx_error_set_errno (error, errno, "list extended attributes of %s", path);
+                return FALSE;
+        }
+        for (const char *name = names; name < names + len; name += strlen (name) + 1) {
+                ssize_t n = fgetxattr (from, name, value, PHX_XATTR_VALUE_MAX);
+
+                if (n < 0 && errno == ENODATA) /* removed since the list */
+                        continue;
+                if (n < 0 || fsetxattr (to, name, value, (size_t) n, 0) < 0) {
+                        phx_error_set_errno (error, errno, "copy extended attribute %s of %s", name, path);
+                        return FALSE;
+                }
+        }
+        return TRUE;
+}
+
+/* The replacement takes over what the file it replaces carries: owner, group, extended
+ * attributes and mode, unless the host gave a mode (perm >= 0). A new file gets perm, or
+ * DEFAULT_PERM. Runs before any data is written, while the file is still 0600. */
+static gboolean
+take_over_metadata (PhxFile *self, int fd, gint perm, GError **error)
+{
+        struct stat st;
+        mode_t mode = perm >= 0 ? (mode_t) perm : DEFAULT_PERM;
+
+        if (fstatat (self->dirfd, self->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (S_ISDIR (st.st_mode)) {
+                        phx_error_set_errno (error, EISDIR, "open %s", self->path);
+                        return FALSE;
+                }
+                if (S_ISLNK (st.st_mode)) { /* swapped in since the walk */
+                        phx_error_set_errno (error, ELOOP, "open %s", self->path);
+                        return FALSE;
+                }
+                if (fchown (fd, st.st_uid, st.st_gid) < 0) {
+                        phx_error_set_errno (error, errno, "chown temporary file for %s", self->path);
+                        return FALSE;
+                }
+                if (S_ISREG (st.st_mode)) {
+                        int old = openat (self->dirfd, self->name,
+                                          O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+                        gboolean ok;
+
+                        if (old < 0) {
+                                phx_error_set_errno (error, errno, "open %s", self->path);
+                                return FALSE;
+                        }
+                        ok = copy_xattrs (old, fd, self->path, error);
+                        close (old);
+                        if (!ok)
+                                return FALSE;
+                }
+                if (perm < 0)
+                        mode = st.st_mode & 07777;
+        } else if (errno != ENOENT) {
+                phx_error_set_errno (error, errno, "stat %s", self->path);
+                return FALSE;
+        }
+        /* last: a chown clears set-user-ID bits, and an ACL would set the group bits */
+        if (fchmod (fd, mode) < 0) {
+                phx_error_set_errno (error, errno, "chmod temporary file for %s", self->path);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+static int
+open_temporary (PhxFile *self, gint perm, GError **error)
+{
         int fd;
 
         /* An unnamed file vanishes by itself if we die before the rename. */
-        fd = open (dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, perm);
-        if (fd >= 0)
-                return fd;
-        if (errno != EOPNOTSUPP && errno != EISDIR) {
-                phx_error_set_errno (error, errno, "open temporary file in %s", dir);
+        fd = openat (self->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR) {
+                phx_error_set_errno (error, errno, "open temporary file for %s", self->path);
                 return -1;
         }
-        base = g_path_get_basename (self->path);
-        self->tmp_path = g_strdup_printf ("%s/.%s.phx-XXXXXX", dir, base);
-        fd = g_mkstemp_full (self->tmp_path, O_WRONLY | O_CLOEXEC, perm);
-        if (fd < 0) {
-                phx_error_set_errno (error, errno, "create temporary file for %s", self->path);
-                g_clear_pointer (&self->tmp_path, g_free);
+        for (guint attempt = 0; fd < 0; attempt++) {
+                g_autofree char *name = g_strdup_printf (".%s.phx-%08x", self->name, g_random_int ());
+
+                fd = openat (self->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd >= 0) {
+                        self->tmp_name = g_steal_pointer (&name);
+                } else if (errno != EEXIST || attempt + 1 >= PHX_TEMP_NAME_TRIES) {
+                        phx_error_set_errno (error, errno, "create temporary file for %s", self->path);
+                        return -1;
+                }
+        }
+        if (!take_over_metadata (self, fd, perm, error)) {
+                close (fd);
+                return -1;
         }
         return fd;
 }
 
 PhxFile *
-phx_file_open (const char *path, const char *mode, guint perm, gboolean force, gboolean atomic,
+phx_file_open (const char *path, const char *mode, gint perm, gboolean force, gboolean atomic,
                GError **error)
 {
         g_autoptr(PhxFile) self = g_new0 (PhxFile, 1);
+        g_auto(UtilPath) where = UTIL_PATH_INIT;
         gboolean writable;
         int fl;
 
         self->fd = -1;
+        self->dirfd = -1;
         self->path = g_strdup (path);
         if (g_str_equal (mode, "r")) {
                 writable = FALSE;
@@ -86,8 +227,19 @@ phx_file_open (const char *path, const char *mode, guint perm, gboolean force, g
                 phx_error_set (error, EINVAL, "atomic needs mode \"w\"");
                 return NULL;
         }
+        if (writable) {
+                /* a root-owned link is written through (or replaced at its target); a
+                 * user's link is refused rather than let root write where it points */
+                if (!util_path_resolve (path, UTIL_PATH_FOLLOW_LAST, 0, &where, error)) {
+                        g_prefix_error (error, "open ");
+                        return NULL;
+                }
+                self->dirfd = g_steal_fd (&where.dirfd);
+                self->name = g_steal_pointer (&where.name);
+        }
         self->atomic = atomic;
-        self->fd = atomic ? open_temporary (self, perm, error) : open_plain (path, writable, perm, force, error);
+        self->fd = atomic ? open_temporary (self, perm, error)
+                          : open_plain (self, writable, perm >= 0 ? (guint) perm : DEFAULT_PERM, force, error);
         if (self->fd < 0)
                 return NULL;
         fl = fcntl (self->fd, F_GETFL);
@@ -144,19 +296,19 @@ phx_file_write (PhxFile *self, const guint8 *data, gsize len, GError **error)
 }
 
 static gboolean
-fsync_parent (const char *path, GError **error)
+fsync_dir (PhxFile *self, GError **error)
 {
-        g_autofree char *dir = g_path_get_dirname (path);
-        int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* dirfd is O_PATH, which fsync refuses */
+        int fd = openat (self->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (fd < 0) {
-                phx_error_set_errno (error, errno, "open %s", dir);
+                phx_error_set_errno (error, errno, "open the directory of %s", self->path);
                 return FALSE;
         }
         if (fsync (fd) < 0 && errno != EINVAL) {
                 int errsv = errno;
                 close (fd);
-                phx_error_set_errno (error, errsv, "fsync %s", dir);
+                phx_error_set_errno (error, errsv, "fsync the directory of %s", self->path);
                 return FALSE;
         }
         close (fd);
@@ -171,27 +323,27 @@ commit_atomic (PhxFile *self, GError **error)
                 phx_error_set_errno (error, errno, "fsync %s", self->path);
                 return FALSE;
         }
-        if (self->tmp_path == NULL) {
+        if (self->tmp_name == NULL) {
                 g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", self->fd);
-                g_autofree char *dir = g_path_get_dirname (self->path);
 
-                /* linkat cannot replace a name, so link under a fresh name and rename that. */
-                for (guint attempt = 0; self->tmp_path == NULL; attempt++) {
-                        g_autofree char *name = g_strdup_printf ("%s/.phx-%08x", dir, g_random_int ());
-                        if (linkat (AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0) {
-                                self->tmp_path = g_steal_pointer (&name);
-                        } else if (errno != EEXIST || attempt > 16) {
+                /* linkat cannot replace a name, so link under a fresh name and rename that.
+                 * Through /proc: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH. */
+                for (guint attempt = 0; self->tmp_name == NULL; attempt++) {
+                        g_autofree char *name = g_strdup_printf (".phx-%08x", g_random_int ());
+                        if (linkat (AT_FDCWD, proc, self->dirfd, name, AT_SYMLINK_FOLLOW) == 0) {
+                                self->tmp_name = g_steal_pointer (&name);
+                        } else if (errno != EEXIST || attempt + 1 >= PHX_TEMP_NAME_TRIES) {
                                 phx_error_set_errno (error, errno, "link temporary file for %s", self->path);
                                 return FALSE;
                         }
                 }
         }
-        if (rename (self->tmp_path, self->path) < 0) {
+        if (renameat (self->dirfd, self->tmp_name, self->dirfd, self->name) < 0) {
                 phx_error_set_errno (error, errno, "rename over %s", self->path);
                 return FALSE;
         }
-        g_clear_pointer (&self->tmp_path, g_free);
-        return fsync_parent (self->path, error);
+        g_clear_pointer (&self->tmp_name, g_free);
+        return fsync_dir (self, error);
 }
 
 /* Closes the descriptor (committing an atomic write); the handle is closed even on error. */
@@ -210,9 +362,9 @@ phx_file_close (PhxFile *self, GError **error)
         }
         self->fd = -1;
         self->closed = TRUE;
-        if (self->tmp_path != NULL) {
-                g_unlink (self->tmp_path);
-                g_clear_pointer (&self->tmp_path, g_free);
+        if (self->tmp_name != NULL) {
+                unlinkat (self->dirfd, self->tmp_name, 0);
+                g_clear_pointer (&self->tmp_name, g_free);
         }
         return ok;
 }
@@ -225,9 +377,13 @@ phx_file_free (PhxFile *self)
                 return;
         if (self->fd >= 0)
                 close (self->fd);
-        if (self->tmp_path != NULL)
-                g_unlink (self->tmp_path);
-        g_free (self->tmp_path);
+        if (self->tmp_name != NULL)
+                unlinkat (self->dirfd, self->tmp_name, 0);
+        /* dirfd only means something with a name (tests build bare handles with g_new0) */
+        if (self->name != NULL && self->dirfd >= 0)
+                close (self->dirfd);
+        g_free (self->tmp_name);
+        g_free (self->name);
         g_free (self->path);
         g_free (self);
 }

@@ -10,12 +10,15 @@ typedef struct _PhxFile PhxFile;
 struct _PhxFile {
         int fd;
         char *path;
-        char *tmp_path;  /* atomic mode with a named temporary file, else NULL */
+        int dirfd;       /* mode "w": the directory the file is in (O_PATH); valid iff name */
+        char *name;      /* mode "w": its name there, links resolved (see util-path.c) */
+        char *tmp_name;  /* atomic mode: the temporary file's name in dirfd once it has one */
         gboolean atomic; /* the data goes to `path` only when the handle is closed */
         gboolean closed; /* the descriptor is gone (file-close, or end of file) */
 };
 
-PhxFile *phx_file_open (const char *path, const char *mode, guint perm, gboolean force,
+/* perm < 0: not given (0644 for a new file; an atomic replace keeps the old file's mode) */
+PhxFile *phx_file_open (const char *path, const char *mode, gint perm, gboolean force,
                         gboolean atomic, GError **error);
 GBytes *phx_file_read (PhxFile *self, gsize count, gboolean *eof, GError **error);
 gboolean phx_file_write (PhxFile *self, const guint8 *data, gsize len, GError **error);

@@ -83,3 +83,23 @@
 /* Character devices: how long after a request read while the port still reported HUP the
  * host's arrival may be confirmed (see on_port_event in phx-channel.c). */
 #define PHX_CONNECT_SETTLE_US ((gint64) 1000 * 1000)
+
+/* ---- Links, ownership and modes; trusted files (util-path.c, phx-file.c, phx-channel.c,
+ * phx-config.c) ---- */
+
+/* Symbolic links followed in one path walk before ELOOP, as the kernel's own limit. */
+#define PHX_PATH_LINKS_MAX 40
+
+/* Mode of the unix-listen socket unless --socket-mode widens it: root only. */
+#define PHX_SOCKET_MODE_DEFAULT 0600
+
+/* Names tried for a named temporary file (atomic writes where O_TMPFILE is unsupported,
+ * the listening socket before its rename) before giving up with EEXIST. */
+#define PHX_TEMP_NAME_TRIES 16
+
+/* Extended attributes copied to an atomic replacement: the list, and one value. */
+#define PHX_XATTR_LIST_MAX ((gsize) 64 * 1024)
+#define PHX_XATTR_VALUE_MAX ((gsize) 64 * 1024)
+
+/* Largest configuration file read; it holds a dozen keys. */
+#define PHX_CONFIG_SIZE_MAX ((gsize) 64 * 1024)

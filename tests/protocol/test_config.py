@@ -1,4 +1,6 @@
 """The configuration file (GKeyFile, [general]) and the command allow/block lists."""
+import os
+import stat
 import subprocess
 
 import pytest
@@ -10,9 +12,11 @@ def run_agent(*args):
     return subprocess.run([AGENT, *args], capture_output=True, text=True, timeout=10)
 
 
-def write_conf(tmp_path, text, name="phoenix-ga.conf"):
+def write_conf(tmp_path, text, name="phoenix-ga.conf", mode=0o644):
+    """The agent refuses a file others may write: make the mode explicit, not the umask's."""
     path = tmp_path / name
     path.write_text(text)
+    path.chmod(mode)
     return path
 
 
@@ -157,3 +161,102 @@ def test_the_man_page_example_is_valid(tmp_path):
     # the example's hook path does not exist on this machine; everything else is as printed
     example = example.replace("fsfreeze-hook = /etc/phoenix-ga/fsfreeze-hook", "fsfreeze-hook = /bin/true")
     assert agent_accepts(tmp_path, write_conf(tmp_path, example, "man-example.conf"))
+
+
+# ---- whom the agent trusts: its file and its hook must be root's alone ----
+
+NOBODY = 65534
+
+
+def refused(*args):
+    out = run_agent(*args, "-m", "unix-listen", "-p", "/nonexistent/never")
+    assert out.returncode == 1, out
+    return out.stderr
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o646, 0o666])
+def test_config_writable_by_others_is_refused(tmp_path, mode):
+    conf = write_conf(tmp_path, "[general]\n", mode=mode)
+    err = refused("--config", str(conf))
+    assert err.startswith("configuration file %s: " % conf), err
+    assert "writable by group or others (mode %04o)" % mode in err, err
+
+
+def test_config_owned_by_another_user_is_refused(tmp_path):
+    conf = write_conf(tmp_path, "[general]\n")
+    os.chown(conf, NOBODY, NOBODY)
+    err = refused("--config", str(conf))
+    assert str(conf) in err and "owned by uid 65534" in err, err
+
+
+def test_config_in_a_directory_others_may_change_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # anyone may rename the file away and put theirs
+    conf = write_conf(shared, "[general]\n")
+    err = refused("--config", str(conf))
+    assert "directory %s may be changed by another user" % shared in err and "mode 0777" in err, err
+    shared.chmod(0o1777)  # the sticky bit protects root's file: accepted
+    assert agent_accepts(tmp_path, conf)
+
+
+def test_config_through_a_users_link_is_refused(tmp_path):
+    conf = write_conf(tmp_path, "[general]\n")
+    os.symlink(str(conf), tmp_path / "link.conf")
+    assert agent_accepts(tmp_path, tmp_path / "link.conf")  # root's own link: fine
+    os.lchown(tmp_path / "link.conf", NOBODY, NOBODY)
+    err = refused("--config", str(tmp_path / "link.conf"))
+    assert "symbolic link 'link.conf' is owned by uid 65534" in err, err
+
+
+def hook(tmp_path, mode=0o755, owner=0):
+    path = tmp_path / "hook"
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(mode)
+    os.chown(path, owner, owner)
+    return path
+
+
+def test_fsfreeze_hook_must_be_roots_alone(tmp_path):
+    err = refused("--no-config", "--fsfreeze-hook", str(hook(tmp_path, mode=0o775)))
+    assert err.startswith("fsfreeze hook %s: " % (tmp_path / "hook")), err
+    assert "writable by group or others (mode 0775)" in err, err
+    err = refused("--no-config", "--fsfreeze-hook", str(hook(tmp_path, owner=NOBODY)))
+    assert "owned by uid 65534" in err, err
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)
+    os.chown(shared, 0, 100)
+    err = refused("--no-config", "--fsfreeze-hook", str(hook(shared)))
+    assert "directory %s may be changed by another user" % shared in err, err
+    err = refused("--no-config", "--fsfreeze-hook", str(tmp_path / "absent"))
+    assert "fsfreeze hook %s: No such file" % (tmp_path / "absent") in err, err
+    # from the file as from the command line
+    conf = write_conf(tmp_path, "[general]\nfsfreeze-hook = %s\n" % hook(tmp_path, mode=0o757))
+    assert "writable by group or others" in refused("--config", str(conf))
+    # and a proper one starts
+    good = tmp_path / "good"
+    good.mkdir(mode=0o755)
+    agent = Agent(tmp_path, args=("--fsfreeze-hook", str(hook(good))))
+    try:
+        assert agent.connect().ok("ping") == "0.1.0"
+    finally:
+        agent.stop()
+
+
+def test_socket_mode_from_the_file(tmp_path):
+    conf = write_conf(tmp_path, "[general]\nsocket-mode = 0660\n")
+    agent = Agent(tmp_path, args=("--config", str(conf)))
+    try:
+        assert stat.S_IMODE(os.lstat(agent.sock_path).st_mode) == 0o660
+        agent.connect().ok("ping")
+    finally:
+        agent.stop()
+    agent = Agent(tmp_path, args=("--config", str(conf), "--socket-mode", "0640"))
+    try:
+        assert stat.S_IMODE(os.lstat(agent.sock_path).st_mode) == 0o640  # the command line wins
+    finally:
+        agent.stop()
+    conf = write_conf(tmp_path, "[general]\nsocket-mode = rw\n")
+    out = run_agent("--config", str(conf))
+    assert out.returncode == 1 and out.stderr.startswith("%s:2: socket-mode: 'rw' is not an octal mode" % conf)
