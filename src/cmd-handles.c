@@ -62,7 +62,7 @@ file_read (PhxCall *call, GError **error)
         /* A host that left gets no data: its reply would be dropped, and the data with it. */
         if (g_cancellable_set_error_if_cancelled (call->cancellable, error))
                 return NULL;
-        data = phx_file_read (file, (gsize) phx_args_get_int (call->args, "count"), &eof, error);
+        data = phx_file_read (file, (gsize) phx_args_get_int (call->args, "count"), &eof, call->cancellable, error);
         if (data == NULL)
                 return NULL;
         buf = g_bytes_get_data (data, &len);
@@ -98,7 +98,7 @@ file_write (PhxCall *call, GError **error)
         /* With eof the data is written first, then the handle closed (the original agent
          * closed without writing). A failed write leaves the handle open so the host can
          * retry or close it. */
-        if (!phx_file_write (file, buf, len, error))
+        if (!phx_file_write (file, buf, len, call->cancellable, error))
                 return NULL;
         if (phx_args_get_bool (call->args, "eof") && !phx_file_close (file, error))
                 return NULL;

@@ -205,6 +205,8 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
         self->channel = phx_channel_new (options->method, options->path, options->socket_mode, self->budget, error);
         if (self->channel == NULL)
                 return NULL;
+        if (options->request_max > 0)
+                phx_channel_set_request_max (self->channel, options->request_max);
 
         g_signal_connect_object (self->dispatcher, "command-finished", G_CALLBACK (on_command_finished), self, 0);
         g_signal_connect_object (self->agent_family, "shutdown-requested", G_CALLBACK (on_shutdown_requested),

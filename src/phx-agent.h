@@ -22,6 +22,7 @@ typedef struct {
         const char *const *allow_commands; /* NULL: all; else only these (and ping, get-commands) */
         const char *const *block_commands; /* NULL: none */
         const struct _PhxFreezeBackend *freeze_backend; /* NULL: the kernel's (tests pass a fake) */
+        gsize request_max;           /* 0: PHX_REQUEST_MAX (tests and fuzzing use a small one) */
 } PhxAgentOptions;
 
 PhxAgent *phx_agent_new (const PhxAgentOptions *options, GError **error);

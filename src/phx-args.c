@@ -180,6 +180,21 @@ lookup (PhxArgs *args, const char *name, PhxArgType type)
         g_return_val_if_reached (NULL);
 }
 
+/* Bytes held for the command (for the memory budget). */
+gsize
+phx_args_size (PhxArgs *args)
+{
+        gsize size = sizeof *args + args->n * sizeof (ArgValue);
+
+        for (guint i = 0; i < args->n; i++) {
+                if (args->values[i].owned != NULL)
+                        size += strlen (args->values[i].owned) + 1;
+                if (args->values[i].bytes != NULL)
+                        size += g_bytes_get_size (args->values[i].bytes);
+        }
+        return size;
+}
+
 gboolean
 phx_args_has (PhxArgs *args, const char *name)
 {

@@ -36,6 +36,7 @@ PhxArgs *phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GErro
 void phx_args_free (PhxArgs *args);
 gboolean phx_args_spec_check (const PhxArgSpec *spec, GError **error);
 
+gsize phx_args_size (PhxArgs *args);
 gboolean phx_args_has (PhxArgs *args, const char *name);
 gint64 phx_args_get_int (PhxArgs *args, const char *name);
 gboolean phx_args_get_bool (PhxArgs *args, const char *name);

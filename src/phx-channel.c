@@ -35,6 +35,7 @@ struct _PhxChannel {
         PhxMethod method;
         char *path;
         PhxBudget *budget;
+        gsize request_max;        /* longest request line */
         int epfd;
         int listen_fd;            /* unix-listen only */
         gboolean accepting;       /* listen_fd is in the epoll set */
@@ -133,7 +134,7 @@ accept_client (PhxChannel *self)
                         g_warning (_("accept on %s: %s"), self->path, g_strerror (errno));
                 return;
         }
-        conn = phx_connection_new (fd, TRUE, self->budget);
+        conn = phx_connection_new (fd, TRUE, self->request_max, self->budget);
         if (!epoll_add (self, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, NULL)) {
                 phx_connection_close (conn);
                 return;
@@ -180,7 +181,7 @@ static PhxConnection *
 port_connection (PhxChannel *self)
 {
         if (self->port_host == NULL) {
-                self->port_host = phx_connection_new (self->port_fd, FALSE, self->budget);
+                self->port_host = phx_connection_new (self->port_fd, FALSE, self->request_max, self->budget);
                 g_signal_emit (self, signals[SIGNAL_CONNECTION], 0, self->port_host);
         }
         return self->port_host;
@@ -440,6 +441,13 @@ phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudge
         return g_steal_pointer (&self);
 }
 
+/* Tests and the fuzz target use a small limit to reach the over-long path cheaply. */
+void
+phx_channel_set_request_max (PhxChannel *self, gsize request_max)
+{
+        self->request_max = request_max;
+}
+
 void
 phx_channel_start (PhxChannel *self)
 {
@@ -518,4 +526,5 @@ phx_channel_init (PhxChannel *self)
         self->port_fd = -1;
         self->listen_fd = -1;
         self->clients = g_ptr_array_new_with_free_func (g_object_unref);
+        self->request_max = PHX_REQUEST_MAX;
 }

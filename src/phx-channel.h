@@ -23,6 +23,7 @@ G_DECLARE_FINAL_TYPE (PhxChannel, phx_channel, PHX, CHANNEL, GObject)
 
 PhxChannel *phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudget *budget,
                              GError **error);
+void phx_channel_set_request_max (PhxChannel *self, gsize request_max);
 void phx_channel_start (PhxChannel *self);
 void phx_channel_linger (PhxChannel *self, guint timeout_ms);
 gboolean phx_channel_get_host_connected (PhxChannel *self);

@@ -36,6 +36,7 @@ struct _PhxConnection {
         guint resume_id;
         PhxBudget *budget;
         PhxFramer *framer;
+        gsize max_line;
         GQueue out;           /* GBytes* waiting to be written */
         GByteArray *tail;     /* small replies gathered after `out`, not yet a part */
         gsize out_offset;     /* bytes of the head already written */
@@ -220,7 +221,7 @@ on_frame (PhxFrameKind kind, GBytes *line, gpointer user_data)
         if (kind == PHX_FRAME_LINE)
                 g_signal_emit (self, signals[SIGNAL_LINE], 0, line);
         else
-                g_signal_emit (self, signals[SIGNAL_OVERLONG], 0);
+                g_signal_emit (self, signals[SIGNAL_OVERLONG], 0, (guint64) self->max_line);
 }
 
 /* Reads until the descriptor is drained (edge-triggered: old data raises no new event), the
@@ -341,12 +342,14 @@ phx_connection_linger (PhxConnection *self, guint timeout_ms)
 }
 
 PhxConnection *
-phx_connection_new (int fd, gboolean is_socket, PhxBudget *budget)
+phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budget)
 {
         static guint next_id = 1;
         PhxConnection *self = g_object_new (PHX_TYPE_CONNECTION, NULL);
 
         self->id = next_id++;
+        self->max_line = max_line;
+        self->framer = phx_framer_new (max_line, on_frame, self);
         self->fd = fd;
         self->is_socket = is_socket;
         self->budget = g_object_ref (budget);
@@ -395,9 +398,9 @@ phx_connection_class_init (PhxConnectionClass *klass)
         signals[SIGNAL_LINE] = g_signal_new ("line", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                              NULL, NULL, G_TYPE_NONE, 1,
                                              G_TYPE_BYTES | G_SIGNAL_TYPE_STATIC_SCOPE);
-        /* A line past PHX_REQUEST_MAX ended; its bytes were discarded. */
+        /* A line past the limit (the argument) ended; its bytes were discarded. */
         signals[SIGNAL_OVERLONG] = g_signal_new ("overlong", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                                                 NULL, NULL, NULL, G_TYPE_NONE, 0);
+                                                 NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT64);
         signals[SIGNAL_CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                                NULL, NULL, G_TYPE_NONE, 0);
         /* Every reply queued so far has been written. */
@@ -409,6 +412,5 @@ static void
 phx_connection_init (PhxConnection *self)
 {
         self->fd = -1;
-        self->framer = phx_framer_new (PHX_REQUEST_MAX, on_frame, self);
         self->readbuf = g_malloc (PHX_CHANNEL_READ_CHUNK);
 }

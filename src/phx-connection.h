@@ -18,7 +18,7 @@ typedef enum {
 #define PHX_TYPE_CONNECTION (phx_connection_get_type ())
 G_DECLARE_FINAL_TYPE (PhxConnection, phx_connection, PHX, CONNECTION, GObject)
 
-PhxConnection *phx_connection_new (int fd, gboolean is_socket, PhxBudget *budget);
+PhxConnection *phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budget);
 guint phx_connection_get_id (PhxConnection *self);
 int phx_connection_get_fd (PhxConnection *self);
 gboolean phx_connection_is_closed (PhxConnection *self);

@@ -80,6 +80,20 @@ invocation_new (PhxDispatcher *self, PhxConnection *conn, GTask *internal, gsize
         return inv;
 }
 
+/* Once parsed, a request holds only its arguments (a file-write's decoded data is 3/4 of
+ * its line; unknown members are gone): the budget follows. */
+static void
+recost (PhxDispatcher *self, PhxInvocation *inv, gsize held)
+{
+        gsize cost = held + PHX_CALL_OVERHEAD;
+
+        if (cost < inv->cost)
+                phx_budget_release (self->budget, inv->cost - cost);
+        else
+                phx_budget_charge (self->budget, cost - inv->cost);
+        inv->cost = cost;
+}
+
 /* The prepared call becomes what the family and the command see. */
 static void
 prepare (PhxDispatcher *self, PhxInvocation *inv, const char *line, gsize len)
@@ -251,6 +265,7 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
                 complete (self, inv);
                 return;
         }
+        recost (self, inv, phx_args_size (inv->call.args));
         klass = family_class (inv);
         /* Closed from the moment a freeze is admitted, not only once it is done: requests
          * behind an fs-freeze must not reach the disks it is about to freeze. */
@@ -384,14 +399,14 @@ on_line (PhxConnection *conn, GBytes *line, gpointer user_data)
 }
 
 static void
-on_overlong (PhxConnection *conn, gpointer user_data)
+on_overlong (PhxConnection *conn, guint64 limit, gpointer user_data)
 {
         ConnState *cs = user_data;
         PhxInvocation *inv = invocation_new (cs->self, conn, NULL, 0);
 
         inv->prepared.tag = g_strdup ("");
         phx_error_set (&inv->error, PHX_ERROR_GENERIC,
-                       "request too long: the limit is %" G_GSIZE_FORMAT " bytes", PHX_REQUEST_MAX);
+                       "request too long: the limit is %" G_GUINT64_FORMAT " bytes", limit);
         if (cs->parsing)
                 g_queue_push_tail (&cs->intake, inv);
         else

@@ -210,6 +210,7 @@ phx_file_open (const char *path, const char *mode, gint perm, gboolean force, gb
         g_autoptr(PhxFile) self = g_new0 (PhxFile, 1);
         g_auto(UtilPath) where = UTIL_PATH_INIT;
         gboolean writable;
+        struct stat st;
         int fl;
 
         self->fd = -1;
@@ -242,15 +243,43 @@ phx_file_open (const char *path, const char *mode, gint perm, gboolean force, gb
                           : open_plain (self, writable, perm >= 0 ? (guint) perm : DEFAULT_PERM, force, error);
         if (self->fd < 0)
                 return NULL;
+        /* Pipes, sockets and character devices stay non-blocking: their reads and writes
+         * wait in poll(), bounded in time and cancellable (see wait_stream). */
+        self->stream = fstat (self->fd, &st) == 0 && (S_ISFIFO (st.st_mode) || S_ISSOCK (st.st_mode) ||
+                                                      S_ISCHR (st.st_mode));
         fl = fcntl (self->fd, F_GETFL);
-        if (fl >= 0)
+        if (fl >= 0 && !self->stream)
                 fcntl (self->fd, F_SETFL, fl & ~O_NONBLOCK);
         return g_steal_pointer (&self);
 }
 
-/* Reads up to count bytes; *eof is TRUE once the end of the file was met. */
+/* A stream has nothing to give (or no room): wait for it, for at most PHX_STREAM_WAIT_MS
+ * and no longer than the call lives (the host left, or the handle is being closed).
+ * Returns 1 when ready, 0 on time out, -1 with the error set when cancelled. */
+static int
+wait_stream (PhxFile *self, short events, GCancellable *cancellable, GError **error)
+{
+        GPollFD fds[2] = { { .fd = self->fd, .events = events } };
+        guint n = 1;
+        int ret;
+
+        if (g_cancellable_make_pollfd (cancellable, &fds[1]))
+                n = 2;
+        do
+                ret = g_poll (fds, n, PHX_STREAM_WAIT_MS);
+        while (ret < 0 && errno == EINTR);
+        if (n == 2)
+                g_cancellable_release_fd (cancellable);
+        if (g_cancellable_set_error_if_cancelled (cancellable, error))
+                return -1;
+        return ret > 0 ? 1 : 0;
+}
+
+/* Reads up to count bytes; *eof is TRUE once the end of the file was met. A stream gives
+ * what it has: the read returns once some data came and no more is waiting, or empty (not
+ * at end) after PHX_STREAM_WAIT_MS with nothing. */
 GBytes *
-phx_file_read (PhxFile *self, gsize count, gboolean *eof, GError **error)
+phx_file_read (PhxFile *self, gsize count, gboolean *eof, GCancellable *cancellable, GError **error)
 {
         guint8 *buf = g_malloc (count > 0 ? count : 1);
         gsize got = 0;
@@ -260,6 +289,21 @@ phx_file_read (PhxFile *self, gsize count, gboolean *eof, GError **error)
                 ssize_t n = read (self->fd, buf + got, count - got);
                 if (n < 0 && errno == EINTR)
                         continue;
+                if (n < 0 && errno == EAGAIN && self->stream) {
+                        int ready;
+
+                        if (got > 0)
+                                break;
+                        ready = wait_stream (self, G_IO_IN, cancellable, error);
+                        if (ready < 0) {
+                                g_free (buf);
+                                g_prefix_error (error, "read %s: ", self->path);
+                                return NULL;
+                        }
+                        if (ready == 0)
+                                break;
+                        continue;
+                }
                 if (n < 0) {
                         int errsv = errno;
                         g_free (buf);
@@ -278,19 +322,41 @@ phx_file_read (PhxFile *self, gsize count, gboolean *eof, GError **error)
         return g_bytes_new_take (buf, got);
 }
 
+/* A stream that takes nothing for PHX_STREAM_WAIT_MS (a pipe nobody reads) fails the write
+ * with ETIMEDOUT, saying how much went: a slow consumer holds only its own handle, and only
+ * for that long. */
 gboolean
-phx_file_write (PhxFile *self, const guint8 *data, gsize len, GError **error)
+phx_file_write (PhxFile *self, const guint8 *data, gsize len, GCancellable *cancellable, GError **error)
 {
+        gsize done = 0;
+
         while (len > 0) {
                 ssize_t n = write (self->fd, data, len);
                 if (n < 0 && errno == EINTR)
                         continue;
+                if (n < 0 && errno == EAGAIN && self->stream) {
+                        int ready = wait_stream (self, G_IO_OUT, cancellable, error);
+
+                        if (ready < 0) {
+                                g_prefix_error (error, "write %s (%" G_GSIZE_FORMAT " bytes written): ", self->path,
+                                                done);
+                                return FALSE;
+                        }
+                        if (ready == 0) {
+                                phx_error_set_errno (error, ETIMEDOUT,
+                                                     "write %s: nothing taken for %d ms (%" G_GSIZE_FORMAT
+                                                     " bytes written)", self->path, PHX_STREAM_WAIT_MS, done);
+                                return FALSE;
+                        }
+                        continue;
+                }
                 if (n < 0) {
                         phx_error_set_errno (error, errno, "write %s", self->path);
                         return FALSE;
                 }
                 data += n;
                 len -= n;
+                done += n;
         }
         return TRUE;
 }

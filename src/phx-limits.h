@@ -20,6 +20,11 @@
 /* Open file handles at once; one more answers EMFILE. */
 #define PHX_HANDLES_MAX 128
 
+/* A read on a pipe, socket or character device with nothing to give returns empty after
+ * this long; a write to one that takes nothing fails with ETIMEDOUT after it. Closing the
+ * handle, or the host leaving, ends the wait at once. */
+#define PHX_STREAM_WAIT_MS 10000
+
 /* Read size used when hashing or copying files. */
 #define PHX_IO_CHUNK ((gsize) 1024 * 1024)
 
