@@ -60,8 +60,10 @@ file_read (PhxCall *call, GError **error)
         char *b64;
 
         /* A host that left gets no data: its reply would be dropped, and the data with it. */
-        if (g_cancellable_set_error_if_cancelled (call->cancellable, error))
+        if (g_cancellable_is_cancelled (call->cancellable)) {
+                phx_error_set_errno (error, ECANCELED, "read: the host left or the handle is being closed");
                 return NULL;
+        }
         data = phx_file_read (file, (gsize) phx_args_get_int (call->args, "count"), &eof, call->cancellable, error);
         if (data == NULL)
                 return NULL;

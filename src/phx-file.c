@@ -270,8 +270,10 @@ wait_stream (PhxFile *self, short events, GCancellable *cancellable, GError **er
         while (ret < 0 && errno == EINTR);
         if (n == 2)
                 g_cancellable_release_fd (cancellable);
-        if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        if (g_cancellable_is_cancelled (cancellable)) {
+                phx_error_set_errno (error, ECANCELED, "the host left or the handle is being closed");
                 return -1;
+        }
         return ret > 0 ? 1 : 0;
 }
 
