@@ -107,11 +107,6 @@ freeze_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **err
         phx_freezer_end_freeze (self->freezer);
 }
 
-PhxFreezer *
-phx_freeze_family_get_freezer (PhxFreezeFamily *self)
-{
-        return self->freezer;
-}
 
 PhxFreezeFamily *
 phx_freeze_family_new (PhxFreezer *freezer)

@@ -10,7 +10,6 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (PhxFreezeFamily, phx_freeze_family, PHX, FREEZE_FAMILY, PhxFamily)
 
 PhxFreezeFamily *phx_freeze_family_new (PhxFreezer *freezer);
-PhxFreezer *phx_freeze_family_get_freezer (PhxFreezeFamily *self);
 
 G_END_DECLS
 

@@ -50,11 +50,6 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxConnection, phx_connection, G_TYPE_OBJECT)
 
-guint
-phx_connection_get_id (PhxConnection *self)
-{
-        return self->id;
-}
 
 int
 phx_connection_get_fd (PhxConnection *self)

@@ -36,11 +36,6 @@ phx_family_init (PhxFamily *self)
 {
 }
 
-const PhxCommand *
-phx_family_class_get_commands (PhxFamilyClass *klass)
-{
-        return klass->commands;
-}
 
 /* The command families: adding one is one line here (and its cmd-*.c). */
 const GType *

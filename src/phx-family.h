@@ -91,7 +91,6 @@ struct _PhxFamilyClass {
         void (*finish) (PhxFamily *self, PhxCall *call, JsonNode **result, GError **error);
 };
 
-const PhxCommand *phx_family_class_get_commands (PhxFamilyClass *klass);
 PhxLane *phx_family_get_lane (PhxFamily *self);
 
 /* The families, one get_type per cmd-*.c; adding a family is one line in phx-family.c. */

@@ -61,11 +61,6 @@ phx_freezer_get_gate_closed (PhxFreezer *self)
         return self->frozen || self->freezing > 0;
 }
 
-gboolean
-phx_freezer_get_freezing (PhxFreezer *self)
-{
-        return self->freezing > 0;
-}
 
 void
 phx_freezer_begin_freeze (PhxFreezer *self)

@@ -17,7 +17,6 @@ gboolean phx_freezer_restore (PhxFreezer *self, GError **error);
 gboolean phx_freezer_get_frozen (PhxFreezer *self);
 gint64 phx_freezer_get_frozen_since (PhxFreezer *self);
 gboolean phx_freezer_get_gate_closed (PhxFreezer *self);
-gboolean phx_freezer_get_freezing (PhxFreezer *self);
 void phx_freezer_begin_freeze (PhxFreezer *self);
 void phx_freezer_end_freeze (PhxFreezer *self);
 

@@ -1,5 +1,7 @@
 /* util-stat.c — serializes struct stat the way the original Go agent did (Linux x86-64
  * field names, padding members included), so existing host tools parse it unchanged. */
+#define G_LOG_DOMAIN "util-stat"
+
 #include "util-stat.h"
 
 static JsonObject *

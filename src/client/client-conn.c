@@ -4,6 +4,8 @@
  * (no per-line copy: a file-read reply is up to 64 MiB of base64), parsed with the agent's
  * own strict JSON reader, and agent errors become GErrors in the agent's domain (PHX_ERROR,
  * code = the wire code) so the caller can print the errno. */
+#define G_LOG_DOMAIN "client-conn"
+
 #include "config.h"
 
 #include <glib/gi18n.h>

@@ -1,5 +1,7 @@
 /* client-files.c — the file subcommands: stat, ls, cat, get, put, mkdir, chmod, chown,
  * md5, hash. Transfers are verified with get-file-hash; put is atomic on the guest. */
+#define G_LOG_DOMAIN "client-files"
+
 #include "config.h"
 
 #include <glib/gi18n.h>

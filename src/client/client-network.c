@@ -1,4 +1,6 @@
 /* client-network.c — the network subcommands: ifaces, addr, link, routes, route. */
+#define G_LOG_DOMAIN "client-network"
+
 #include "client.h"
 
 gboolean

@@ -2,6 +2,8 @@
  * error messages decoded from bufb64. On a terminal lines are read with libedit (BSD
  * licensed; GNU readline's GPL would not fit our MIT licence), with history kept in
  * $XDG_STATE_HOME/phoenix-ga-client/history; piped input is read as plain lines. */
+#define G_LOG_DOMAIN "client-shell"
+
 #include "config.h"
 
 #include <glib/gi18n.h>

@@ -1,5 +1,7 @@
 /* client-util.c — helpers the subcommands share: building arguments, running a command
  * (or printing its raw reply with --json), parsing octal modes and UID:GID. */
+#define G_LOG_DOMAIN "client-util"
+
 #include "config.h"
 
 #include <glib/gi18n.h>
