@@ -443,60 +443,64 @@ receive_written (Ctx *ctx, const char *tag, gsize n, gboolean last, Progress *pr
         return TRUE;
 }
 
-gboolean
-sub_put (Ctx *ctx, GError **error)
-{
-        const char *local = NULL, *guest = NULL, *owner = NULL;
-        gint64 perm = 0644, uid = 0, gid = 0, handle;
-        g_autoptr(GMappedFile) map = NULL;
-        g_autoptr(JsonObject) oa = NULL;
-        g_autoptr(JsonNode) h = NULL;
-        g_autofree char *sum = NULL;
-        g_autofree char *pending = NULL;
-        const guint8 *data;
-        gsize size, off = 0, pending_n = 0;
-        Progress progress;
-        Hasher hasher;
+#define PUT_USAGE "put LOCAL GUEST_PATH [--mode OCTAL] [--owner UID:GID]"
 
+typedef struct {
+        const char *local, *guest, *owner;
+        gint64 perm, uid, gid;
+} PutArgs;
+
+static gboolean
+parse_put_args (Ctx *ctx, PutArgs *a, GError **error)
+{
+        *a = (PutArgs) { .perm = 0644 };
         for (int i = 1; i < ctx->argc; i++) {
                 if (g_str_equal (ctx->argv[i], "--mode") && i + 1 < ctx->argc) {
-                        if (!client_parse_octal (ctx->argv[++i], &perm))
-                                return client_usage_error (error, "put LOCAL GUEST_PATH [--mode OCTAL] [--owner UID:GID]");
+                        if (!client_parse_octal (ctx->argv[++i], &a->perm))
+                                return client_usage_error (error, PUT_USAGE);
                 } else if (g_str_equal (ctx->argv[i], "--owner") && i + 1 < ctx->argc) {
-                        owner = ctx->argv[++i];
-                        if (!client_parse_owner (owner, &uid, &gid))
-                                return client_usage_error (error, "put LOCAL GUEST_PATH [--mode OCTAL] [--owner UID:GID]");
-                } else if (local == NULL) {
-                        local = ctx->argv[i];
-                } else if (guest == NULL) {
-                        guest = ctx->argv[i];
+                        a->owner = ctx->argv[++i];
+                        if (!client_parse_owner (a->owner, &a->uid, &a->gid))
+                                return client_usage_error (error, PUT_USAGE);
+                } else if (a->local == NULL) {
+                        a->local = ctx->argv[i];
+                } else if (a->guest == NULL) {
+                        a->guest = ctx->argv[i];
                 } else {
-                        return client_usage_error (error, "put LOCAL GUEST_PATH [--mode OCTAL] [--owner UID:GID]");
+                        return client_usage_error (error, PUT_USAGE);
                 }
         }
-        if (local == NULL || guest == NULL)
-                return client_usage_error (error, "put LOCAL GUEST_PATH [--mode OCTAL] [--owner UID:GID]");
-        map = g_mapped_file_new (local, FALSE, error);
-        if (map == NULL)
-                return FALSE;
-        data = (const guint8 *) g_mapped_file_get_contents (map);
-        size = g_mapped_file_get_length (map);
-        hasher_init (&hasher);
+        if (a->local == NULL || a->guest == NULL)
+                return client_usage_error (error, PUT_USAGE);
+        return TRUE;
+}
 
-        /* atomic: the guest file is replaced only once the last chunk is in */
-        oa = client_path_args (guest);
+/* Atomic: the guest file is replaced only once the last chunk is in. Returns the handle, or -1. */
+static gint64
+open_atomic (Ctx *ctx, const PutArgs *a, GError **error)
+{
+        g_autoptr(JsonObject) oa = client_path_args (a->guest);
+        g_autoptr(JsonNode) h = NULL;
+
         json_object_set_string_member (oa, "mode", "w");
-        json_object_set_int_member (oa, "perm", perm);
+        json_object_set_int_member (oa, "perm", a->perm);
         json_object_set_boolean_member (oa, "atomic", TRUE);
         h = client_conn_call (ctx->conn, "file-open", oa, error);
-        if (h == NULL) {
-                g_free (hasher_finish (&hasher));
-                return FALSE;
-        }
-        handle = json_node_get_int (h);
-        progress_init (&progress, "put", (gint64) size);
-        /* one write stays in flight: the next chunk is encoded and sent while the agent
-         * decodes and writes the previous one (the handle's lane keeps them in order) */
+        return h != NULL ? json_node_get_int (h) : -1;
+}
+
+/* Sends the file in chunks with one write always in flight: the next chunk is encoded and
+ * sent while the agent decodes and writes the previous one (the handle's lane keeps them in
+ * order). Every chunk also goes to the hasher; its sum is returned. */
+static char *
+send_chunks (Ctx *ctx, gint64 handle, const guint8 *data, gsize size, Progress *progress, GError **error)
+{
+        g_autofree char *pending = NULL;
+        gsize off = 0, pending_n = 0;
+        Hasher hasher;
+        char *sum;
+
+        hasher_init (&hasher);
         do {
                 gsize n = MIN ((gsize) CLIENT_PUT_CHUNK, size - off);
                 g_autoptr(JsonObject) wa = client_args_new ();
@@ -506,9 +510,9 @@ sub_put (Ctx *ctx, GError **error)
                 json_object_set_boolean_member (wa, "eof", off + n == size);
                 tag = client_conn_send_payload (ctx->conn, "file-write", wa, "bufb64", data + off, n, error);
                 if (tag == NULL ||
-                    (pending != NULL && !receive_written (ctx, pending, pending_n, FALSE, &progress, error))) {
+                    (pending != NULL && !receive_written (ctx, pending, pending_n, FALSE, progress, error))) {
                         g_free (hasher_finish (&hasher));
-                        return FALSE;
+                        return NULL;
                 }
                 /* the map outlives the hasher: hasher_finish() below waits for it */
                 g_autoptr(GBytes) chunk = g_bytes_new_static (data + off, n);
@@ -519,17 +523,51 @@ sub_put (Ctx *ctx, GError **error)
                 off += n;
         } while (off < size);
         sum = hasher_finish (&hasher);
-        if (!receive_written (ctx, pending, pending_n, TRUE, &progress, error))
-                return FALSE;
-        if (owner != NULL) {
-                g_autoptr(JsonObject) ca = client_path_args (guest);
-                g_autoptr(JsonNode) r = NULL;
-                json_object_set_int_member (ca, "uid", uid);
-                json_object_set_int_member (ca, "gid", gid);
-                if ((r = client_conn_call (ctx->conn, "file-chown", ca, error)) == NULL)
-                        return FALSE;
+        if (!receive_written (ctx, pending, pending_n, TRUE, progress, error)) {
+                g_free (sum);
+                return NULL;
         }
-        if (!verify (ctx, guest, sum, error))
+        return sum;
+}
+
+static gboolean
+set_owner (Ctx *ctx, const PutArgs *a, GError **error)
+{
+        g_autoptr(JsonObject) ca = client_path_args (a->guest);
+        g_autoptr(JsonNode) r = NULL;
+
+        json_object_set_int_member (ca, "uid", a->uid);
+        json_object_set_int_member (ca, "gid", a->gid);
+        r = client_conn_call (ctx->conn, "file-chown", ca, error);
+        return r != NULL;
+}
+
+gboolean
+sub_put (Ctx *ctx, GError **error)
+{
+        g_autoptr(GMappedFile) map = NULL;
+        g_autofree char *sum = NULL;
+        Progress progress;
+        PutArgs a;
+        gint64 handle;
+        gsize size;
+
+        if (!parse_put_args (ctx, &a, error))
+                return FALSE;
+        map = g_mapped_file_new (a.local, FALSE, error);
+        if (map == NULL)
+                return FALSE;
+        size = g_mapped_file_get_length (map);
+        handle = open_atomic (ctx, &a, error);
+        if (handle < 0)
+                return FALSE;
+        progress_init (&progress, "put", (gint64) size);
+        sum = send_chunks (ctx, handle, (const guint8 *) g_mapped_file_get_contents (map), size, &progress, error);
+        if (sum == NULL)
+                return FALSE;
+        if (a.owner != NULL && !set_owner (ctx, &a, error))
+                return FALSE;
+        if (!verify (ctx, a.guest, sum, error))
                 return FALSE;
         print_timing (ctx, &progress);
         return TRUE;
