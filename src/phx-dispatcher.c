@@ -185,9 +185,10 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
                 g_queue_unlink (&cs->unanswered, &inv->link);
                 phx_connection_release (inv->call.connection);
         }
-        phx_invocation_free (inv);
+        /* The lane may belong to what the invocation holds (a handle): advance it first. */
         if (lane != NULL)
                 lane_advance (self, lane);
+        phx_invocation_free (inv);
         maybe_trim (self);
 }
 
