@@ -82,6 +82,30 @@ def error_text(reply):
     return base64.b64decode(reply["error"]["bufb64"], validate=True).decode()
 
 
+def wait_listening(path, proc, log_path, timeout=TIMEOUT):
+    """Returns once a connect to the agent's socket succeeds. The socket file appears at
+    bind(), before listen(): until then a connect is refused, so the file proves nothing.
+    The probe connection is closed at once (the agent serves one host at a time, and a test
+    may want that place for the client binary); the agent sees a host come and go."""
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+            return
+        except (FileNotFoundError, ConnectionRefusedError):
+            pass
+        finally:
+            probe.close()
+        if proc.poll() is not None:
+            raise RuntimeError("agent exited with %r before listening: %s"
+                               % (proc.returncode, pathlib.Path(log_path).read_text(errors="replace")))
+        if time.monotonic() > deadline:
+            raise RuntimeError("agent not listening on %s within %.0fs" % (path, timeout))
+        # Polling the real state (a connect), not a guess at how long a start takes.
+        time.sleep(0.005)
+
+
 class Agent:
     def __init__(self, tmp_path, args=(), wrap=(), bus=None):
         self.sock_path = str(tmp_path / "agent.sock")
@@ -96,15 +120,14 @@ class Agent:
                           "--runtime-dir", str(tmp_path / "run"), *config, *args],
             env=env,
             stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + TIMEOUT
-        while not os.path.exists(self.sock_path):
-            if self.proc.poll() is not None:
-                raise RuntimeError("agent exited: " + self.log_path.read_text())
-            if time.monotonic() > deadline:
-                raise RuntimeError("agent socket never appeared")
-            time.sleep(0.01)
         self.clients = []
         self.allowed_codes = (0, -15)
+        try:
+            wait_listening(self.sock_path, self.proc, self.log_path)
+        except BaseException:
+            # A fixture whose setup fails gets no teardown: never leave the agent running.
+            self.stop()
+            raise
 
     def connect(self):
         c = Client(self.sock_path)

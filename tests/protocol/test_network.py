@@ -32,8 +32,11 @@ def netns(tmp_path):
 @pytest.fixture
 def nethost(netns, tmp_path):
     a = Agent(tmp_path, wrap=["ip", "netns", "exec", netns])
-    yield a.connect()
-    assert a.stop() in (0, -15)
+    try:
+        yield a.connect()
+    finally:
+        code = a.stop()
+    assert code in (0, -15)
 
 
 def addrs(ns, dev):
