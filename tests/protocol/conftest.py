@@ -15,6 +15,18 @@ AGENT = os.environ.get("PHX_AGENT", str(ROOT / "build" / "src" / "phoenix-ga"))
 TIMEOUT = float(os.environ.get("PHX_TEST_TIMEOUT", "30"))
 
 
+def needs_root(why):
+    """Marks a test that needs root, saying why. CI runs as root and counts a skip as a
+    failure; elsewhere the skip names what was not tested."""
+    return pytest.mark.skipif(os.geteuid() != 0, reason="needs root: " + why)
+
+
+def require_root(why):
+    """The same for a fixture: skips every test that uses it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: " + why)
+
+
 class Client:
     """One host connection. Replies are matched by tag; untagged ones are read in order."""
 
@@ -178,6 +190,27 @@ def agent_log(agent):
 @pytest.fixture
 def host(agent, agent_log):
     return agent.connect()
+
+
+def wait_until(condition, what, timeout=TIMEOUT):
+    """Polls a real state (a file descriptor, a process, a kernel setting) until it holds:
+    readiness is observed, never guessed with a sleep."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.001)
+
+
+def holds_open(pid, path):
+    """True while process `pid` has `path` open."""
+    fd_dir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def b64(data: bytes) -> str:
