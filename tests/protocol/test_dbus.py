@@ -52,13 +52,16 @@ def private_bus():
 """ % (d, POLICY))
     proc = subprocess.Popen(["dbus-daemon", "--config-file", str(conf), "--nofork", "--nopidfile",
                              "--print-address"], stdout=subprocess.PIPE, text=True)
-    address = proc.stdout.readline().strip()
-    assert address.startswith("unix:"), address
-    (d / "bus").chmod(0o777)
-    yield address, proc
-    proc.kill()
-    proc.wait()
-    shutil.rmtree(d, ignore_errors=True)
+    try:
+        # printed once the bus listens: readiness without polling
+        address = proc.stdout.readline().strip()
+        assert address.startswith("unix:"), address
+        (d / "bus").chmod(0o777)
+        yield address, proc
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def busctl(address, *args, user=None, check=True):
@@ -84,9 +87,11 @@ def get(address, prop, user=None):
 def bus_agent(private_bus, tmp_path):
     address, _ = private_bus
     a = Agent(tmp_path, bus=address)
-    wait_for_name(address)
-    yield address, a
-    a.stop()
+    try:
+        wait_for_name(address)
+        yield address, a
+    finally:
+        a.stop()
 
 
 def test_introspect_and_read_every_property(bus_agent):
