@@ -5,10 +5,14 @@ import glob
 import os
 import pathlib
 import re
+import socket
 import subprocess
 import time
 
 import pytest
+
+# dpkg -i and apt-get purge on this machine
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: installs and purges the packages")
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEB_DIR = pathlib.Path(os.environ.get("PHX_DEB_DIR", "/nonexistent"))
@@ -103,10 +107,17 @@ def test_installed_agent_serves_with_its_shipped_config(installed, tmp_path):
     agent = subprocess.Popen(["phoenix-ga", "-m", "unix-listen", "-p", str(sock), "--no-dbus",
                               "--runtime-dir", str(tmp_path / "rt")], stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(200):
-            if sock.exists():
+        # ready when a connect succeeds: the socket file exists from bind(), before listen()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    probe.connect(str(sock))
                 break
-            time.sleep(0.02)
+            except (FileNotFoundError, ConnectionRefusedError):
+                assert agent.poll() is None, agent.communicate()[1]
+                assert time.monotonic() < deadline, "the installed agent never listened"
+                time.sleep(0.005)
         out = run("phoenix-ga-client", "-s", str(sock), "ping")
         assert out.stdout == '"%s"\n' % VERSION, out.stderr
     finally:

@@ -15,6 +15,18 @@ AGENT = os.environ.get("PHX_AGENT", str(ROOT / "build" / "src" / "phoenix-ga"))
 TIMEOUT = float(os.environ.get("PHX_TEST_TIMEOUT", "30"))
 
 
+def needs_root(why):
+    """Marks a test that needs root, saying why. CI runs as root and counts a skip as a
+    failure; elsewhere the skip names what was not tested."""
+    return pytest.mark.skipif(os.geteuid() != 0, reason="needs root: " + why)
+
+
+def require_root(why):
+    """The same for a fixture: skips every test that uses it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: " + why)
+
+
 class Client:
     """One host connection. Replies are matched by tag; untagged ones are read in order."""
 
@@ -82,6 +94,30 @@ def error_text(reply):
     return base64.b64decode(reply["error"]["bufb64"], validate=True).decode()
 
 
+def wait_listening(path, proc, log_path, timeout=TIMEOUT):
+    """Returns once a connect to the agent's socket succeeds. The socket file appears at
+    bind(), before listen(): until then a connect is refused, so the file proves nothing.
+    The probe connection is closed at once (the agent serves one host at a time, and a test
+    may want that place for the client binary); the agent sees a host come and go."""
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+            return
+        except (FileNotFoundError, ConnectionRefusedError):
+            pass
+        finally:
+            probe.close()
+        if proc.poll() is not None:
+            raise RuntimeError("agent exited with %r before listening: %s"
+                               % (proc.returncode, pathlib.Path(log_path).read_text(errors="replace")))
+        if time.monotonic() > deadline:
+            raise RuntimeError("agent not listening on %s within %.0fs" % (path, timeout))
+        # Polling the real state (a connect), not a guess at how long a start takes.
+        time.sleep(0.005)
+
+
 class Agent:
     def __init__(self, tmp_path, args=(), wrap=(), bus=None):
         self.sock_path = str(tmp_path / "agent.sock")
@@ -96,15 +132,14 @@ class Agent:
                           "--runtime-dir", str(tmp_path / "run"), *config, *args],
             env=env,
             stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + TIMEOUT
-        while not os.path.exists(self.sock_path):
-            if self.proc.poll() is not None:
-                raise RuntimeError("agent exited: " + self.log_path.read_text())
-            if time.monotonic() > deadline:
-                raise RuntimeError("agent socket never appeared")
-            time.sleep(0.01)
         self.clients = []
         self.allowed_codes = (0, -15)
+        try:
+            wait_listening(self.sock_path, self.proc, self.log_path)
+        except BaseException:
+            # A fixture whose setup fails gets no teardown: never leave the agent running.
+            self.stop()
+            raise
 
     def connect(self):
         c = Client(self.sock_path)
@@ -155,6 +190,27 @@ def agent_log(agent):
 @pytest.fixture
 def host(agent, agent_log):
     return agent.connect()
+
+
+def wait_until(condition, what, timeout=TIMEOUT):
+    """Polls a real state (a file descriptor, a process, a kernel setting) until it holds:
+    readiness is observed, never guessed with a sleep."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.001)
+
+
+def holds_open(pid, path):
+    """True while process `pid` has `path` open."""
+    fd_dir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def b64(data: bytes) -> str:

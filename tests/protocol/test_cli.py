@@ -7,7 +7,7 @@ import subprocess
 import time
 import tty
 
-from conftest import AGENT
+from conftest import AGENT, holds_open, wait_until
 
 
 def test_version():
@@ -64,7 +64,8 @@ def test_isa_serial_on_a_pty_with_legacy_debug_flag():
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     os.close(slave)
     try:
-        time.sleep(0.3)
+        # Ready once the agent holds the port open (observed in /proc, not guessed with a sleep).
+        wait_until(lambda: proc.poll() is not None or holds_open(proc.pid, name), "the agent never opened " + name)
         os.write(master, b'{"execute":"ping","tag":"tty"}\r\n')
         assert read_json_line(master) == {"return": "0.1.0", "tag": "tty"}
         # raw mode: no echo of what the host sent, no CR/LF translation of replies

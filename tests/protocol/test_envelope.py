@@ -3,7 +3,7 @@ import json
 import socket
 import time
 
-from conftest import Client, error_text
+from conftest import Client, error_text, holds_open, wait_until
 
 EINVAL = 22
 LIMIT = 80 * 1024 * 1024  # PHX_REQUEST_MAX
@@ -166,11 +166,14 @@ def test_replies_for_a_departed_host_are_never_delivered(agent, tmp_path):
     first = agent.connect()
     first.send_raw(json.dumps({"execute": "get-file-md5sum", "arguments": {"path": str(big)},
                                "tag": "old"}).encode() + b"\n")
-    time.sleep(0.05)
+    wait_until(lambda: holds_open(agent.proc.pid, big), "the md5 never started")
     first.close()
     second = agent.connect()
     assert second.ok("ping") == "0.1.0"
-    time.sleep(2.0)  # the md5 finishes meanwhile; its reply belongs to the first host
+    # The md5 is over once the agent closes the file; its reply (for the first host) is
+    # made right after, so a ping sent now is answered after it would have been sent.
+    wait_until(lambda: not holds_open(agent.proc.pid, big), "the md5 never ended", 120)
+    assert second.request("ping", tag="after-md5")["tag"] == "after-md5"
     assert second.no_reply(0.5)
     assert second.request("ping", tag="fresh")["tag"] == "fresh"
 

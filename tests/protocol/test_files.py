@@ -5,11 +5,10 @@ import os
 import shutil
 import stat
 import subprocess
-import time
 
 import pytest
 
-from conftest import b64, unb64
+from conftest import b64, needs_root, unb64, wait_until
 
 EBADF, ENOENT, EEXIST, ENOTDIR, EINVAL, EMFILE, ETXTBSY = 9, 2, 17, 20, 22, 24, 26
 
@@ -179,7 +178,8 @@ def test_force_replaces_busy_executable(host, tmp_path):
     shutil.copy("/bin/sleep", exe)
     proc = subprocess.Popen([str(exe), "30"])
     try:
-        time.sleep(0.2)
+        # ETXTBSY only once the child has exec'ed the file: wait for that, not for a guess.
+        wait_until(lambda: os.readlink("/proc/%d/exe" % proc.pid) == str(exe), "%s never ran" % exe)
         code, msg = host.err("file-open", {"path": str(exe), "mode": "w"})
         assert code == ETXTBSY
         h = host.ok("file-open", {"path": str(exe), "mode": "w", "force": True, "perm": 0o755})
@@ -213,6 +213,7 @@ def test_md5_of_fifo_without_writer_does_not_hang(host, tmp_path):
     assert host.ok("get-file-md5sum", {"path": str(fifo)}) == hashlib.md5(b"").hexdigest()
 
 
+@needs_root("chown to another user")
 def test_chmod_and_chown(host, tmp_path):
     path = tmp_path / "c"
     path.write_bytes(b"")

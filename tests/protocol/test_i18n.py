@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import AGENT, ROOT, Agent
+from conftest import AGENT, ROOT, Agent, require_root
 
 BUILD = pathlib.Path(AGENT).resolve().parents[1]
 CLIENT = str(BUILD / "src" / "phoenix-ga-client")
@@ -25,6 +25,7 @@ def localedir():
 @pytest.fixture(scope="module")
 def russian(tmp_path_factory):
     """Returns run(argv, **kw) that runs argv under ru_RU.UTF-8 with the built catalogues."""
+    require_root("mounts the catalogues in a private mount namespace")
     tmp = tmp_path_factory.mktemp("i18n")
     locpath = tmp / "locales"
     locpath.mkdir()
@@ -83,7 +84,9 @@ def test_the_wire_stays_english_under_a_russian_locale(russian, tmp_path):
     """The agent logs in Russian; the error it sends the host (errno text included) is English."""
     sock, rt = tmp_path / "s", tmp_path / "rt"
     out = russian(["sh", "-c", '"$0" --no-config --no-dbus -m unix-listen -p "$1" --runtime-dir "$2" & pid=$!; '
-                   'for i in $(seq 100); do [ -S "$1" ] && break; sleep 0.05; done; '
+                   # ready when a connect succeeds (the socket file exists before listen())
+                   'i=0; until "$3" -s "$1" ping >/dev/null 2>&1; do kill -0 $pid && [ $i -lt 3000 ] || exit 9; '
+                   'i=$((i + 1)); sleep 0.01; done; '
                    '"$3" -s "$1" stat /nonexistent; echo "client=$?"; kill $pid; wait $pid',
                    AGENT, str(sock), str(rt), CLIENT])
     assert "phoenix-ga 0.1.0 обслуживает %s (unix-listen)" % sock in out.stdout + out.stderr

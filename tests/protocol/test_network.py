@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import Agent
+from conftest import Agent, require_root
 
 ESRCH, ENODEV, EEXIST, EINVAL, EADDRNOTAVAIL = 3, 19, 17, 22, 99
 
@@ -19,6 +19,7 @@ def ip(ns, *args):
 
 @pytest.fixture
 def netns(tmp_path):
+    require_root("creates a network namespace")
     name = "phx-" + uuid.uuid4().hex[:8]
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
@@ -32,8 +33,11 @@ def netns(tmp_path):
 @pytest.fixture
 def nethost(netns, tmp_path):
     a = Agent(tmp_path, wrap=["ip", "netns", "exec", netns])
-    yield a.connect()
-    assert a.stop() in (0, -15)
+    try:
+        yield a.connect()
+    finally:
+        code = a.stop()
+    assert code in (0, -15)
 
 
 def addrs(ns, dev):

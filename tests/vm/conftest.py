@@ -100,15 +100,30 @@ class Guest:
         cmd += ["-accel", "kvm", "-cpu", "host"] if os.environ.get("PHX_VM_KVM") else ["-accel", "tcg", "-cpu", "max"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + BOOT_TIMEOUT
-        while not (os.path.exists(self.ctl_path) and os.path.exists(self.ga_path)):
+        try:
+            self._boot(deadline)
+        except BaseException:
+            # No teardown follows a failed session fixture: never leave qemu running.
+            self.stop()
+            raise
+
+    def _boot(self, deadline):
+        # Ready when a connect succeeds: QEMU's socket file exists from bind(), before
+        # listen(). QEMU makes every -chardev before it runs the guest, so once the control
+        # socket listens the agent's does too (and no test connects to it before the guest
+        # has said it is up).
+        while True:
+            self.ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self.ctl.connect(self.ctl_path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                self.ctl.close()
             self._check_alive(deadline)
-            time.sleep(0.05)
-        self.ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.ctl.connect(self.ctl_path)
+            time.sleep(0.01)
         self.ctl_buf = b""
-        while b"GUEST READY" not in self.console.read_bytes():
-            self._check_alive(deadline)
-            time.sleep(0.1)
+        # The guest's shell says CTL-READY on the control port once it holds the port open
+        # (guest-init.sh); before that, input would be lost.
         while b"CTL-READY" not in self.ctl_buf:
             self._check_alive(deadline)
             self.ctl.settimeout(1)
@@ -173,6 +188,8 @@ class Guest:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+        if getattr(self, "ctl", None) is not None:
+            self.ctl.close()
 
 
 _guest = None
