@@ -20,6 +20,7 @@ typedef struct {
         const guchar *p;
         const guchar *start;
         const guchar *end;
+        guint nodes; /* values built so far, bounded by PHX_JSON_NODES_MAX */
         GError **error;
 } Reader;
 
@@ -343,6 +344,12 @@ parse_value (Reader *r, guint depth)
                 fail (r, "unexpected end of input");
                 return NULL;
         }
+        /* Counted before the value is built: a line of `[{},{},...]` costs a few hundred
+         * bytes of tree per three bytes of text, so the line limit alone bounds nothing. */
+        if (++r->nodes > PHX_JSON_NODES_MAX) {
+                fail (r, "too many JSON values");
+                return NULL;
+        }
         switch (*r->p) {
         case '{':
         case '[':
@@ -377,7 +384,7 @@ parse_value (Reader *r, guint depth)
 JsonNode *
 phx_json_parse (const char *data, gsize len, GError **error)
 {
-        Reader r = { (const guchar *) data, (const guchar *) data, (const guchar *) data + len, error };
+        Reader r = { (const guchar *) data, (const guchar *) data, (const guchar *) data + len, 0, error };
         g_autoptr(JsonNode) root = parse_value (&r, 0);
 
         if (root == NULL)

@@ -65,3 +65,14 @@
 /* Character devices: how long after a request read while the port still reported HUP the
  * host's arrival may be confirmed (see on_port_event in phx-channel.c). */
 #define PHX_CONNECT_SETTLE_US ((gint64) 1000 * 1000)
+
+/* --- hostile host: bounds on what one request or one listing can cost --- */
+
+/* The agent's promised peak memory (VmHWM) whatever the host sends; tests/hostile parses
+ * this line and fails when an attack pushes the agent past it. */
+#define PHX_MEMORY_HWM_MAX ((gsize) 512 * 1024 * 1024)
+
+/* JSON values (objects, arrays, strings, numbers, literals) in one request. No command takes
+ * more than a dozen; each value costs a few hundred bytes of json-glib tree, so this keeps one
+ * request's tree to a few MB however its line is shaped. */
+#define PHX_JSON_NODES_MAX 10000
