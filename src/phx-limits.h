@@ -39,8 +39,10 @@
 /* Line buffers larger than this are released after use instead of kept for the next line. */
 #define PHX_LINEBUF_KEEP ((gsize) 64 * 1024)
 
-/* directory-list: entries returned at most, whatever `n` says. */
-#define PHX_DIRLIST_MAX 1000000
+/* directory-list: entries returned at most, whatever `n` says: the first ones by name. Each
+ * entry costs about 6 KB at the reply's peak (json-glib tree and text), so 32768 entries
+ * peak near 200 MB, well inside PHX_MEMORY_HWM_MAX. */
+#define PHX_DIRLIST_MAX 32768
 
 /* Listen backlog for unix-listen: one client is served, a few may wait. */
 #define PHX_LISTEN_BACKLOG 4
