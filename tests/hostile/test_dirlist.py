@@ -3,6 +3,10 @@
 Before (plain build, bfe4bc9): 1.2 GB peak (every name, then every entry's JSON tree, then the
 reply text). Now: at most PHX_DIRLIST_MAX entries, the first ones by name over ALL names
 (a bounded max-heap while scanning), so `n` and the cut always pick the same entries.
+
+Added (not in the issue): 4 listings of that directory at once. Each is bounded now, but
+nothing bounds their sum: ~700 MB peak with this branch's per-listing bound (6 at once:
+1055 MB); on bfe4bc9 a single listing already peaked at 1.2 GB.
 """
 import os
 
@@ -47,3 +51,15 @@ def test_n_picks_the_first_names(host, big_dir):
     for n in (1, 10, 1000):
         entries = host.ok("directory-list", {"path": str(d), "n": n}, timeout=60)
         assert [e["name"] for e in entries] == names[:n]
+
+
+def test_parallel_listings(agent, big_dir):
+    d, names = big_dir
+    host = agent.connect()
+    for _ in range(4):
+        host.send("directory-list", {"path": str(d)})
+    for _ in range(4):
+        reply = host.read_reply(180)
+        assert len(reply["return"]) == min(ENTRIES, limit("PHX_DIRLIST_MAX"))
+    report("attack10f-parallel-dirlist", listings=4)
+    agent.assert_hwm("attack10f-parallel-dirlist")
