@@ -41,6 +41,12 @@ hash_file (const char *path, GChecksumType type, GCancellable *cancellable, GErr
                 phx_error_set_errno (error, errsv, "fstat %s", path);
                 return NULL;
         }
+        /* A directory keeps the EISDIR that read(2) gave hosts before the type check. */
+        if (S_ISDIR (st.st_mode)) {
+                close (fd);
+                phx_error_set_errno (error, EISDIR, "read %s", path);
+                return NULL;
+        }
         if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
                 close (fd);
                 phx_error_set (error, EINVAL, "%s: not a regular file", path);
