@@ -314,18 +314,27 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def agent(tmp_path, request):
     a = Agent(tmp_path)
-    died = None
-    yield a
-    call = getattr(request.node, "rep_call", None)
-    if not a.alive():
-        died = a.proc.returncode
-    elif call is not None and call.passed:
-        # The promise holds for the whole life of the agent, not only where a test looked.
-        a.assert_hwm("end-of-test")
-    code = a.stop()
+    try:
+        yield a
+    finally:
+        # Everything is measured first and asserted only after the agent (and its session)
+        # is gone, so a failed check never leaves a process behind.
+        call = getattr(request.node, "rep_call", None)
+        died = a.proc.returncode if not a.alive() else None
+        try:
+            hwm = a.hwm()
+        except (OSError, KeyError):
+            hwm = None
+        code = a.stop()
+        empty = session_empty(a.pid)
     assert died is None, "agent died during the test with status %r" % died
     assert code in (0, -signal.SIGTERM), "agent exited with %r" % code
-    assert session_empty(a.pid), "processes left behind in the agent's session"
+    assert empty, "processes left behind in the agent's session"
+    if call is not None and call.passed and hwm is not None:
+        # The promise holds for the whole life of the agent, not only where a test looked.
+        report("end-of-test", hwm_mib=hwm / MIB)
+        if not ASAN:
+            assert hwm <= HWM_MAX, "peak %.0f MiB > PHX_MEMORY_HWM_MAX %.0f MiB" % (hwm / MIB, HWM_MAX / MIB)
 
 
 @pytest.fixture
