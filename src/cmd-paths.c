@@ -231,7 +231,6 @@ heap_offer (NameHeap *h, const char *name)
                         h->names = g_renew (char *, h->names, h->cap);
                 }
                 i = h->len++;
-
                 h->names[i] = g_strdup (name);
                 while (i > 0 && strcmp (h->names[(i - 1) / 2], h->names[i]) < 0) {
                         char *tmp = h->names[i];

@@ -382,7 +382,7 @@ parse_value (Reader *r, guint depth)
 }
 
 JsonNode *
-phx_json_parse (const char *data, gsize len, GError **error)
+phx_json_parse_counted (const char *data, gsize len, guint *n_values, GError **error)
 {
         Reader r = { (const guchar *) data, (const guchar *) data, (const guchar *) data + len, 0, error };
         g_autoptr(JsonNode) root = parse_value (&r, 0);
@@ -394,5 +394,13 @@ phx_json_parse (const char *data, gsize len, GError **error)
                 fail (&r, "trailing data after value");
                 return NULL;
         }
+        if (n_values != NULL)
+                *n_values = r.nodes;
         return g_steal_pointer (&root);
+}
+
+JsonNode *
+phx_json_parse (const char *data, gsize len, GError **error)
+{
+        return phx_json_parse_counted (data, len, NULL, error);
 }

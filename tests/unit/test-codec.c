@@ -101,6 +101,15 @@ test_json_nodes_limit (void)
                         g_assert_nonnull (strstr (error->message, "too many JSON values"));
                 }
         }
+        /* the count is reported, so a queue can charge a parsed request by its tree */
+        {
+                const char *text = "{\"execute\":\"ping\",\"arguments\":{\"a\":[1,2,{}]},\"tag\":\"t\"}";
+                guint n_values = 0;
+                g_autoptr(JsonNode) node = phx_json_parse_counted (text, strlen (text), &n_values, NULL);
+
+                g_assert_nonnull (node);
+                g_assert_cmpuint (n_values, ==, 8);
+        }
         /* members count too: keys are not values, each member's value is */
         {
                 g_autoptr(GString) s = g_string_new ("{");
