@@ -135,6 +135,26 @@ class Client:
         line, self.buf = self.buf.split(b"\n", 1)
         return line
 
+    def drain_lines(self, count, timeout=TIMEOUT):
+        """Reads `count` reply lines without parsing them; returns the last one."""
+        deadline = time.monotonic() + timeout
+        got = self.buf.count(b"\n")
+        while got < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("%d of %d replies within %.1fs" % (got, count, timeout))
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(4 * MIB)
+            if not chunk:
+                raise EOFError("agent closed the connection after %d of %d replies" % (got, count))
+            got += chunk.count(b"\n")
+            # keep only what follows the last complete line (and that line, for the caller)
+            self.buf = (self.buf + chunk)[-(len(chunk) + 4096):]
+        lines = self.buf.split(b"\n")
+        extra = got - count
+        self.buf = b"\n".join(lines[len(lines) - 1 - extra:])
+        return lines[len(lines) - 2 - extra]
+
     def read_reply(self, timeout=TIMEOUT):
         return json.loads(self.read_line(timeout))
 
