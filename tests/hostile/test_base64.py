@@ -7,8 +7,6 @@ import os
 
 import pytest
 
-from conftest import error_text
-
 pytestmark = pytest.mark.timeout(60)
 
 

@@ -8,7 +8,6 @@ Before (plain build, bfe4bc9):
   10d. one 8 MiB request whose argument is `[{},{},...]`: 888 MB peak; now refused with
        "too many JSON values" (PHX_JSON_NODES_MAX).
 """
-import os
 import time
 
 import pytest
