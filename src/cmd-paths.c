@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,17 +18,39 @@
 #include "util-path.h"
 #include "util-stat.h"
 
+/* Only what has an end: a regular file or a block device. /dev/zero, /dev/urandom, a FIFO
+ * or a tty would keep a worker hashing (or waiting) for as long as the agent lives. Long but
+ * finite work (a large disk, a huge sparse file) stops when the call is cancelled. */
 static char *
-hash_file (const char *path, GChecksumType type, GError **error)
+hash_file (const char *path, GChecksumType type, GCancellable *cancellable, GError **error)
 {
         g_autoptr(GChecksum) sum = g_checksum_new (type);
         g_autofree guint8 *buf = NULL;
+        struct stat st;
         int fd, fl;
 
-        /* Non-blocking open: a FIFO without a writer must not hang the worker. */
+        /* Non-blocking open: a FIFO without a writer must not hang the worker before the
+         * type check below can refuse it. */
         fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 phx_error_set_errno (error, errno, "open %s", path);
+                return NULL;
+        }
+        if (fstat (fd, &st) < 0) {
+                int errsv = errno;
+                close (fd);
+                phx_error_set_errno (error, errsv, "fstat %s", path);
+                return NULL;
+        }
+        /* A directory keeps the EISDIR that read(2) gave hosts before the type check. */
+        if (S_ISDIR (st.st_mode)) {
+                close (fd);
+                phx_error_set_errno (error, EISDIR, "read %s", path);
+                return NULL;
+        }
+        if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode)) {
+                close (fd);
+                phx_error_set (error, EINVAL, "%s: not a regular file", path);
                 return NULL;
         }
         fl = fcntl (fd, F_GETFL);
@@ -35,7 +58,14 @@ hash_file (const char *path, GChecksumType type, GError **error)
                 fcntl (fd, F_SETFL, fl & ~O_NONBLOCK);
         buf = g_malloc (PHX_IO_CHUNK);
         for (;;) {
-                ssize_t n = read (fd, buf, PHX_IO_CHUNK);
+                ssize_t n;
+
+                if (g_cancellable_is_cancelled (cancellable)) {
+                        close (fd);
+                        phx_error_set (error, ECANCELED, "hash %s: cancelled", path);
+                        return NULL;
+                }
+                n = read (fd, buf, PHX_IO_CHUNK);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
@@ -64,7 +94,8 @@ string_node (char *take)
 static JsonNode *
 get_file_md5sum (PhxCall *call, GError **error)
 {
-        char *hex = hash_file (phx_args_get_string (call->args, "path"), G_CHECKSUM_MD5, error);
+        char *hex = hash_file (phx_args_get_string (call->args, "path"), G_CHECKSUM_MD5,
+                               call->cancellable, error);
 
         return hex != NULL ? string_node (hex) : NULL;
 }
@@ -86,7 +117,7 @@ get_file_hash (PhxCall *call, GError **error)
         for (guint i = 0; i < G_N_ELEMENTS (algorithms); i++) {
                 if (g_str_equal (algorithm, algorithms[i].name)) {
                         char *hex = hash_file (phx_args_get_string (call->args, "path"),
-                                               algorithms[i].type, error);
+                                               algorithms[i].type, call->cancellable, error);
                         return hex != NULL ? string_node (hex) : NULL;
                 }
         }
@@ -195,17 +226,89 @@ compare_names (gconstpointer a, gconstpointer b)
         return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+/* The `keep` smallest names seen so far, as a max-heap on strcmp: a directory of millions
+ * of entries costs no more than `keep` names while it is scanned, and what is kept is
+ * exactly the first `keep` of the full sorted listing, whatever order readdir gives. */
+typedef struct {
+        char **names;
+        guint len;
+        guint cap;  /* grown on demand: most directories are small, `keep` may be large */
+        guint keep;
+        guint64 seen;
+} NameHeap;
+
+static void
+heap_sift_down (NameHeap *h, guint i)
+{
+        for (;;) {
+                guint l = 2 * i + 1, r = l + 1, top = i;
+                char *tmp;
+
+                if (l < h->len && strcmp (h->names[l], h->names[top]) > 0)
+                        top = l;
+                if (r < h->len && strcmp (h->names[r], h->names[top]) > 0)
+                        top = r;
+                if (top == i)
+                        return;
+                tmp = h->names[i];
+                h->names[i] = h->names[top];
+                h->names[top] = tmp;
+                i = top;
+        }
+}
+
+static void
+heap_offer (NameHeap *h, const char *name)
+{
+        h->seen++;
+        if (h->len < h->keep) {
+                guint i;
+
+                if (h->len == h->cap) {
+                        h->cap = MIN (h->keep, MAX (64, h->cap * 2));
+                        h->names = g_renew (char *, h->names, h->cap);
+                }
+                i = h->len++;
+                h->names[i] = g_strdup (name);
+                while (i > 0 && strcmp (h->names[(i - 1) / 2], h->names[i]) < 0) {
+                        char *tmp = h->names[i];
+                        h->names[i] = h->names[(i - 1) / 2];
+                        h->names[(i - 1) / 2] = tmp;
+                        i = (i - 1) / 2;
+                }
+                return;
+        }
+        if (h->keep == 0 || strcmp (name, h->names[0]) >= 0)
+                return;
+        g_free (h->names[0]);
+        h->names[0] = g_strdup (name);
+        heap_sift_down (h, 0);
+}
+
+static void
+heap_clear (NameHeap *h)
+{
+        for (guint i = 0; i < h->len; i++)
+                g_free (h->names[i]);
+        g_clear_pointer (&h->names, g_free);
+        h->len = h->cap = 0;
+}
+
+/* Entries between two looks at the cancellable while scanning or stat'ing. */
+#define DIRLIST_CANCEL_EVERY 1024
+
 static JsonNode *
 directory_list (PhxCall *call, GError **error)
 {
         const char *path = phx_args_get_string (call->args, "path");
         gint64 n = phx_args_get_int (call->args, "n");
-        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
         g_autoptr(JsonArray) arr = NULL;
+        NameHeap heap = { NULL, 0, 0, PHX_DIRLIST_MAX, 0 };
         struct dirent *de;
         DIR *dir;
-        guint limit;
 
+        if (n > 0 && n < PHX_DIRLIST_MAX)
+                heap.keep = (guint) n;
         dir = opendir (path);
         if (dir == NULL) {
                 phx_error_set_errno (error, errno, "opendir %s", path);
@@ -214,31 +317,46 @@ directory_list (PhxCall *call, GError **error)
         while ((errno = 0, de = readdir (dir)) != NULL) {
                 if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
                         continue;
-                if (names->len >= PHX_DIRLIST_MAX)
-                        break;
-                g_ptr_array_add (names, g_strdup (de->d_name));
+                if (heap.seen % DIRLIST_CANCEL_EVERY == 0 && g_cancellable_is_cancelled (call->cancellable))
+                        goto cancelled;
+                heap_offer (&heap, de->d_name);
         }
         if (errno != 0) {
                 int errsv = errno;
                 closedir (dir);
+                heap_clear (&heap);
                 phx_error_set_errno (error, errsv, "readdir %s", path);
                 return NULL;
         }
+        /* The reply stays the plain array the Phoenix contract defines, so the only trace
+         * of a cut is this line (documented in protocol.md). */
+        if (heap.seen > heap.len && heap.keep == PHX_DIRLIST_MAX)
+                g_message ("directory-list %s: %" G_GUINT64_FORMAT " entries, only the first %u by name returned",
+                           path, heap.seen, heap.len);
         /* Sorted, so that `n` always picks the same entries and hosts can diff listings. */
-        g_ptr_array_sort (names, compare_names);
-        limit = n > 0 && (guint64) n < names->len ? (guint) n : names->len;
-        arr = json_array_sized_new (limit);
-        for (guint i = 0; i < limit; i++) {
-                const char *name = g_ptr_array_index (names, i);
+        if (heap.len > 0)
+                qsort (heap.names, heap.len, sizeof (char *), compare_names);
+        arr = json_array_sized_new (heap.len);
+        for (guint i = 0; i < heap.len; i++) {
+                const char *name = heap.names[i];
                 struct stat st;
 
+                if (i % DIRLIST_CANCEL_EVERY == 0 && g_cancellable_is_cancelled (call->cancellable))
+                        goto cancelled;
                 /* An entry removed since readdir is simply no longer there. */
                 if (fstatat (dirfd (dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
                 json_array_add_element (arr, util_stat_entry (name, &st));
         }
         closedir (dir);
+        heap_clear (&heap);
         return json_node_init_array (json_node_alloc (), arr);
+
+cancelled:
+        closedir (dir);
+        heap_clear (&heap);
+        phx_error_set (error, ECANCELED, "directory-list %s: cancelled", path);
+        return NULL;
 }
 
 static const PhxArgSpec path_args[] = {

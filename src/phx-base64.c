@@ -111,6 +111,16 @@ phx_base64_decode (const char *text, gsize len, GError **error)
                                                bad);
                                 return NULL;
                         }
+                        /* The bits the padding leaves unused must be zero: otherwise
+                         * several texts decode to the same bytes, and a corrupted last
+                         * symbol would pass unnoticed (RFC 4648 section 3.5). */
+                        if ((pad == 2 && (b & 0x0f) != 0) || (pad == 1 && (c & 0x03) != 0)) {
+                                g_free (out);
+                                phx_error_set (error, EINVAL,
+                                               "invalid base64: non-zero padding bits at offset %" G_GSIZE_FORMAT,
+                                               pad == 2 ? i + 1 : i + 2);
+                                return NULL;
+                        }
                         out[o++] = (guint8) (a << 2 | b >> 4);
                         if (pad == 1)
                                 out[o++] = (guint8) (b << 4 | c >> 2);

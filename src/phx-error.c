@@ -24,24 +24,52 @@ strerror_c (int errsv)
         return c_locale != (locale_t) 0 ? strerror_l (errsv, c_locale) : g_strerror (errsv);
 }
 
+/* g_set_error's rule: the first error wins and the second is a programmer error worth a
+ * warning. Overwriting would leak the first GError and, worse, report the later, usually
+ * less precise failure (a cleanup's errno instead of the call that failed). */
+static gboolean G_GNUC_PRINTF (2, 0)
+may_set (GError **error, const char *format, va_list ap)
+{
+        g_autofree char *lost = NULL;
+
+        if (error == NULL)
+                return FALSE;
+        if (*error == NULL)
+                return TRUE;
+        lost = g_strdup_vprintf (format, ap);
+        g_warning ("error set over the top of a previous one (kept: %s; dropped: %s)",
+                   (*error)->message, lost);
+        return FALSE;
+}
+
 void
 phx_error_set_errno (GError **error, int errsv, const char *format, ...)
 {
         g_autofree char *what = NULL;
         va_list ap;
+        gboolean ok;
 
+        va_start (ap, format);
+        ok = may_set (error, format, ap);
+        va_end (ap);
+        if (!ok)
+                return;
         va_start (ap, format);
         what = g_strdup_vprintf (format, ap);
         va_end (ap);
-        g_set_error (error, PHX_ERROR, errsv, "%s: %s", what, strerror_c (errsv));
+        *error = g_error_new (PHX_ERROR, errsv, "%s: %s", what, strerror_c (errsv));
 }
 
 void
 phx_error_set (GError **error, int code, const char *format, ...)
 {
         va_list ap;
+        gboolean ok;
 
-        if (error == NULL)
+        va_start (ap, format);
+        ok = may_set (error, format, ap);
+        va_end (ap);
+        if (!ok)
                 return;
         va_start (ap, format);
         *error = g_error_new_valist (PHX_ERROR, code, format, ap);

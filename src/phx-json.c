@@ -20,6 +20,7 @@ typedef struct {
         const guchar *p;
         const guchar *start;
         const guchar *end;
+        guint nodes; /* values built so far, bounded by PHX_JSON_NODES_MAX */
         GError **error;
 } Reader;
 
@@ -343,6 +344,12 @@ parse_value (Reader *r, guint depth)
                 fail (r, "unexpected end of input");
                 return NULL;
         }
+        /* Counted before the value is built: a line of `[{},{},...]` costs a few hundred
+         * bytes of tree per three bytes of text, so the line limit alone bounds nothing. */
+        if (++r->nodes > PHX_JSON_NODES_MAX) {
+                fail (r, "too many JSON values");
+                return NULL;
+        }
         switch (*r->p) {
         case '{':
         case '[':
@@ -375,9 +382,9 @@ parse_value (Reader *r, guint depth)
 }
 
 JsonNode *
-phx_json_parse (const char *data, gsize len, GError **error)
+phx_json_parse_counted (const char *data, gsize len, guint *n_values, GError **error)
 {
-        Reader r = { (const guchar *) data, (const guchar *) data, (const guchar *) data + len, error };
+        Reader r = { (const guchar *) data, (const guchar *) data, (const guchar *) data + len, 0, error };
         g_autoptr(JsonNode) root = parse_value (&r, 0);
 
         if (root == NULL)
@@ -387,5 +394,13 @@ phx_json_parse (const char *data, gsize len, GError **error)
                 fail (&r, "trailing data after value");
                 return NULL;
         }
+        if (n_values != NULL)
+                *n_values = r.nodes;
         return g_steal_pointer (&root);
+}
+
+JsonNode *
+phx_json_parse (const char *data, gsize len, GError **error)
+{
+        return phx_json_parse_counted (data, len, NULL, error);
 }

@@ -54,8 +54,10 @@
 /* Line buffers larger than this are released after use instead of kept for the next line. */
 #define PHX_LINEBUF_KEEP ((gsize) 64 * 1024)
 
-/* directory-list: entries returned at most, whatever `n` says. */
-#define PHX_DIRLIST_MAX 1000000
+/* directory-list: entries returned at most, whatever `n` says: the first ones by name. Each
+ * entry costs about 6 KB at the reply's peak (json-glib tree and text), so 32768 entries
+ * peak near 200 MB, well inside PHX_MEMORY_HWM_MAX. */
+#define PHX_DIRLIST_MAX 32768
 
 /* unix-listen: clients served at once, and how many more may wait in the backlog. */
 #define PHX_CLIENTS_MAX 1
@@ -108,3 +110,14 @@
 
 /* Largest configuration file read; it holds a dozen keys. */
 #define PHX_CONFIG_SIZE_MAX ((gsize) 64 * 1024)
+
+/* --- hostile host: bounds on what one request or one listing can cost --- */
+
+/* The agent's promised peak memory (VmHWM) whatever the host sends; tests/hostile parses
+ * this line and fails when an attack pushes the agent past it. */
+#define PHX_MEMORY_HWM_MAX ((gsize) 512 * 1024 * 1024)
+
+/* JSON values (objects, arrays, strings, numbers, literals) in one request. No command takes
+ * more than a dozen; each value costs a few hundred bytes of json-glib tree, so this keeps one
+ * request's tree to a few MB however its line is shaped. */
+#define PHX_JSON_NODES_MAX 10000

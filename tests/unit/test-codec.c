@@ -77,6 +77,54 @@ test_json_depth_limit (void)
         }
 }
 
+/* The budget counts values, whatever their shape: exactly PHX_JSON_NODES_MAX pass, one more
+ * fails before the tree grows further. */
+static void
+test_json_nodes_limit (void)
+{
+        for (guint total = PHX_JSON_NODES_MAX - 1; total <= PHX_JSON_NODES_MAX + 1; total++) {
+                g_autoptr(GString) s = g_string_new ("[");
+                g_autoptr(GError) error = NULL;
+                g_autoptr(JsonNode) node = NULL;
+
+                /* the array itself is one value, its elements the rest */
+                for (guint i = 1; i < total; i++)
+                        g_string_append (s, i == 1 ? "{}" : ",{}");
+                g_string_append_c (s, ']');
+                node = phx_json_parse (s->str, s->len, &error);
+                if (total <= PHX_JSON_NODES_MAX) {
+                        g_assert_no_error (error);
+                        g_assert_cmpuint (json_array_get_length (json_node_get_array (node)), ==, total - 1);
+                } else {
+                        g_assert_null (node);
+                        g_assert_error (error, PHX_ERROR, PHX_ERROR_GENERIC);
+                        g_assert_nonnull (strstr (error->message, "too many JSON values"));
+                }
+        }
+        /* the count is reported, so a queue can charge a parsed request by its tree */
+        {
+                const char *text = "{\"execute\":\"ping\",\"arguments\":{\"a\":[1,2,{}]},\"tag\":\"t\"}";
+                guint n_values = 0;
+                g_autoptr(JsonNode) node = phx_json_parse_counted (text, strlen (text), &n_values, NULL);
+
+                g_assert_nonnull (node);
+                g_assert_cmpuint (n_values, ==, 8);
+        }
+        /* members count too: keys are not values, each member's value is */
+        {
+                g_autoptr(GString) s = g_string_new ("{");
+                g_autoptr(GError) error = NULL;
+                g_autoptr(JsonNode) node = NULL;
+
+                for (guint i = 0; i < PHX_JSON_NODES_MAX; i++)
+                        g_string_append_printf (s, "%s\"k%u\":null", i == 0 ? "" : ",", i);
+                g_string_append_c (s, '}');
+                node = phx_json_parse (s->str, s->len, &error);
+                g_assert_null (node);
+                g_assert_nonnull (strstr (error->message, "too many JSON values"));
+        }
+}
+
 static void
 test_base64 (void)
 {
@@ -85,7 +133,9 @@ test_base64 (void)
         } cases[] = {
                 { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" }, { "foobar", "Zm9vYmFy" },
         };
-        const char *bad[] = { "Z", "Zg=", "Zg=a", "Z===", "====", "Zm9v!", "Zm 9", "Zg==Zg==", "=Zg=" };
+        const char *bad[] = { "Z", "Zg=", "Zg=a", "Z===", "====", "Zm9v!", "Zm 9", "Zg==Zg==", "=Zg=",
+                              /* non-zero bits under the padding: not canonical */
+                              "AB==", "AAB=", "Zh==", "Zm9=", "Zm9vYh==", "Zm9vYmF=", "//==", "///=" };
 
         for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
                 g_autofree char *enc = phx_base64_encode ((const guint8 *) cases[i].plain, strlen (cases[i].plain));
@@ -116,6 +166,44 @@ test_base64 (void)
                 g_assert_cmpmem (ref, ref_len, all, sizeof all);
                 g_assert_cmpmem (g_bytes_get_data (dec, NULL), g_bytes_get_size (dec), all, sizeof all);
         }
+}
+
+/* Each of the 64 symbols as the last one before "==" (and before "="): only those whose
+ * unused low bits are zero decode; they are exactly what the encoder produces. */
+static void
+test_base64_padding_bits (void)
+{
+        static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        guint accepted_one = 0, accepted_two = 0;
+
+        for (guint i = 0; i < 64; i++) {
+                char two[] = { 'Q', alphabet[i], '=', '=', '\0' };
+                char one[] = { 'Q', 'Q', alphabet[i], '=', '\0' };
+                g_autoptr(GError) e2 = NULL;
+                g_autoptr(GError) e1 = NULL;
+                g_autoptr(GBytes) d2 = phx_base64_decode (two, 4, &e2);
+                g_autoptr(GBytes) d1 = phx_base64_decode (one, 4, &e1);
+
+                g_assert_true ((d2 != NULL) == ((i & 0x0f) == 0));
+                g_assert_true ((d1 != NULL) == ((i & 0x03) == 0));
+                if (d2 != NULL) {
+                        g_autofree char *again = phx_base64_encode (g_bytes_get_data (d2, NULL), g_bytes_get_size (d2));
+                        g_assert_cmpstr (again, ==, two);
+                        accepted_two++;
+                } else {
+                        g_assert_error (e2, PHX_ERROR, EINVAL);
+                        g_assert_nonnull (strstr (e2->message, "padding bits"));
+                }
+                if (d1 != NULL) {
+                        g_autofree char *again = phx_base64_encode (g_bytes_get_data (d1, NULL), g_bytes_get_size (d1));
+                        g_assert_cmpstr (again, ==, one);
+                        accepted_one++;
+                } else {
+                        g_assert_error (e1, PHX_ERROR, EINVAL);
+                }
+        }
+        g_assert_cmpuint (accepted_two, ==, 4);
+        g_assert_cmpuint (accepted_one, ==, 16);
 }
 
 static void
@@ -209,6 +297,37 @@ test_error_mapping (void)
         }
 }
 
+/* g_set_error's rule for both setters: the first error stays, the second is a warning. */
+static void
+test_error_first_wins (void)
+{
+        g_autoptr(GError) error = NULL;
+
+        phx_error_set_errno (&error, ENOENT, "open %s", "/a");
+        g_test_expect_message ("phx-error", G_LOG_LEVEL_WARNING, "*over the top*open /a*lstat /b*");
+        phx_error_set_errno (&error, EACCES, "lstat %s", "/b");
+        g_test_assert_expected_messages ();
+        g_assert_error (error, PHX_ERROR, ENOENT);
+        g_assert_cmpstr (error->message, ==, "open /a: No such file or directory");
+
+        g_test_expect_message ("phx-error", G_LOG_LEVEL_WARNING, "*over the top*dropped: second*");
+        phx_error_set (&error, EINVAL, "%s", "second");
+        g_test_assert_expected_messages ();
+        g_assert_error (error, PHX_ERROR, ENOENT);
+
+        g_clear_error (&error);
+        phx_error_set (&error, EINVAL, "first %d", 1);
+        g_test_expect_message ("phx-error", G_LOG_LEVEL_WARNING, "*over the top*");
+        phx_error_set (&error, EBADF, "second");
+        g_test_assert_expected_messages ();
+        g_assert_error (error, PHX_ERROR, EINVAL);
+        g_assert_cmpstr (error->message, ==, "first 1");
+
+        /* NULL still means "not interested" and warns about nothing */
+        phx_error_set (NULL, EINVAL, "ignored");
+        phx_error_set_errno (NULL, EINVAL, "ignored");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -216,10 +335,13 @@ main (int argc, char **argv)
         g_test_add_func ("/json/accepts", test_json_accepts);
         g_test_add_func ("/json/rejects", test_json_rejects);
         g_test_add_func ("/json/depth-limit", test_json_depth_limit);
+        g_test_add_func ("/json/nodes-limit", test_json_nodes_limit);
         g_test_add_func ("/base64/strict", test_base64);
+        g_test_add_func ("/base64/padding-bits", test_base64_padding_bits);
         g_test_add_func ("/protocol/envelope", test_envelope);
         g_test_add_func ("/protocol/envelope-errors", test_envelope_errors);
         g_test_add_func ("/protocol/reply-encoding", test_reply_encoding);
         g_test_add_func ("/error/mapping", test_error_mapping);
+        g_test_add_func ("/error/first-wins", test_error_first_wins);
         return g_test_run ();
 }
