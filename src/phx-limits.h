@@ -65,3 +65,12 @@
 /* Character devices: how long after a request read while the port still reported HUP the
  * host's arrival may be confirmed (see on_port_event in phx-channel.c). */
 #define PHX_CONNECT_SETTLE_US ((gint64) 1000 * 1000)
+
+/* --- freeze: candidates, marker, hook --- */
+
+/* Block devices followed below one filesystem (dm and md slaves, partitions' disks, loop
+ * devices) when looking for a backing file that orders the freeze. Real stacks are a few deep. */
+#define PHX_FREEZE_LOWER_MAX 64
+
+/* Largest frozen-state marker read back at start (it lists mountpoints, one per line). */
+#define PHX_FREEZE_MARKER_MAX ((gsize) 1024 * 1024)
