@@ -262,7 +262,8 @@ phx_freeze_candidates (const char *mountinfo, const PhxBlockOps *ops)
                 }
                 pick->placed = TRUE;
                 for (guint j = 0; j < pick->before->len; j++) {
-                        Candidate *after = &g_array_index (cands, Candidate, g_array_index (pick->before, guint, j));
+                        guint k = g_array_index (pick->before, guint, j);
+                        Candidate *after = &g_array_index (cands, Candidate, k);
 
                         if (after->waiting > 0)
                                 after->waiting--;
@@ -384,15 +385,16 @@ phx_freeze_check_runtime_dir (const char *dir, GError **error)
         cands = phx_freeze_candidates (text, real_block_ops ());
         if (home != NULL && mount_holding (text, path, cands) != NULL) {
                 phx_error_set (error, PHX_ERROR_GENERIC,
-                               "runtime directory %s is on %s (%s), which fs-freeze freezes: the frozen-state "
-                               "marker must be on tmpfs or ramfs (see --runtime-dir)",
+                               "runtime directory %s is on %s (%s), which fs-freeze freezes: "
+                               "the frozen-state marker must be on tmpfs or ramfs (see --runtime-dir)",
                                dir, home->mountpoint, home->fstype);
                 return FALSE;
         }
         phx_error_set (error, PHX_ERROR_GENERIC,
                        "runtime directory %s is on %s (%s), not tmpfs or ramfs: the frozen-state marker "
                        "must not outlive a reboot nor wait on a frozen disk (see --runtime-dir)",
-                       dir, home != NULL ? home->mountpoint : path, home != NULL ? home->fstype : "unknown type");
+                       dir, home != NULL ? home->mountpoint : path,
+                       home != NULL ? home->fstype : "unknown type");
         return FALSE;
 }
 

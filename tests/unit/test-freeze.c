@@ -174,7 +174,8 @@ test_candidates_follow_the_stack (void)
                 "20 1 254:1 / / rw - ext4 /dev/vda1 rw\n"
                 "21 20 7:2 / /mnt/deep rw - ext4 /dev/loop2 rw\n"        /* file on /mnt/secret */
                 "22 20 253:0 / /var rw - ext4 /dev/mapper/vg-var rw\n"   /* LVM on vda2 */
-                "23 20 253:1 / /mnt/secret rw - ext4 /dev/mapper/secret rw\n" /* LUKS on loop1: file on /var */
+                /* LUKS on loop1, whose file is on /var */
+                "23 20 253:1 / /mnt/secret rw - ext4 /dev/mapper/secret rw\n"
                 "24 20 253:0 / /bindvar rw - ext4 /dev/mapper/vg-var rw\n"
                 "25 20 254:9 / /database rw - ext4 /dev/vdi rw\n";      /* /data... is not /database */
         const char *const want[] = { "/database", "/mnt/deep", "/mnt/secret", "/var", "/", NULL };
@@ -576,7 +577,8 @@ test_hook_environment (void)
                                                    "touch %s\n",
                                                    out, made);
         g_autofree char *text = NULL;
-        g_autofree char *want = g_strdup_printf ("0022\n/\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        g_autofree char *want = g_strdup_printf ("0022\n/\n"
+                                                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
                                                  "HOME=%s\nLEAK=unset\n",
                                                  g_get_home_dir ());
         g_autoptr(GError) error = NULL;
@@ -615,7 +617,8 @@ main (int argc, char **argv)
         g_test_add_func ("/freeze/hook", test_freeze_hook);
         g_test_add_func ("/freeze/marker-modes", test_marker_modes);
         g_test_add_func ("/freeze/restore-refuses-a-foreign-marker", test_restore_refuses_a_foreign_marker);
-        g_test_add_func ("/freeze/marker-refused-on-a-listed-filesystem", test_marker_refused_on_a_listed_filesystem);
+        g_test_add_func ("/freeze/marker-refused-on-a-listed-filesystem",
+                         test_marker_refused_on_a_listed_filesystem);
         g_test_add_func ("/freeze/check-runtime-dir", test_check_runtime_dir);
         g_test_add_func ("/freeze/hook-environment", test_hook_environment);
         return g_test_run ();

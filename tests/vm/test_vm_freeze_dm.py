@@ -106,14 +106,14 @@ def check_frozen_then_thawed(guest, h):
         assert time.monotonic() - t0 < FREEZE_TIMEOUT - 1, "too slow to check before the auto-thaw"
         for mp, _, _, _ in STACK:
             name = mp.rsplit("/", 1)[1]
-            assert guest.sh("test -e /run/%s.done" % name)[0] != 0, "write to %s went through while frozen" % mp
+            assert guest.sh("test -e /run/%s.done" % name)[0] != 0, "%s was written while frozen" % mp
         assert h.ok("get-freeze-status") is True  # still frozen: the check above was not after an auto-thaw
     finally:
         assert h.ok("fs-unfreeze", timeout=30) is True
     assert h.ok("get-freeze-status") is False
     for mp, _, _, _ in STACK:
         name = mp.rsplit("/", 1)[1]
-        assert wait_until(guest, "test -e /run/%s.done" % name, 20), "write to %s still blocked after thaw" % mp
+        assert wait_until(guest, "test -e /run/%s.done" % name, 20), "%s still blocked after thaw" % mp
         assert must(guest, "cat %s/during" % mp) == "written"
     assert guest.sh("test -e /run/phoenix-ga/frozen")[0] != 0
 
