@@ -1,6 +1,7 @@
-/* phx-freeze.c — the freeze rules. Freezing is all or nothing: a failure thaws what was
- * already frozen, in reverse order, before the error is returned, so the guest is never
- * left half-frozen. Runs in worker threads; holds no state of its own. */
+/* phx-freeze.c — the freeze rules: which filesystems, in which order (stacked devices), where
+ * the marker may live, the hook. Freezing is all or nothing: a failure thaws what was already
+ * frozen, in reverse order, before the error is returned, so the guest is never left
+ * half-frozen. Runs in worker threads; holds no state of its own. */
 #define G_LOG_DOMAIN "phx-freeze"
 
 #include <errno.h>
