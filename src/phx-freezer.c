@@ -10,7 +10,9 @@
 #include <glib/gi18n.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -87,31 +89,94 @@ dup_mounts (PhxFreezer *self)
         return copy;
 }
 
+/* The runtime directory holds only the marker: 0700, whatever the umask, when we make it. */
 static gboolean
-write_marker (PhxFreezer *self, GPtrArray *mounts, GError **error)
+make_runtime_dir (const char *dir, GError **error)
 {
-        g_autoptr(GString) text = g_string_new (NULL);
-        g_autofree char *dir = g_path_get_dirname (self->marker);
-        g_autoptr(GError) local = NULL;
+        g_autofree char *parent = g_path_get_dirname (dir);
 
-        for (guint i = 0; i < mounts->len; i++)
-                g_string_append_printf (text, "%s\n", (char *) g_ptr_array_index (mounts, i));
-        if (g_mkdir_with_parents (dir, 0755) < 0) {
+        if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+                return TRUE;
+        if (g_mkdir_with_parents (parent, 0755) < 0) {
+                phx_error_set_errno (error, errno, "create %s", parent);
+                return FALSE;
+        }
+        if (mkdir (dir, 0700) < 0 && errno != EEXIST) {
                 phx_error_set_errno (error, errno, "create %s", dir);
                 return FALSE;
         }
-        if (!g_file_set_contents (self->marker, text->str, text->len, &local)) {
-                phx_error_set (error, PHX_ERROR_GENERIC, "%s", local->message);
+        if (chmod (dir, 0700) < 0) {
+                phx_error_set_errno (error, errno, "chmod %s", dir);
                 return FALSE;
         }
         return TRUE;
 }
 
+/* Lists `mounts` in the marker. Written by hand rather than with g_file_set_contents so its
+ * mode is 0600 whatever the umask (the agent's is 0), and renamed into place so a reader
+ * sees the old list or the new one. Refused when the directory is on one of `mounts`: before
+ * FIFREEZE that stops a freeze that would leave the marker unwritable; after it (mounts =
+ * what is frozen) the write would wait for a thaw that only this agent can do. */
+static gboolean
+write_marker (PhxFreezer *self, GPtrArray *mounts, GError **error)
+{
+        g_autoptr(GString) text = g_string_new (NULL);
+        g_autofree char *dir = g_path_get_dirname (self->marker);
+        g_autofree char *tmp = g_strconcat (self->marker, ".tmp", NULL);
+        gsize done = 0;
+        int fd, errsv;
+
+        if (!phx_freeze_marker_dir_safe (dir, mounts, error) || !make_runtime_dir (dir, error))
+                return FALSE;
+        for (guint i = 0; i < mounts->len; i++)
+                g_string_append_printf (text, "%s\n", (char *) g_ptr_array_index (mounts, i));
+        if (unlink (tmp) < 0 && errno != ENOENT) {
+                phx_error_set_errno (error, errno, "remove %s", tmp);
+                return FALSE;
+        }
+        fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0) {
+                phx_error_set_errno (error, errno, "create %s", tmp);
+                return FALSE;
+        }
+        if (fchmod (fd, 0600) < 0)
+                goto fail;
+        while (done < text->len) {
+                ssize_t n = write (fd, text->str + done, text->len - done);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        goto fail;
+                done += (gsize) n;
+        }
+        if (fsync (fd) < 0)
+                goto fail;
+        errsv = close (fd) < 0 ? errno : 0;
+        fd = -1;
+        if (errsv != 0 || rename (tmp, self->marker) < 0) {
+                errno = errsv != 0 ? errsv : errno;
+                goto fail;
+        }
+        return TRUE;
+fail:
+        errsv = errno;
+        if (fd >= 0)
+                close (fd);
+        unlink (tmp);
+        phx_error_set_errno (error, errsv, "write %s", self->marker);
+        return FALSE;
+}
+
 static void
 remove_marker (PhxFreezer *self)
 {
+        g_autofree char *tmp = g_strconcat (self->marker, ".tmp", NULL);
+
         if (g_unlink (self->marker) < 0 && errno != ENOENT)
                 g_warning (_("cannot remove %s: %s"), self->marker, g_strerror (errno));
+        /* left only if an agent died between creating and renaming it */
+        g_unlink (tmp);
 }
 
 /* Worker: hook, marker, FIFREEZE. On failure everything is as before. */
@@ -260,23 +325,62 @@ phx_freezer_set_thawed (PhxFreezer *self)
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FROZEN_SINCE]);
 }
 
-/* An earlier agent died while frozen: pick its state up from the marker. */
+/* An earlier agent died while frozen: pick its state up from the marker. Only a regular
+ * file of our own user is believed (the directory is ours and 0700, so anything else was put
+ * there by hand), and only as much as a marker can hold. */
 gboolean
 phx_freezer_restore (PhxFreezer *self, GError **error)
 {
-        g_autofree char *text = NULL;
+        g_autoptr(GString) text = g_string_new (NULL);
         g_auto(GStrv) lines = NULL;
         GPtrArray *mounts;
-        GStatBuf st;
+        struct stat st;
+        char buf[4096];
+        int fd = open (self->marker, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        int errsv = 0;
 
-        if (g_stat (self->marker, &st) < 0)
+        if (fd < 0 && errno == ENOENT)
                 return TRUE;
-        if (!g_file_get_contents (self->marker, &text, NULL, NULL)) {
-                phx_error_set_errno (error, errno, "read %s", self->marker);
+        if (fd < 0) {
+                phx_error_set_errno (error, errno, "open %s", self->marker);
+                return FALSE;
+        }
+        if (fstat (fd, &st) < 0) {
+                errsv = errno;
+                close (fd);
+                phx_error_set_errno (error, errsv, "stat %s", self->marker);
+                return FALSE;
+        }
+        if (!S_ISREG (st.st_mode) || st.st_uid != geteuid ()) {
+                close (fd);
+                phx_error_set (error, PHX_ERROR_GENERIC,
+                               "%s is not a regular file of user %u: not the agent's frozen-state marker; "
+                               "remove it",
+                               self->marker, (guint) geteuid ());
+                return FALSE;
+        }
+        for (;;) {
+                ssize_t n = read (fd, buf, sizeof buf);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        errsv = errno;
+                if (n <= 0)
+                        break;
+                g_string_append_len (text, buf, n);
+                if (text->len > PHX_FREEZE_MARKER_MAX) {
+                        errsv = EFBIG;
+                        break;
+                }
+        }
+        close (fd);
+        if (errsv != 0) {
+                phx_error_set_errno (error, errsv, "read %s", self->marker);
                 return FALSE;
         }
         mounts = g_ptr_array_new_with_free_func (g_free);
-        lines = g_strsplit (text, "\n", -1);
+        lines = g_strsplit (text->str, "\n", -1);
         for (guint i = 0; lines[i] != NULL; i++) {
                 if (lines[i][0] == '/')
                         g_ptr_array_add (mounts, g_strdup (lines[i]));

@@ -121,3 +121,12 @@
  * more than a dozen; each value costs a few hundred bytes of json-glib tree, so this keeps one
  * request's tree to a few MB however its line is shaped. */
 #define PHX_JSON_NODES_MAX 10000
+
+/* --- freeze: candidates, marker, hook --- */
+
+/* Block devices followed below one filesystem (dm and md slaves, partitions' disks, loop
+ * devices) when looking for a backing file that orders the freeze. Real stacks are a few deep. */
+#define PHX_FREEZE_LOWER_MAX 64
+
+/* Largest frozen-state marker read back at start (it lists mountpoints, one per line). */
+#define PHX_FREEZE_MARKER_MAX ((gsize) 1024 * 1024)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the test guest from Debian packages: a 6.1 kernel (apt-get download), a busybox
-# initramfs with the agent, its shared libraries and the modules for virtio and ext4, and
-# an ext4 data disk. Usage: build-guest.sh OUTDIR AGENT_BINARY
+# initramfs with the agent, its shared libraries, the modules for virtio, ext4, loop and
+# device-mapper, dmsetup and mkfs.ext4 (for stacked-device freeze tests), and an ext4 data disk. Usage: build-guest.sh OUTDIR AGENT_BINARY
 # The kernel .deb is cached in OUTDIR/cache; everything else is rebuilt each time (~2 s).
 set -eu
 OUT=$1
@@ -31,7 +31,8 @@ R=$OUT/root
 mkdir -p "$R/bin" "$R/lib/modules" "$R/proc" "$R/sys" "$R/dev" "$R/run" "$R/tmp" "$R/data"
 cp /bin/busybox "$R/bin/busybox"
 # The order in which they load (no modprobe in the guest); see ../shared/vm-notes.md.
-MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console virtio_blk crc32c-intel crc32c_generic jbd2 mbcache crc16 ext4"
+# loop and dm-mod (dm-linear is part of it) depend on nothing else.
+MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console virtio_blk crc32c-intel crc32c_generic jbd2 mbcache crc16 ext4 loop dm-mod"
 for m in $MODULES; do
         f=$(find "$OUT/kernel/lib/modules/$kver" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)
         [ -n "$f" ] || { echo "module $m not found in $deb" >&2; exit 1; }
@@ -50,6 +51,14 @@ install_with_libs() { # program name-in-guest
 install_with_libs "$AGENT" phoenix-ga
 # udevadm and our rule only: the rule's test runs `udevadm test` on the real port
 install_with_libs /usr/bin/udevadm udevadm
+# a device-mapper stack to freeze (tests/vm/test_vm_freeze_dm.py); busybox has losetup
+# but neither dmsetup nor ext4's mkfs and fsck (mke2fs picks ext4 from its name)
+for tool in dmsetup mke2fs e2fsck; do
+        path=$(command -v $tool || true)
+        [ -n "$path" ] || { echo "$tool not found: apt-get install dmsetup e2fsprogs" >&2; exit 1; }
+        install_with_libs "$path" $tool
+done
+ln -sf mke2fs "$R/bin/mkfs.ext4"
 mkdir -p "$R/etc/udev/rules.d"
 cp "$HERE/../../data/60-phoenix-ga.rules" "$R/etc/udev/rules.d/"
 cp "$HERE/guest-init.sh" "$R/init"

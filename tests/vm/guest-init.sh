@@ -1,6 +1,18 @@
 #!/bin/busybox sh
 # /init of the test guest: mounts, modules, the agent's port, the data disk, the agent under
 # a supervisor loop (so tests can kill it and see it restart), and a control shell on ttyS1.
+# `/init --agent-loop` is the supervisor alone: a test that stopped it (touch /run/stop-agent)
+# starts it again with `rm /run/stop-agent; setsid /init --agent-loop &`.
+if [ "${1-}" = --agent-loop ]; then
+        while :; do
+                /bin/phoenix-ga --debug --freeze-timeout 8 --fsfreeze-hook /bin/freeze-hook \
+                        --runtime-dir /run/phoenix-ga >>/run/agent.log 2>&1
+                echo $? >>/run/agent-exits
+                [ -e /run/stop-agent ] && break
+                sleep 0.2
+        done
+        exit 0
+fi
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -28,16 +40,12 @@ while [ ! -e /dev/virtio-ports/org.guest-agent.0 ] && [ $i -lt 200 ]; do
         sleep 0.05
 done
 mount -t ext4 /dev/vda /data || echo "GUEST: data disk mount failed"
+# no udev: dmsetup makes /dev/mapper nodes itself; mke2fs looks for mounts in /etc/mtab
+export DM_DISABLE_UDEV=1
+mkdir -p /etc
+ln -sf /proc/self/mounts /etc/mtab
 
-(
-        while :; do
-                /bin/phoenix-ga --debug --freeze-timeout 8 --fsfreeze-hook /bin/freeze-hook \
-                        --runtime-dir /run/phoenix-ga >>/run/agent.log 2>&1
-                echo $? >>/run/agent-exits
-                [ -e /run/stop-agent ] && break
-                sleep 0.2
-        done
-) &
+/init --agent-loop &
 
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 echo "GUEST READY"
