@@ -8,7 +8,7 @@ PHX_TEST_DEPS="python3 python3-pytest python3-pytest-timeout socat util-linux ip
 # the package stage builds, lints, installs and removes the .debs (tests/package)
 PHX_DEB_DEPS="debhelper dpkg-dev lintian git man-db"
 # the end-to-end stage boots a real guest (tests/vm)
-PHX_VM_DEPS="qemu-system-x86 busybox-static cpio kmod e2fsprogs udev"
+PHX_VM_DEPS="qemu-system-x86 busybox-static cpio kmod e2fsprogs udev dmsetup"
 
 phx_install_deps() {
         missing=""

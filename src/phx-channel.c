@@ -212,11 +212,17 @@ on_port_event (PhxChannel *self, guint32 ev)
 
         if (!port_host_present (self) && self->host_connected)
                 port_host_gone (self);
+        /* Replies held for a host that never showed up within the settle window belong to
+         * nobody: drop them before reading, so that a new host's first request goes to a
+         * connection of its own (checked after the read, it was answered on the stale one
+         * and its reply dropped with it). */
+        if (self->unconfirmed_since != 0 &&
+            g_get_monotonic_time () - self->unconfirmed_since > PHX_CONNECT_SETTLE_US) {
+                self->unconfirmed_since = 0;
+                port_host_gone (self);
+        }
         phx_connection_read (port_connection (self), TRUE, &got);
         if (port_host_present (self)) {
-                if (self->unconfirmed_since != 0 &&
-                    g_get_monotonic_time () - self->unconfirmed_since > PHX_CONNECT_SETTLE_US)
-                        port_host_gone (self);
                 self->unconfirmed_since = 0;
                 set_host_connected (self, TRUE);
                 phx_connection_flush (port_connection (self));
