@@ -163,6 +163,34 @@ cancel_call (PhxCall *call)
                 g_cancellable_cancel (call->cancellable);
 }
 
+/* Nobody can use it: opened for a host that left without using it, and idle. */
+static gboolean
+is_orphan (PhxHandle *handle)
+{
+        return !handle->used && handle->opener != NULL && phx_connection_is_closed (handle->opener) &&
+               handle->running == NULL && !handle->lane.busy;
+}
+
+/* A full table first gives back a handle whose opener left before ever using it (oldest
+ * first): a host that crashes between file-open and reading its reply cannot exhaust the
+ * table, while handles a host opened and goes on using across connections are kept. */
+static gboolean
+reserve_slot (PhxFilesFamily *self, GError **error)
+{
+        PhxHandle *orphan;
+
+        if (phx_handle_table_reserve (self->table, NULL))
+                return TRUE;
+        orphan = phx_handle_table_find_oldest (self->table, is_orphan);
+        if (orphan != NULL) {
+                g_debug ("handle %" G_GINT64_FORMAT " (%s) reclaimed: its host left without using it", orphan->id,
+                         orphan->file->path);
+                phx_handle_table_remove (self->table, orphan);
+                notify_handles (self);
+        }
+        return phx_handle_table_reserve (self->table, error);
+}
+
 static gboolean
 handles_admit (PhxFamily *family, PhxCall *call, GError **error)
 {
@@ -170,7 +198,7 @@ handles_admit (PhxFamily *family, PhxCall *call, GError **error)
         PhxHandle *handle;
 
         if (!(call->command->family_flags & ON_HANDLE))
-                return phx_handle_table_reserve (self->table, error); /* file-open */
+                return reserve_slot (self, error); /* file-open */
         handle = phx_handle_table_lookup (self->table, phx_args_get_int (call->args, "handle_id"), error);
         if (handle == NULL)
                 return FALSE;
@@ -204,6 +232,8 @@ handles_start (PhxFamily *family, PhxCall *call, GError **error)
                 return FALSE;
         }
         handle->running = call;
+        handle->used = TRUE;
+        g_clear_object (&handle->opener);
         return TRUE;
 }
 
@@ -226,6 +256,8 @@ finish_open (PhxFilesFamily *self, PhxCall *call, JsonNode **result, GError **er
                 return;
         }
         handle = phx_handle_table_add (self->table, file);
+        if (call->connection != NULL)
+                handle->opener = g_object_ref (call->connection);
         *result = json_node_init_int (json_node_alloc (), handle->id);
         notify_handles (self);
 }

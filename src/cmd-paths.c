@@ -359,6 +359,17 @@ cancelled:
         return NULL;
 }
 
+/* A listing's peak is its JSON tree and text, entry by entry: charged before it runs, so
+ * that several large listings take turns instead of adding up. */
+static gsize
+directory_list_estimate (PhxArgs *args)
+{
+        gint64 n = phx_args_get_int (args, "n");
+        gsize entries = n > 0 && n < PHX_DIRLIST_MAX ? (gsize) n : PHX_DIRLIST_MAX;
+
+        return entries * PHX_DIRLIST_ENTRY_COST;
+}
+
 static const PhxArgSpec path_args[] = {
         { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
         { NULL }
@@ -402,7 +413,7 @@ static const PhxCommand path_commands[] = {
         { "file-chmod", file_chmod, chmod_args, PHX_CMD_THREADED },
         { "file-stat", file_stat, path_args, PHX_CMD_THREADED },
         { "directory-create", directory_create, mkdir_args, PHX_CMD_THREADED },
-        { "directory-list", directory_list, list_args, PHX_CMD_THREADED | PHX_CMD_LONG },
+        { "directory-list", directory_list, list_args, PHX_CMD_THREADED | PHX_CMD_LONG, 0, directory_list_estimate },
         { NULL }
 };
 

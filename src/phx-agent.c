@@ -177,6 +177,7 @@ PhxAgent *
 phx_agent_new (const PhxAgentOptions *options, GError **error)
 {
         g_autoptr(PhxAgent) self = g_object_new (PHX_TYPE_AGENT, NULL);
+        g_autoptr(GError) local = NULL;
         g_autoptr(GPtrArray) families = g_ptr_array_new_with_free_func (g_object_unref);
         guint n_types;
         const GType *types = phx_family_types (&n_types);
@@ -189,6 +190,10 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                                          options->fsfreeze_hook, options->runtime_dir, options->freeze_timeout);
         if (!phx_freezer_restore (self->freezer, error))
                 return NULL;
+        /* Not fatal: everything but fs-freeze works, and fs-freeze refuses (before any
+         * FIFREEZE) rather than write its marker to a disk it is freezing. */
+        if (!phx_freeze_check_runtime_dir (options->runtime_dir, &local))
+                g_warning (_("%s; fs-freeze will refuse to run"), local->message);
         self->files = phx_files_family_new (PHX_HANDLES_MAX);
         self->agent_family = phx_agent_family_new (self->registry);
         for (guint i = 0; i < n_types; i++) {

@@ -39,6 +39,7 @@ struct _PhxConnection {
         gsize max_line;
         GQueue out;           /* GBytes* waiting to be written */
         GByteArray *tail;     /* small replies gathered after `out`, not yet a part */
+        gsize tail_size;      /* what the tail was allocated with */
         gsize out_offset;     /* bytes of the head already written */
         gsize out_bytes;      /* in `out` and `tail` */
         gsize charged;        /* what the queue holds against the budget */
@@ -73,6 +74,10 @@ static void
 recharge (PhxConnection *self)
 {
         gsize now = self->out_bytes + (self->out.length + (self->tail != NULL)) * PART_OVERHEAD;
+
+        /* the tail's room not yet filled is memory too */
+        if (self->tail != NULL && self->tail_size > self->tail->len)
+                now += self->tail_size - self->tail->len;
 
         if (now > self->charged)
                 phx_budget_charge (self->budget, now - self->charged);
@@ -133,12 +138,19 @@ phx_connection_flush (PhxConnection *self)
 {
         gboolean had_output = self->out_bytes > 0;
 
-        queue_tail (self);
-        while (!g_queue_is_empty (&self->out) && !self->closed) {
+        /* The small replies gathered in the tail become a part only when everything before
+         * them has gone: a host that stops reading then leaves one growing block, not a
+         * 64 KiB block per reply. */
+        while (!self->closed) {
                 struct iovec iov[PHX_WRITE_BATCH];
                 int n_iov = 0;
                 ssize_t n;
 
+                if (g_queue_is_empty (&self->out)) {
+                        if (self->tail == NULL)
+                                break;
+                        queue_tail (self);
+                }
                 for (GList *l = self->out.head; l != NULL && n_iov < (int) G_N_ELEMENTS (iov); l = l->next) {
                         gsize len;
                         const char *data = g_bytes_get_data (l->data, &len);
@@ -192,8 +204,10 @@ phx_connection_send (PhxConnection *self, GBytes *data)
         if (len <= PHX_REPLY_COALESCE_MAX) {
                 if (self->tail != NULL && self->tail->len + len > PHX_OUTPUT_BLOCK)
                         queue_tail (self);
-                if (self->tail == NULL)
-                        self->tail = g_byte_array_sized_new (self->in_read ? PHX_OUTPUT_BLOCK : len);
+                if (self->tail == NULL) {
+                        self->tail_size = self->in_read ? PHX_OUTPUT_BLOCK : len;
+                        self->tail = g_byte_array_sized_new (self->tail_size);
+                }
                 g_byte_array_append (self->tail, g_bytes_get_data (data, NULL), len);
         } else {
                 queue_tail (self);

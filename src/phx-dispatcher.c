@@ -28,6 +28,9 @@ struct _PhxDispatcher {
         PhxFreezer *freezer;  /* its gate: frozen, or a freeze admitted */
         PhxBudget *budget;
         GQueue held;          /* PhxInvocation* whose reply does not fit the budget yet */
+        guint making_replies; /* running commands that charged a reply estimate */
+        GQueue ready;         /* lanes' next calls, started one after another (lane_advance) */
+        gboolean starting_ready;
         guint unanswered;
         gsize trim_debt;      /* heap churn since the last malloc_trim() */
 };
@@ -51,6 +54,8 @@ static void admit (PhxDispatcher *self, PhxInvocation *inv);
 static void start (PhxDispatcher *self, PhxInvocation *inv);
 static void complete (PhxDispatcher *self, PhxInvocation *inv);
 static void intake_drain (PhxDispatcher *self, ConnState *cs);
+static void resume_held (PhxDispatcher *self);
+static gboolean reply_fits (PhxDispatcher *self, gsize estimate);
 
 static ConnState *
 conn_state (PhxConnection *conn)
@@ -120,43 +125,25 @@ maybe_trim (PhxDispatcher *self)
         malloc_trim (0);
 }
 
-typedef struct {
-        PhxDispatcher *self;
-        PhxInvocation *inv;
-} Later;
-
-static gboolean
-start_later (gpointer user_data)
-{
-        Later *later = user_data;
-
-        start (later->self, later->inv);
-        g_object_unref (later->self);
-        g_free (later);
-        return G_SOURCE_REMOVE;
-}
-
+/* The next call of a lane starts from a loop, not from inside the one that finished: a lane
+ * of 300,000 reads refused one by one after their handle closed would otherwise recurse
+ * 300,000 deep (start -> complete -> next start ...) and overflow the stack. */
 static void
 lane_advance (PhxDispatcher *self, PhxLane *lane)
 {
         PhxInvocation *next = g_queue_pop_head (&lane->pending);
 
-        Later *later;
-
         if (next == NULL) {
                 lane->busy = FALSE;
                 return;
         }
-        if (next->call.command->flags & PHX_CMD_THREADED) {
-                start (self, next);
+        g_queue_push_tail (&self->ready, next);
+        if (self->starting_ready)
                 return;
-        }
-        /* An inline command would finish (and start the one after) inside this call: from
-         * the loop instead, so a long lane cannot recurse. */
-        later = g_new (Later, 1);
-        later->self = g_object_ref (self);
-        later->inv = next;
-        g_idle_add (start_later, later);
+        self->starting_ready = TRUE;
+        while ((next = g_queue_pop_head (&self->ready)) != NULL)
+                start (self, next);
+        self->starting_ready = FALSE;
 }
 
 static void
@@ -179,6 +166,8 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         g_signal_emit (self, signals[SIGNAL_COMMAND_FINISHED], 0, inv->prepared.name, ok);
 
         phx_budget_release (self->budget, inv->cost + inv->reply_charge);
+        if (inv->reply_charge > 0)
+                self->making_replies--;
         self->trim_debt += inv->cost + phx_invocation_reply_size (inv);
         self->unanswered--;
         if (cs != NULL) {
@@ -189,6 +178,7 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         if (lane != NULL)
                 lane_advance (self, lane);
         phx_invocation_free (inv);
+        resume_held (self);
         maybe_trim (self);
 }
 
@@ -244,12 +234,13 @@ start (PhxDispatcher *self, PhxInvocation *inv)
                 return;
         }
         if (estimate > 0 && inv->reply_charge == 0) {
-                if (!phx_budget_fits (self->budget, estimate)) {
+                if (!reply_fits (self, estimate)) {
                         /* Held with its lane still taken, so the handle's order is kept. */
                         g_queue_push_tail (&self->held, inv);
                         return;
                 }
                 inv->reply_charge = estimate;
+                self->making_replies++;
                 phx_budget_charge (self->budget, estimate);
         }
         run (self, inv);
@@ -297,22 +288,40 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
         start (self, inv);
 }
 
-static void
-on_budget (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
+/* Room for a command's reply: it fits the budget, or nothing else is making a large reply
+ * and the budget is not exhausted (so one command larger than the budget still runs, alone,
+ * and the agent's peak stays within the budget plus one such reply). */
+static gboolean
+reply_fits (PhxDispatcher *self, gsize estimate)
 {
-        PhxDispatcher *self = user_data;
+        return phx_budget_fits (self->budget, estimate) ||
+               (self->making_replies == 0 && !phx_budget_get_exhausted (self->budget));
+}
+
+/* Commands held for room in the budget go on, in order, as room appears: when the budget
+ * leaves exhaustion, a request is answered, or a connection's replies are all written. */
+static void
+resume_held (PhxDispatcher *self)
+{
         PhxInvocation *inv;
 
         while ((inv = g_queue_peek_head (&self->held)) != NULL) {
                 gsize estimate = inv->call.command->reply_estimate (inv->call.args);
 
-                if (!phx_budget_fits (budget, estimate))
+                if (!reply_fits (self, estimate))
                         break;
                 g_queue_pop_head (&self->held);
                 inv->reply_charge = estimate;
-                phx_budget_charge (budget, estimate);
+                self->making_replies++;
+                phx_budget_charge (self->budget, estimate);
                 run (self, inv);
         }
+}
+
+static void
+on_budget (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
+{
+        resume_held (user_data);
 }
 
 static void
@@ -434,6 +443,7 @@ on_drained (PhxConnection *conn, gpointer user_data)
 {
         ConnState *cs = user_data;
 
+        resume_held (cs->self);
         maybe_trim (cs->self);
 }
 

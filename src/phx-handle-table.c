@@ -9,6 +9,7 @@
 
 #include <errno.h>
 
+#include "phx-connection.h"
 #include "phx-error.h"
 #include "phx-handle-table.h"
 
@@ -33,6 +34,7 @@ phx_handle_unref (PhxHandle *handle)
                 return;
         /* an unfinished atomic write is discarded here, leaving its target untouched */
         phx_file_free (handle->file);
+        g_clear_object (&handle->opener);
         g_queue_clear (&handle->lane.pending);
         g_free (handle);
 }
@@ -113,4 +115,19 @@ guint
 phx_handle_table_count (PhxHandleTable *self)
 {
         return g_hash_table_size (self->handles);
+}
+
+/* The handle with the smallest id that `filter` accepts, or NULL. */
+PhxHandle *
+phx_handle_table_find_oldest (PhxHandleTable *self, PhxHandleFilter filter)
+{
+        GHashTableIter iter;
+        PhxHandle *handle, *oldest = NULL;
+
+        g_hash_table_iter_init (&iter, self->handles);
+        while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &handle)) {
+                if ((oldest == NULL || handle->id < oldest->id) && filter (handle))
+                        oldest = handle;
+        }
+        return oldest;
 }

@@ -13,8 +13,12 @@ typedef struct {
         PhxLane lane;       /* calls on this handle run one at a time, in order */
         PhxCall *running;   /* the call running on it now, if any */
         gboolean closing;   /* a file-close was taken: later calls find no handle */
+        gboolean used;      /* a call ran on it since it was opened */
+        PhxConnection *opener; /* the connection that opened it, until first used */
         gint refs;          /* the table's, and one per call admitted on it */
 } PhxHandle;
+
+typedef gboolean (*PhxHandleFilter) (PhxHandle *handle);
 
 PhxHandle *phx_handle_ref (PhxHandle *handle);
 void phx_handle_unref (PhxHandle *handle);
@@ -29,6 +33,7 @@ PhxHandle *phx_handle_table_add (PhxHandleTable *self, PhxFile *file);
 PhxHandle *phx_handle_table_lookup (PhxHandleTable *self, gint64 id, GError **error);
 void phx_handle_table_remove (PhxHandleTable *self, PhxHandle *handle);
 guint phx_handle_table_count (PhxHandleTable *self);
+PhxHandle *phx_handle_table_find_oldest (PhxHandleTable *self, PhxHandleFilter filter);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhxHandleTable, phx_handle_table_free)
 

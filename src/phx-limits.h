@@ -58,6 +58,9 @@
  * entry costs about 6 KB at the reply's peak (json-glib tree and text), so 32768 entries
  * peak near 200 MB, well inside PHX_MEMORY_HWM_MAX. */
 #define PHX_DIRLIST_MAX 32768
+/* What one listed entry costs at the listing's peak (its stat object in the JSON tree and
+ * its text), measured with 200,000 entries; the memory budget charges a listing by it. */
+#define PHX_DIRLIST_ENTRY_COST ((gsize) 6 * 1024)
 
 /* unix-listen: clients served at once, and how many more may wait in the backlog. */
 #define PHX_CLIENTS_MAX 1
