@@ -258,7 +258,9 @@ jail_reset (void)
 
 /* ---- What the agent keeps to itself, seen through the linker's --wrap (tests/meson.build):
  * its budget and dispatcher (to check they are back at rest) and its connections (to check
- * none outlives its host). The calls go on to the real functions unchanged. ---- */
+ * none outlives its host). The calls go on to the real functions unchanged: the budget keeps
+ * its real marks, since a smaller high mark than a file-read's largest reply would hold such
+ * a read for ever (it could never fit), which the agent's real marks rule out. ---- */
 
 PhxBudget *__real_phx_budget_new (gsize high, gsize low);
 PhxBudget *__wrap_phx_budget_new (gsize high, gsize low);
@@ -682,6 +684,14 @@ on_shutdown (PhxAgent *self, gboolean thawed, gpointer user_data)
         shutdown_thawed = thawed;
 }
 
+static guint exhausted_count; /* for the verbose report */
+
+static void
+on_exhausted (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
+{
+        exhausted_count += phx_budget_get_exhausted (budget);
+}
+
 static char *
 jail_child (const char *name)
 {
@@ -724,6 +734,8 @@ agent_start (void)
         if (agent == NULL)
                 FAIL ("cannot start the agent: %s", error->message);
         g_signal_connect (agent, "shutdown", G_CALLBACK (on_shutdown), NULL);
+        g_signal_connect (seen_budget, "notify::exhausted", G_CALLBACK (on_exhausted), NULL);
+        exhausted_count = 0;
         shutdown_seen = FALSE;
         sent_total = 0;
 
@@ -803,6 +815,14 @@ agent_finish (void)
                 if (!pump ())
                         g_usleep (20);
         }
+        /* A worker drops its task (and with it a reference to the dispatcher) just after the
+         * result reached the loop: wait for that, so that the agent is dropped on this thread. */
+        while (G_OBJECT (seen_dispatcher)->ref_count > 1) {
+                if (g_get_monotonic_time () > deadline)
+                        FAIL ("at rest, the dispatcher still has %u references",
+                              G_OBJECT (seen_dispatcher)->ref_count);
+                g_usleep (20);
+        }
         if (phx_budget_get_used (seen_budget) != 0)
                 FAIL ("at rest, the budget still holds %" G_GSIZE_FORMAT " bytes", phx_budget_get_used (seen_budget));
         if (agent_host_connected ())
@@ -827,7 +847,8 @@ report (void)
                 return;
         g_object_get (agent, "commands-served", &served, "commands-failed", &failed, NULL);
         g_printerr ("fuzz-agent: served %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " failed), sent %" G_GSIZE_FORMAT
-                    " bytes, shutdown %d, frozen %d;", served, failed, sent_total, shutdown_seen, agent_frozen ());
+                    " bytes, budget exhausted %u times, shutdown %d, frozen %d;", served, failed, sent_total,
+                    exhausted_count, shutdown_seen, agent_frozen ());
         for (guint i = 0; i < HOSTS_MAX; i++) {
                 if (hosts[i].used)
                         g_printerr (" host %u: %u requests, %u replies%s;", i, hosts[i].requests, hosts[i].replies,
