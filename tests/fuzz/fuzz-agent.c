@@ -101,10 +101,13 @@ jail_leave (void)
         in_jail = FALSE;
 }
 
-/* Out of the chroot first, so that the trace can be symbolized. */
+static void jail_remove (void);
+
+/* Out of the chroot first, so that the trace can be symbolized; and no directory left behind
+ * (abort() skips atexit). */
 #define FAIL(...)                                                                                  \
         G_STMT_START {                                                                             \
-                jail_leave ();                                                                     \
+                jail_remove ();                                                                    \
                 g_printerr ("fuzz-agent: " __VA_ARGS__);                                           \
                 g_printerr ("\n");                                                                 \
                 abort ();                                                                          \
@@ -133,10 +136,16 @@ __asan_on_error (void)
         jail_leave ();
 }
 
+/* In place: /proc files cannot be replaced the way g_file_set_contents() does it. */
 static gboolean
-write_file (const char *path, const char *text)
+write_proc (const char *path, const char *text)
 {
-        return g_file_set_contents (path, text, -1, NULL);
+        int fd = open (path, O_WRONLY | O_CLOEXEC);
+        gboolean ok = fd >= 0 && write (fd, text, strlen (text)) == (gssize) strlen (text);
+
+        if (fd >= 0)
+                close (fd);
+        return ok;
 }
 
 /* Root may enter namespaces directly; anyone else through a user namespace of their own. */
@@ -154,18 +163,47 @@ enter_namespaces (void)
                 return FALSE;
         uid_map = g_strdup_printf ("0 %u 1\n", (guint) uid);
         gid_map = g_strdup_printf ("0 %u 1\n", (guint) gid);
-        return write_file ("/proc/self/setgroups", "deny") && write_file ("/proc/self/uid_map", uid_map) &&
-               write_file ("/proc/self/gid_map", gid_map);
+        return write_proc ("/proc/self/setgroups", "deny") && write_proc ("/proc/self/uid_map", uid_map) &&
+               write_proc ("/proc/self/gid_map", gid_map);
 }
+
+static void remove_tree_at (int dirfd, const char *name);
+
+static gboolean made_dir; /* jail_path is a directory we made (and must remove) */
 
 static void
 jail_remove (void)
 {
+        DIR *dir;
+        struct dirent *de;
+
         jail_leave ();
+        /* jailed, the tmpfs goes with the namespace; else the files are on the disk */
+        if (!jailed && jail_fd >= 0 && (dir = fdopendir (dup (jail_fd))) != NULL) {
+                rewinddir (dir);
+                while ((de = readdir (dir)) != NULL) {
+                        if (!g_str_equal (de->d_name, ".") && !g_str_equal (de->d_name, ".."))
+                                remove_tree_at (jail_fd, de->d_name);
+                }
+                closedir (dir);
+        }
         if (jailed)
                 umount2 (jail_path, MNT_DETACH);
-        if (jail_path != NULL)
+        if (made_dir)
                 g_rmdir (jail_path);
+}
+
+/* A directory of our own for the mountpoint: the tmpfs over it is seen by this process alone.
+ * (Over an existing one such as /mnt, nothing would be left behind after a crash, but a tree
+ * that lives below it, as some CI workspaces do, would vanish from the target's view.) */
+static gboolean
+mount_jail (void)
+{
+        jail_path = g_dir_make_tmp ("phx-fuzz-XXXXXX", NULL);
+        if (jail_path == NULL)
+                g_error ("cannot make a temporary directory");
+        made_dir = TRUE;
+        return mount ("phx-fuzz", jail_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, JAIL_TMPFS_OPTIONS) == 0;
 }
 
 /* Must run while the process has a single thread: namespaces are per thread until then. */
@@ -174,16 +212,19 @@ jail_build (void)
 {
         struct statfs sfs;
 
-        jail_path = g_dir_make_tmp ("phx-fuzz-XXXXXX", NULL);
-        if (jail_path == NULL)
-                g_error ("cannot make a temporary directory");
         atexit (jail_remove);
-        if (enter_namespaces () && mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
-            mount ("phx-fuzz", jail_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, JAIL_TMPFS_OPTIONS) == 0)
+        if (enter_namespaces () && mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 && mount_jail ()) {
                 jailed = TRUE;
-        else
+        } else {
                 g_printerr ("fuzz-agent: no private namespaces (%s): commands on paths and the network are "
                             "disabled\n", g_strerror (errno));
+                if (jail_path == NULL) {
+                        jail_path = g_dir_make_tmp ("phx-fuzz-XXXXXX", NULL);
+                        if (jail_path == NULL)
+                                g_error ("cannot make a temporary directory");
+                        made_dir = TRUE;
+                }
+        }
         /* Opened in the new namespace: a root opened before it would lead back to the old
          * one, where the tmpfs is not mounted (the next chroot would land on the disk). */
         real_root_fd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -221,6 +262,16 @@ remove_tree_at (int dirfd, const char *name)
         unlinkat (dirfd, name, AT_REMOVEDIR);
 }
 
+static void
+seed_file (const char *name, const char *data, gsize len)
+{
+        int fd = openat (jail_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+        if (fd < 0 || write (fd, data, len) != (gssize) len)
+                FAIL ("cannot write %s/%s: %s", jail_path, name, g_strerror (errno));
+        close (fd);
+}
+
 /* Each script starts from the same files: whatever the last one made, chmod-ed or
  * replaced is gone. Only ever below jail_fd, in or out of the chroot. */
 static void
@@ -230,7 +281,6 @@ jail_reset (void)
         g_autofree char *big = g_strnfill (96 * 1024, 'z');
         DIR *dir;
         struct dirent *de;
-        int fd;
 
         /* our own directory in either case: the private tmpfs, or a fresh mkdtemp */
         fchmod (jail_fd, 0700);
@@ -245,15 +295,9 @@ jail_reset (void)
                 closedir (dir);
         mkdirat (jail_fd, "files", 0755);
         mkdirat (jail_fd, "files/dir", 0755);
-        fd = openat (jail_fd, "files/small", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0 && write (fd, small, sizeof small - 1) >= 0)
-                close (fd);
-        fd = openat (jail_fd, "files/big", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0 && write (fd, big, 96 * 1024) >= 0)
-                close (fd);
-        fd = openat (jail_fd, "files/empty", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0)
-                close (fd);
+        seed_file ("files/small", small, sizeof small - 1);
+        seed_file ("files/big", big, 96 * 1024);
+        seed_file ("files/empty", "", 0);
 }
 
 /* ---- What the agent keeps to itself, seen through the linker's --wrap (tests/meson.build):
