@@ -20,33 +20,21 @@
  *   F        the next FIFREEZE of the fake fails (EIO): the freeze is rolled back
  * agent-shutdown ends the script as if the process exited on "shutdown".
  *
- * Keeping the machine safe: the agent runs as root and its commands take absolute paths, so
- * the whole agent runs, for the length of each script, chrooted into a private tmpfs in a
- * private mount and network namespace (no /proc, no /dev, only lo). Every command may then
- * run: paths end up in the tmpfs, addresses and routes in the private namespace. The agent is
- * made before the chroot (it needs /proc to set its socket's mode) and the hosts connect then
- * too (they wait in the backlog until the script takes them); the chroot is left only once
- * the agent is at rest, so no worker ever resolves a path outside it. The working directory
- * stays outside, which is why libFuzzer's artifact and corpus paths must be relative; the
- * agent only takes absolute paths. Without privileges for the namespaces (neither root nor
- * user namespaces), the commands that touch paths or the network are disabled instead. */
+ * Keeping the machine safe: the agent runs as root, so for the length of each script it runs
+ * chrooted in a private tmpfs in private namespaces (fuzz-jail.c), where every command may
+ * run. The agent is made before the chroot (setting its socket's mode needs /proc) and the
+ * hosts connect then too (they wait in the backlog until the script takes them); the chroot
+ * is left only once the agent is at rest, so no worker ever resolves a path outside it. */
 #define G_LOG_DOMAIN "fuzz-agent"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/vfs.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include <glib.h>
-#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include "phx-agent.h"
@@ -55,9 +43,7 @@
 #include "phx-freeze.h"
 #include "phx-limits.h"
 
-#ifndef TMPFS_MAGIC
-#define TMPFS_MAGIC 0x01021994
-#endif
+#include "fuzz-jail.h"
 
 /* Above the offload threshold, so large lines go to the parse worker and over-long ones still
  * cost only half a megabyte. */
@@ -75,230 +61,9 @@ G_STATIC_ASSERT (HOSTS_MAX <= PHX_LISTEN_BACKLOG);
 #define REST_DEADLINE_US ((gint64) 10 * 1000 * 1000)
 /* Replies at most this long are parsed whole; longer ones only checked at their ends. */
 #define REPLY_PARSE_MAX ((gsize) 1024 * 1024)
-/* The jail's tmpfs: files the scripts write, and a bound on them. */
-#define JAIL_TMPFS_OPTIONS "size=16m,nr_inodes=4096,mode=0700"
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
-
-/* ---- The jail ---- */
-
-static char *jail_path;         /* the private tmpfs, as seen from outside */
-static int jail_fd = -1;        /* the same, for the wipe (works in or out of the chroot) */
-static int real_root_fd = -1;
-static int cwd_fd = -1;
-static gboolean jailed;         /* a private tmpfs and namespaces exist */
-static gboolean in_jail;
-
-static void
-jail_leave (void)
-{
-        /* async-signal-safe: called from the sanitizer's error path too */
-        if (!in_jail)
-                return;
-        if (fchdir (real_root_fd) < 0 || chroot (".") < 0 || fchdir (cwd_fd) < 0)
-                _exit (99);
-        in_jail = FALSE;
-}
-
-static void jail_remove (void);
-
-/* Out of the chroot first, so that the trace can be symbolized; and no directory left behind
- * (abort() skips atexit). */
-#define FAIL(...)                                                                                  \
-        G_STMT_START {                                                                             \
-                jail_remove ();                                                                    \
-                g_printerr ("fuzz-agent: " __VA_ARGS__);                                           \
-                g_printerr ("\n");                                                                 \
-                abort ();                                                                          \
-        } G_STMT_END
-
-static void
-jail_enter (void)
-{
-        struct statfs sfs;
-
-        if (!jailed)
-                return;
-        if (chroot (jail_path) < 0)
-                FAIL ("chroot %s: %s", jail_path, g_strerror (errno));
-        in_jail = TRUE;
-        if (statfs ("/", &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)
-                FAIL ("the chroot at %s is not the private tmpfs", jail_path);
-}
-
-/* ASan calls this before it prints a report: leave the chroot so that the report can be
- * symbolized (the symbolizer and /proc are outside). */
-void __asan_on_error (void);
-void
-__asan_on_error (void)
-{
-        jail_leave ();
-}
-
-/* In place: /proc files cannot be replaced the way g_file_set_contents() does it. */
-static gboolean
-write_proc (const char *path, const char *text)
-{
-        int fd = open (path, O_WRONLY | O_CLOEXEC);
-        gboolean ok = fd >= 0 && write (fd, text, strlen (text)) == (gssize) strlen (text);
-
-        if (fd >= 0)
-                close (fd);
-        return ok;
-}
-
-/* Root may enter namespaces directly; anyone else through a user namespace of their own. */
-static gboolean
-enter_namespaces (void)
-{
-        uid_t uid = geteuid ();
-        gid_t gid = getegid ();
-        g_autofree char *uid_map = NULL;
-        g_autofree char *gid_map = NULL;
-
-        if (uid == 0 && unshare (CLONE_NEWNS | CLONE_NEWNET) == 0)
-                return TRUE;
-        if (unshare (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) < 0)
-                return FALSE;
-        uid_map = g_strdup_printf ("0 %u 1\n", (guint) uid);
-        gid_map = g_strdup_printf ("0 %u 1\n", (guint) gid);
-        return write_proc ("/proc/self/setgroups", "deny") && write_proc ("/proc/self/uid_map", uid_map) &&
-               write_proc ("/proc/self/gid_map", gid_map);
-}
-
-static void remove_tree_at (int dirfd, const char *name);
-
-static gboolean made_dir; /* jail_path is a directory we made (and must remove) */
-
-static void
-jail_remove (void)
-{
-        DIR *dir;
-        struct dirent *de;
-
-        jail_leave ();
-        /* jailed, the tmpfs goes with the namespace; else the files are on the disk */
-        if (!jailed && jail_fd >= 0 && (dir = fdopendir (dup (jail_fd))) != NULL) {
-                rewinddir (dir);
-                while ((de = readdir (dir)) != NULL) {
-                        if (!g_str_equal (de->d_name, ".") && !g_str_equal (de->d_name, ".."))
-                                remove_tree_at (jail_fd, de->d_name);
-                }
-                closedir (dir);
-        }
-        if (jailed)
-                umount2 (jail_path, MNT_DETACH);
-        if (made_dir)
-                g_rmdir (jail_path);
-}
-
-/* A directory of our own for the mountpoint: the tmpfs over it is seen by this process alone.
- * (Over an existing one such as /mnt, nothing would be left behind after a crash, but a tree
- * that lives below it, as some CI workspaces do, would vanish from the target's view.) */
-static gboolean
-mount_jail (void)
-{
-        jail_path = g_dir_make_tmp ("phx-fuzz-XXXXXX", NULL);
-        if (jail_path == NULL)
-                g_error ("cannot make a temporary directory");
-        made_dir = TRUE;
-        return mount ("phx-fuzz", jail_path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, JAIL_TMPFS_OPTIONS) == 0;
-}
-
-/* Must run while the process has a single thread: namespaces are per thread until then. */
-static void
-jail_build (void)
-{
-        struct statfs sfs;
-
-        atexit (jail_remove);
-        if (enter_namespaces () && mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 && mount_jail ()) {
-                jailed = TRUE;
-        } else {
-                g_printerr ("fuzz-agent: no private namespaces (%s): commands on paths and the network are "
-                            "disabled\n", g_strerror (errno));
-                if (jail_path == NULL) {
-                        jail_path = g_dir_make_tmp ("phx-fuzz-XXXXXX", NULL);
-                        if (jail_path == NULL)
-                                g_error ("cannot make a temporary directory");
-                        made_dir = TRUE;
-                }
-        }
-        /* Opened in the new namespace: a root opened before it would lead back to the old
-         * one, where the tmpfs is not mounted (the next chroot would land on the disk). */
-        real_root_fd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        cwd_fd = open (".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (real_root_fd < 0 || cwd_fd < 0)
-                g_error ("cannot open / or .: %s", g_strerror (errno));
-        jail_fd = open (jail_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (jail_fd < 0)
-                g_error ("cannot open %s: %s", jail_path, g_strerror (errno));
-        /* the wipe below removes everything in it: it must be the private tmpfs */
-        if (jailed && (fstatfs (jail_fd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC))
-                g_error ("%s is not the private tmpfs", jail_path);
-}
-
-static void
-remove_tree_at (int dirfd, const char *name)
-{
-        int fd;
-        DIR *dir;
-        struct dirent *de;
-
-        if (unlinkat (dirfd, name, 0) == 0 || errno != EISDIR)
-                return;
-        fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || (dir = fdopendir (fd)) == NULL) {
-                if (fd >= 0)
-                        close (fd);
-                return;
-        }
-        while ((de = readdir (dir)) != NULL) {
-                if (!g_str_equal (de->d_name, ".") && !g_str_equal (de->d_name, ".."))
-                        remove_tree_at (fd, de->d_name);
-        }
-        closedir (dir);
-        unlinkat (dirfd, name, AT_REMOVEDIR);
-}
-
-static void
-seed_file (const char *name, const char *data, gsize len)
-{
-        int fd = openat (jail_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-        if (fd < 0 || write (fd, data, len) != (gssize) len)
-                FAIL ("cannot write %s/%s: %s", jail_path, name, g_strerror (errno));
-        close (fd);
-}
-
-/* Each script starts from the same files: whatever the last one made, chmod-ed or
- * replaced is gone. Only ever below jail_fd, in or out of the chroot. */
-static void
-jail_reset (void)
-{
-        static const char small[] = "phoenix-ga fuzz file\n";
-        g_autofree char *big = g_strnfill (96 * 1024, 'z');
-        DIR *dir;
-        struct dirent *de;
-
-        /* our own directory in either case: the private tmpfs, or a fresh mkdtemp */
-        fchmod (jail_fd, 0700);
-        dir = fdopendir (dup (jail_fd));
-        if (dir != NULL)
-                rewinddir (dir); /* the dup shares the offset the last wipe left at the end */
-        while (dir != NULL && (de = readdir (dir)) != NULL) {
-                if (!g_str_equal (de->d_name, ".") && !g_str_equal (de->d_name, ".."))
-                        remove_tree_at (jail_fd, de->d_name);
-        }
-        if (dir != NULL)
-                closedir (dir);
-        mkdirat (jail_fd, "files", 0755);
-        mkdirat (jail_fd, "files/dir", 0755);
-        seed_file ("files/small", small, sizeof small - 1);
-        seed_file ("files/big", big, 96 * 1024);
-        seed_file ("files/empty", "", 0);
-}
 
 /* ---- What the agent keeps to itself, seen through the linker's --wrap (tests/meson.build):
  * its budget and dispatcher (to check they are back at rest) and its connections (to check
@@ -475,18 +240,18 @@ check_reply (const char *line, gsize len)
 
         if (len > REPLY_PARSE_MAX) {
                 if (line[0] != '{' || line[len - 1] != '}')
-                        FAIL ("a reply of %" G_GSIZE_FORMAT " bytes is not a JSON object", len);
+                        fuzz_fail ("a reply of %" G_GSIZE_FORMAT " bytes is not a JSON object", len);
                 return;
         }
         parser = json_parser_new_immutable ();
         if (!json_parser_load_from_data (parser, line, (gssize) len, &error))
-                FAIL ("a reply is not JSON (%s): %.*s", error->message, (int) MIN (len, 300), line);
+                fuzz_fail ("a reply is not JSON (%s): %.*s", error->message, (int) MIN (len, 300), line);
         root = json_parser_get_root (parser);
         if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-                FAIL ("a reply is not an object: %.*s", (int) MIN (len, 300), line);
+                fuzz_fail ("a reply is not an object: %.*s", (int) MIN (len, 300), line);
         obj = json_node_get_object (root);
         if (json_object_has_member (obj, "return") == json_object_has_member (obj, "error"))
-                FAIL ("a reply has neither or both of return and error: %.*s", (int) MIN (len, 300), line);
+                fuzz_fail ("a reply has neither or both of return and error: %.*s", (int) MIN (len, 300), line);
 }
 
 static void
@@ -739,7 +504,7 @@ on_exhausted (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
 static char *
 jail_child (const char *name)
 {
-        return g_build_filename (jail_path, name, NULL);
+        return g_build_filename (fuzz_jail_path (), name, NULL);
 }
 
 /* A fresh agent for each script, so that no script depends on the ones before: the same
@@ -760,7 +525,7 @@ agent_start (void)
         g_autoptr(GError) error = NULL;
         PhxAgentOptions options = { 0 };
 
-        jail_reset ();
+        fuzz_jail_reset ();
         g_mutex_lock (&fake.lock);
         g_hash_table_remove_all (fake.frozen);
         fake.fail_next = FALSE;
@@ -772,11 +537,11 @@ agent_start (void)
         options.dbus = FALSE;
         options.freeze_backend = &fake_backend;
         options.request_max = REQUEST_MAX;
-        options.allow_commands = jailed ? NULL : unjailed_allow;
-        options.block_commands = jailed ? jailed_block : NULL;
+        options.allow_commands = fuzz_jail_is_private () ? NULL : unjailed_allow;
+        options.block_commands = fuzz_jail_is_private () ? jailed_block : NULL;
         agent = phx_agent_new (&options, &error);
         if (agent == NULL)
-                FAIL ("cannot start the agent: %s", error->message);
+                fuzz_fail ("cannot start the agent: %s", error->message);
         g_signal_connect (agent, "shutdown", G_CALLBACK (on_shutdown), NULL);
         g_signal_connect (seen_budget, "notify::exhausted", G_CALLBACK (on_exhausted), NULL);
         exhausted_count = 0;
@@ -791,7 +556,7 @@ agent_start (void)
                 g_strlcpy (addr.sun_path, sock, sizeof addr.sun_path);
                 h->fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 if (h->fd < 0 || connect (h->fd, (struct sockaddr *) &addr, sizeof addr) < 0)
-                        FAIL ("cannot connect to %s: %s", sock, g_strerror (errno));
+                        fuzz_fail ("cannot connect to %s: %s", sock, g_strerror (errno));
                 h->used = h->half_closed = h->not_reading = h->eof = FALSE;
                 h->line_len = 0;
                 h->line_blank = TRUE;
@@ -836,7 +601,7 @@ agent_finish (void)
                         h->not_reading = FALSE;
                         while (!h->eof) {
                                 if (g_get_monotonic_time () > deadline)
-                                        FAIL ("host %u half-closed after %u requests: %u replies and no end "
+                                        fuzz_fail ("host %u half-closed after %u requests: %u replies and no end "
                                               "of stream after %" G_GINT64_FORMAT " s (unanswered %u, budget %"
                                               G_GSIZE_FORMAT ")", i, h->requests, h->replies,
                                               REST_DEADLINE_US / G_USEC_PER_SEC,
@@ -846,13 +611,13 @@ agent_finish (void)
                                         g_usleep (20);
                         }
                         if (h->replies != h->requests)
-                                FAIL ("host %u sent %u requests and got %u replies", i, h->requests, h->replies);
+                                fuzz_fail ("host %u sent %u requests and got %u replies", i, h->requests, h->replies);
                 }
                 host_close (h);
         }
         while (!agent_idle () || live_connections > 0) {
                 if (g_get_monotonic_time () > deadline)
-                        FAIL ("not at rest %" G_GINT64_FORMAT " s after every host left: unanswered %u, "
+                        fuzz_fail ("not at rest %" G_GINT64_FORMAT " s after every host left: unanswered %u, "
                               "connections %u, budget %" G_GSIZE_FORMAT, REST_DEADLINE_US / G_USEC_PER_SEC,
                               phx_dispatcher_get_unanswered (seen_dispatcher), live_connections,
                               phx_budget_get_used (seen_budget));
@@ -863,21 +628,21 @@ agent_finish (void)
          * result reached the loop: wait for that, so that the agent is dropped on this thread. */
         while (G_OBJECT (seen_dispatcher)->ref_count > 1) {
                 if (g_get_monotonic_time () > deadline)
-                        FAIL ("at rest, the dispatcher still has %u references",
+                        fuzz_fail ("at rest, the dispatcher still has %u references",
                               G_OBJECT (seen_dispatcher)->ref_count);
                 g_usleep (20);
         }
         if (phx_budget_get_used (seen_budget) != 0)
-                FAIL ("at rest, the budget still holds %" G_GSIZE_FORMAT " bytes", phx_budget_get_used (seen_budget));
+                fuzz_fail ("at rest, the budget still holds %" G_GSIZE_FORMAT " bytes", phx_budget_get_used (seen_budget));
         if (agent_host_connected ())
-                FAIL ("at rest, with every host gone, host-connected is still TRUE");
+                fuzz_fail ("at rest, with every host gone, host-connected is still TRUE");
         /* the fake lists two mounts: frozen is both or none */
         if (fake_frozen_count () != (agent_frozen () ? 2u : 0u))
-                FAIL ("the agent says %s, the fake has %u mounts frozen", agent_frozen () ? "frozen" : "thawed",
+                fuzz_fail ("the agent says %s, the fake has %u mounts frozen", agent_frozen () ? "frozen" : "thawed",
                       fake_frozen_count ());
         /* main.c exits on "shutdown": whatever is frozen after it stays frozen */
         if (shutdown_seen && (!shutdown_thawed || fake_frozen_count () > 0))
-                FAIL ("after \"shutdown\" (thawed: %d) the fake has %u mounts frozen", shutdown_thawed,
+                fuzz_fail ("after \"shutdown\" (thawed: %d) the fake has %u mounts frozen", shutdown_thawed,
                       fake_frozen_count ());
 }
 
@@ -909,7 +674,7 @@ agent_stop (void)
         while (g_main_context_iteration (NULL, FALSE))
                 ;
         if (seen_dispatcher != NULL || seen_budget != NULL || live_connections > 0)
-                FAIL ("the agent is gone but not its parts: dispatcher %p, budget %p, %u connections",
+                fuzz_fail ("the agent is gone but not its parts: dispatcher %p, budget %p, %u connections",
                       (gpointer) seen_dispatcher, (gpointer) seen_budget, live_connections);
 }
 
@@ -917,11 +682,11 @@ int
 LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
 {
         agent_start ();
-        jail_enter ();
+        fuzz_jail_enter ();
         run_script (data, size);
         agent_finish ();
         /* at rest: no worker is inside a command any more */
-        jail_leave ();
+        fuzz_jail_leave ();
         agent_stop ();
         return 0;
 }
@@ -935,7 +700,7 @@ log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoin
         if (level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO | G_LOG_LEVEL_MESSAGE))
                 return G_LOG_WRITER_HANDLED;
         if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_FLAG_FATAL))
-                jail_leave ();
+                fuzz_jail_leave ();
         return g_log_writer_default (level, fields, n_fields, user_data);
 }
 
@@ -947,7 +712,7 @@ setup (void)
         g_log_set_writer_func (log_writer, NULL, NULL);
         g_mutex_init (&fake.lock);
         fake.frozen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-        jail_build ();
+        fuzz_jail_build ();
 }
 
 int
