@@ -748,6 +748,7 @@ main (int argc, char **argv)
         guint n = 0;
 
         setup ();
+        fuzz_jail_clean_on_crash ();
         for (int i = 1; i < argc; i++) {
                 g_autoptr(GDir) dir = NULL;
                 g_autoptr(GPtrArray) names = NULL;

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,4 +269,28 @@ const char *
 fuzz_jail_path (void)
 {
         return jail_path;
+}
+
+/* A crash must not leave the mountpoint behind either: undone from the signal (system calls
+ * only), then the signal is raised again with its default action. Only for the replay: under
+ * libFuzzer the sanitizers own these signals. */
+static void
+on_crash (int sig)
+{
+        fuzz_jail_leave ();
+        if (jailed)
+                umount2 (jail_path, MNT_DETACH);
+        if (made_dir)
+                rmdir (jail_path);
+        raise (sig);
+}
+
+void
+fuzz_jail_clean_on_crash (void)
+{
+        static const int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL };
+        struct sigaction sa = { .sa_handler = on_crash, .sa_flags = SA_RESETHAND | SA_NODEFER };
+
+        for (guint i = 0; i < G_N_ELEMENTS (sigs); i++)
+                sigaction (sigs[i], &sa, NULL);
 }

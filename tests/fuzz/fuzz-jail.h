@@ -16,6 +16,8 @@ void fuzz_jail_reset (void);
 void fuzz_jail_enter (void);
 /* Async-signal-safe. */
 void fuzz_jail_leave (void);
+/* The replay's crash handlers (not under libFuzzer): no mountpoint left in /tmp. */
+void fuzz_jail_clean_on_crash (void);
 /* A failed check: leaves the chroot, prints, aborts. */
 G_NORETURN void fuzz_fail (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
