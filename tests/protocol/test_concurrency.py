@@ -33,13 +33,13 @@ def test_ping_answered_while_a_large_write_is_parsed(host, tmp_path):
     """A ping sent right behind a 36 MiB file-write line is answered before the write.
 
     The write line is at least PHX_REQUEST_OFFLOAD_MIN long, so it is parsed in a worker,
-    and it carries an unknown member of two million array elements (ignored by the command)
-    that makes its parse take about a second here instead of tens of milliseconds: the ping
-    is on the agent's side of the socket for the whole parse and the write that follows."""
+    and it carries an unknown string member of four million \\u00e9 escapes (ignored by the
+    command) that makes its parse take far longer than the ping's: the ping is on the agent's
+    side of the socket for the whole parse and the write that follows."""
     path = tmp_path / "w"
     h = host.ok("file-open", {"path": str(path), "mode": "w"})
     data = os.urandom(24 * 1024 * 1024)
-    pad = b"[" + b",".join([b"0"] * 2_000_000) + b"]"
+    pad = b'"' + b"\\u00e9" * 4_000_000 + b'"'
     msg = (b'{"execute":"file-write","arguments":{"handle_id":%d,"padding":%s,"bufb64":"%s"},'
            b'"tag":"big"}\n' % (h, pad, b64(data).encode()))
     host.send_raw(msg + b'{"execute":"ping","tag":"after"}\n')
