@@ -59,11 +59,6 @@ file_read (PhxCall *call, GError **error)
         const guint8 *buf;
         char *b64;
 
-        /* A host that left gets no data: its reply would be dropped, and the data with it. */
-        if (g_cancellable_is_cancelled (call->cancellable)) {
-                phx_error_set_errno (error, ECANCELED, "read: the host left or the handle is being closed");
-                return NULL;
-        }
         data = phx_file_read (file, (gsize) phx_args_get_int (call->args, "count"), &eof, call->cancellable, error);
         if (data == NULL)
                 return NULL;
@@ -163,11 +158,14 @@ cancel_call (PhxCall *call)
                 g_cancellable_cancel (call->cancellable);
 }
 
-/* Nobody can use it: opened for a host that left without using it, and idle. */
+/* Nobody can use it: opened for a host that left without using it, and idle. (A weak
+ * reference: a handle must not keep its opener's connection alive.) */
 static gboolean
 is_orphan (PhxHandle *handle)
 {
-        return !handle->used && handle->opener != NULL && phx_connection_is_closed (handle->opener) &&
+        g_autoptr(PhxConnection) opener = g_weak_ref_get (&handle->opener);
+
+        return !handle->used && (opener == NULL || phx_connection_is_closed (opener)) &&
                handle->running == NULL && !handle->lane.busy;
 }
 
@@ -233,7 +231,6 @@ handles_start (PhxFamily *family, PhxCall *call, GError **error)
         }
         handle->running = call;
         handle->used = TRUE;
-        g_clear_object (&handle->opener);
         return TRUE;
 }
 
@@ -256,8 +253,9 @@ finish_open (PhxFilesFamily *self, PhxCall *call, JsonNode **result, GError **er
                 return;
         }
         handle = phx_handle_table_add (self->table, file);
-        if (call->connection != NULL)
-                handle->opener = g_object_ref (call->connection);
+        g_weak_ref_set (&handle->opener, call->connection);
+        /* opened by the agent itself (no connection): never an orphan */
+        handle->used = call->connection == NULL;
         *result = json_node_init_int (json_node_alloc (), handle->id);
         notify_handles (self);
 }

@@ -149,21 +149,20 @@ accept_client (PhxChannel *self)
 static void
 on_client_event (PhxChannel *self, PhxConnection *conn, guint32 ev)
 {
-        g_autoptr(PhxConnection) hold = g_object_ref (conn);
         gboolean got;
 
-        if (ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
-                if (phx_connection_read (conn, (ev & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0, &got) ==
-                    PHX_READ_CLOSED)
-                        return;
-        }
-        /* Both directions shut: what was read is dispatched, but no one is left to answer. */
-        if (ev & (EPOLLHUP | EPOLLERR)) {
+        /* the connection may close (and leave the client list) while we use it */
+        g_object_ref (conn);
+        if ((ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) &&
+            phx_connection_read (conn, (ev & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0, &got) == PHX_READ_CLOSED) {
+                /* gone already */
+        } else if (ev & (EPOLLHUP | EPOLLERR)) {
+                /* Both directions shut: what was read is dispatched, but no one is left to answer. */
                 phx_connection_peer_hung_up (conn);
-                return;
-        }
-        if (ev & EPOLLOUT)
+        } else if (ev & EPOLLOUT) {
                 phx_connection_flush (conn);
+        }
+        g_object_unref (conn);
 }
 
 /* The host of a character device left: what it was owed is dropped with its connection. */

@@ -342,12 +342,13 @@ parse_done (GObject *source, GAsyncResult *res, gpointer user_data)
         PhxDispatcher *self = PHX_DISPATCHER (source);
         PhxInvocation *inv = g_task_get_task_data (G_TASK (res));
         /* admit may answer the last request that holds the connection (and its state) */
-        g_autoptr(PhxConnection) conn = g_object_ref (inv->call.connection);
+        PhxConnection *conn = g_object_ref (inv->call.connection);
         ConnState *cs = user_data;
 
         cs->parsing = FALSE;
         admit (self, inv);
         intake_drain (self, cs);
+        g_object_unref (conn);
 }
 
 static void

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 
-#include "phx-connection.h"
 #include "phx-error.h"
 #include "phx-handle-table.h"
 
@@ -34,7 +33,7 @@ phx_handle_unref (PhxHandle *handle)
                 return;
         /* an unfinished atomic write is discarded here, leaving its target untouched */
         phx_file_free (handle->file);
-        g_clear_object (&handle->opener);
+        g_weak_ref_clear (&handle->opener);
         g_queue_clear (&handle->lane.pending);
         g_free (handle);
 }
@@ -88,6 +87,7 @@ phx_handle_table_add (PhxHandleTable *self, PhxFile *file)
         handle->id = self->next_id++;
         handle->file = file;
         handle->refs = 1;
+        g_weak_ref_init (&handle->opener, NULL);
         g_hash_table_insert (self->handles, &handle->id, handle);
         return handle;
 }

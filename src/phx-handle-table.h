@@ -14,7 +14,7 @@ typedef struct {
         PhxCall *running;   /* the call running on it now, if any */
         gboolean closing;   /* a file-close was taken: later calls find no handle */
         gboolean used;      /* a call ran on it since it was opened */
-        PhxConnection *opener; /* the connection that opened it, until first used */
+        GWeakRef opener;    /* the connection that opened it (NULL: gone, or opened by the agent) */
         gint refs;          /* the table's, and one per call admitted on it */
 } PhxHandle;
 
