@@ -14,5 +14,6 @@ typedef struct _PhxAgent PhxAgent;
 G_DECLARE_FINAL_TYPE (PhxDbus, phx_dbus, PHX, DBUS, GObject)
 
 PhxDbus *phx_dbus_new (PhxAgent *agent);
+PhxDbus *phx_dbus_new_full (PhxAgent *agent, guint publish_ms);
 
 G_END_DECLS

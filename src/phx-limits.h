@@ -65,3 +65,11 @@
 /* Character devices: how long after a request read while the port still reported HUP the
  * host's arrival may be confirmed (see on_port_event in phx-channel.c). */
 #define PHX_CONNECT_SETTLE_US ((gint64) 1000 * 1000)
+
+/* ---- D-Bus state (phx-dbus.c) ---- */
+
+/* CommandsServed, CommandsFailed, LastCommand and OpenHandles change with every request;
+ * they are published on the bus at most once per this many milliseconds (the first change
+ * after a quiet interval at once), so a busy port costs a few bus messages a second, not one
+ * per request. */
+#define PHX_DBUS_PUBLISH_MS 250
