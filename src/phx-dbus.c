@@ -23,7 +23,7 @@ struct _PhxDbus {
         gboolean exported;
         guint publish_ms;
         guint publish_id;     /* one-shot; exists only while a coalesced change waits */
-        gint64 published_at;  /* monotonic µs of the last coalesced publication */
+        gint64 published_at;  /* monotonic µs of the last coalesced publication; 0: none yet */
 };
 
 G_DEFINE_TYPE (PhxDbus, phx_dbus, G_TYPE_OBJECT)
@@ -43,7 +43,6 @@ static void
 publish_coalesced (PhxDbus *self)
 {
         /* The skeleton sends what changed here as one PropertiesChanged, from an idle. */
-        self->published_at = g_get_monotonic_time ();
         for (guint i = 0; i < G_N_ELEMENTS (coalesced_properties); i++) {
                 GValue value = G_VALUE_INIT;
 
@@ -59,6 +58,7 @@ on_publish_due (gpointer user_data)
         PhxDbus *self = user_data;
 
         self->publish_id = 0;
+        self->published_at = g_get_monotonic_time ();
         publish_coalesced (self);
         return G_SOURCE_REMOVE;
 }
@@ -70,12 +70,13 @@ static void
 on_coalesced_notify (GObject *agent, GParamSpec *pspec, gpointer user_data)
 {
         PhxDbus *self = user_data;
-        gint64 wait_us;
+        gint64 wait_us = 0;
 
         /* Unexported: nobody can see the skeleton, and export publishes everything. */
         if (self->publish_id != 0 || !self->exported)
                 return;
-        wait_us = self->published_at + (gint64) self->publish_ms * 1000 - g_get_monotonic_time ();
+        if (self->published_at != 0)
+                wait_us = self->published_at + (gint64) self->publish_ms * 1000 - g_get_monotonic_time ();
         self->publish_id = g_timeout_add (wait_us > 0 ? (guint) ((wait_us + 999) / 1000) : 0, on_publish_due, self);
 }
 

@@ -2,9 +2,12 @@
 (which includes the shipped policy), never the machine's system bus."""
 import os
 import pathlib
+import queue
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -13,6 +16,7 @@ from conftest import Agent, ROOT
 
 NAME, PATH, IFACE = "org.phoenixga.GuestAgent1", "/org/phoenixga/GuestAgent1", "org.phoenixga.GuestAgent1"
 POLICY = ROOT / "data" / "org.phoenixga.GuestAgent1.conf"
+PUBLISH_S = 0.25  # PHX_DBUS_PUBLISH_MS
 PROPS = {"Version": "s", "Method": "s", "Path": "s", "HostConnected": "b", "Frozen": "b",
          "FrozenSince": "t", "OpenHandles": "u", "CommandsServed": "t", "CommandsFailed": "t",
          "LastCommand": "s", "StartedAt": "t"}
@@ -116,6 +120,95 @@ def test_counters_follow_the_port(bus_agent):
     assert get(address, "CommandsFailed") == ("t", "1")
     assert get(address, "LastCommand") == ("s", '"no-such-command"')
     assert get(address, "HostConnected") == ("b", "true")
+
+
+class Monitor:
+    """`gdbus monitor` of the agent's object: every PropertiesChanged it emits, with the
+    time it arrived here."""
+
+    def __init__(self, address):
+        # line-buffered, or gdbus holds its lines in a pipe buffer until it exits
+        self.proc = subprocess.Popen(["stdbuf", "-oL", "gdbus", "monitor", "--address", address, "--dest", NAME,
+                                      "--object-path", PATH], stdout=subprocess.PIPE, text=True)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        # gdbus asks for the name's owner after adding its match rule, on the same
+        # connection: once the answer is printed, no signal can slip past the monitor
+        deadline = time.monotonic() + 10
+        while "is owned by" not in self.next(deadline - time.monotonic())[1]:
+            pass
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put((time.monotonic(), line))
+
+    def next(self, timeout):
+        return self.lines.get(timeout=max(timeout, 0))
+
+    def changes(self, prop, until):
+        """(arrival, value) of each PropertiesChanged carrying prop, until `until` returns
+        True for a value (or 10 s pass)."""
+        seen = []
+        deadline = time.monotonic() + 10
+        pattern = re.compile(r"'%s': <(?:uint64 )?([^>]*)>" % prop)
+        while True:
+            when, line = self.next(deadline - time.monotonic())
+            m = pattern.search(line)
+            if m:
+                seen.append((when, m.group(1)))
+                if until(m.group(1)):
+                    return seen
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_counters_are_coalesced(bus_agent):
+    """A burst of requests costs a few PropertiesChanged a second, not one per request, and
+    the counters end at the right values."""
+    address, agent = bus_agent
+    mon = Monitor(address)
+    try:
+        host = agent.connect()
+        start = time.monotonic()
+        sent = failed = 0
+        # at least 1 s of sequential requests: several publication intervals
+        while time.monotonic() - start < 1.0 or sent < 500:
+            if sent % 10 == 9:
+                host.err("no-such-command")
+                failed += 1
+            else:
+                host.ok("ping")
+            sent += 1
+        host.ok("get-commands")
+        sent += 1
+        seen = mon.changes("CommandsServed", lambda v: v == str(sent))
+        span = seen[-1][0] - start
+        assert len(seen) <= span / PUBLISH_S + 2, (len(seen), span, sent)
+        # published while the burst went on, not only at its end
+        assert len(seen) >= 3, seen
+        assert [int(v) for _, v in seen] == sorted(int(v) for _, v in seen)
+        assert get(address, "CommandsServed") == ("t", str(sent))
+        assert get(address, "CommandsFailed") == ("t", str(failed))
+        assert get(address, "LastCommand") == ("s", '"get-commands"')
+    finally:
+        mon.stop()
+
+
+def test_host_connected_signals(bus_agent):
+    """HostConnected is not coalesced: each arrival and departure is its own signal, even
+    two within one publication interval."""
+    address, agent = bus_agent
+    mon = Monitor(address)
+    try:
+        host = agent.connect()
+        host.ok("ping")
+        host.close()
+        seen = mon.changes("HostConnected", lambda v: v == "false")
+        assert [v for _, v in seen] == ["true", "false"]
+    finally:
+        mon.stop()
 
 
 def test_anyone_reads_only_root_thaws(bus_agent):
