@@ -1,9 +1,9 @@
 """The agent's D-Bus interface on a private dbus-daemon started here with its own config
 (which includes the shipped policy), never the machine's system bus."""
+import json
 import os
 import pathlib
 import queue
-import re
 import shutil
 import subprocess
 import tempfile
@@ -50,6 +50,10 @@ def private_bus():
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
+  </policy>
+  <!-- for the tests' own `busctl monitor` -->
+  <policy user="root">
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
   </policy>
   <include>%s</include>
 </busconfig>
@@ -123,20 +127,31 @@ def test_counters_follow_the_port(bus_agent):
 
 
 class Monitor:
-    """`gdbus monitor` of the agent's object: every PropertiesChanged it emits, with the
-    time it arrived here."""
+    """`busctl monitor` of the PropertiesChanged signals on the agent's object path, each
+    with the time it arrived here."""
+
+    MATCH = ("type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+             "path='%s'" % PATH)
 
     def __init__(self, address):
-        # line-buffered, or gdbus holds its lines in a pipe buffer until it exits
-        self.proc = subprocess.Popen(["stdbuf", "-oL", "gdbus", "monitor", "--address", address, "--dest", NAME,
-                                      "--object-path", PATH], stdout=subprocess.PIPE, text=True)
+        self.address = address
+        # line-buffered, or its lines wait in a pipe buffer until it exits
+        self.proc = subprocess.Popen(["stdbuf", "-oL", "busctl", "--address=" + address, "monitor", "--json=short",
+                                      "--match", self.MATCH], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        # gdbus asks for the name's owner after adding its match rule, on the same
-        # connection: once the answer is printed, no signal can slip past the monitor
+        # Ready once a signal sent after it started has reached it: send probes until one does.
         deadline = time.monotonic() + 10
-        while "is owned by" not in self.next(deadline - time.monotonic())[1]:
-            pass
+        while True:
+            busctl(address, "emit", PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged", "sa{sv}as",
+                   IFACE, "1", "Probe", "b", "true", "0")
+            try:
+                while "Probe" not in self.next(min(0.2, deadline - time.monotonic()))[1]:
+                    pass
+                return
+            except queue.Empty:
+                assert time.monotonic() < deadline, "busctl monitor never saw a probe"
 
     def _read(self):
         for line in self.proc.stdout:
@@ -148,15 +163,21 @@ class Monitor:
     def changes(self, prop, until):
         """(arrival, value) of each PropertiesChanged carrying prop, until `until` returns
         True for a value (or 10 s pass)."""
-        seen = []
+        seen, lines = [], []
         deadline = time.monotonic() + 10
-        pattern = re.compile(r"'%s': <(?:uint64 )?([^>]*)>" % prop)
         while True:
-            when, line = self.next(deadline - time.monotonic())
-            m = pattern.search(line)
-            if m:
-                seen.append((when, m.group(1)))
-                if until(m.group(1)):
+            try:
+                when, line = self.next(deadline - time.monotonic())
+            except queue.Empty:
+                raise AssertionError("no %s change to the awaited value; monitor saw: %r" % (prop, lines))
+            lines.append(line)
+            if not line.startswith("{"):
+                continue
+            changed = json.loads(line)["payload"]["data"][1]
+            if prop in changed:
+                value = changed[prop]["data"]
+                seen.append((when, value))
+                if until(value):
                     return seen
 
     def stop(self):
@@ -183,12 +204,12 @@ def test_counters_are_coalesced(bus_agent):
             sent += 1
         host.ok("get-commands")
         sent += 1
-        seen = mon.changes("CommandsServed", lambda v: v == str(sent))
+        seen = mon.changes("CommandsServed", lambda v: v == sent)
         span = seen[-1][0] - start
         assert len(seen) <= span / PUBLISH_S + 2, (len(seen), span, sent)
         # published while the burst went on, not only at its end
         assert len(seen) >= 3, seen
-        assert [int(v) for _, v in seen] == sorted(int(v) for _, v in seen)
+        assert [v for _, v in seen] == sorted(v for _, v in seen)
         assert get(address, "CommandsServed") == ("t", str(sent))
         assert get(address, "CommandsFailed") == ("t", str(failed))
         assert get(address, "LastCommand") == ("s", '"get-commands"')
@@ -197,16 +218,19 @@ def test_counters_are_coalesced(bus_agent):
 
 
 def test_host_connected_signals(bus_agent):
-    """HostConnected is not coalesced: each arrival and departure is its own signal, even
-    two within one publication interval."""
+    """HostConnected is not coalesced: an arrival and a departure within one publication
+    interval are two signals. (Each is awaited before the next step: GDBus sends what
+    changed in one main-loop iteration as one signal, and true-then-false in the same
+    iteration as none.)"""
     address, agent = bus_agent
     mon = Monitor(address)
     try:
         host = agent.connect()
+        seen = mon.changes("HostConnected", lambda v: v is True)
         host.ok("ping")
         host.close()
-        seen = mon.changes("HostConnected", lambda v: v == "false")
-        assert [v for _, v in seen] == ["true", "false"]
+        seen += mon.changes("HostConnected", lambda v: v is False)
+        assert [v for _, v in seen] == [True, False]
     finally:
         mon.stop()
 
