@@ -192,7 +192,7 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                 return NULL;
         /* Not fatal: everything but fs-freeze works, and fs-freeze refuses (before any
          * FIFREEZE) rather than write its marker to a disk it is freezing. */
-        if (!phx_freeze_check_runtime_dir (options->runtime_dir, &local))
+        if (options->freeze_backend == NULL && !phx_freeze_check_runtime_dir (options->runtime_dir, &local))
                 g_warning (_("%s; fs-freeze will refuse to run"), local->message);
         self->files = phx_files_family_new (PHX_HANDLES_MAX);
         self->agent_family = phx_agent_family_new (self->registry);
@@ -223,7 +223,9 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
         relay (self, self->freezer, "frozen-since");
         relay (self, self->files, "open-handles");
         if (options->dbus)
-                self->dbus = phx_dbus_new (G_OBJECT (self), self->dispatcher);
+                self->dbus = phx_dbus_new (G_OBJECT (self), self->dispatcher,
+                                           options->dbus_publish_ms > 0 ? options->dbus_publish_ms
+                                                                        : PHX_DBUS_PUBLISH_MS);
         phx_channel_start (self->channel);
         return g_steal_pointer (&self);
 }

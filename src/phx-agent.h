@@ -19,6 +19,7 @@ typedef struct {
         const char *fsfreeze_hook;   /* NULL for none */
         const char *runtime_dir;
         gboolean dbus;               /* publish state on the system bus */
+        guint dbus_publish_ms;       /* 0: PHX_DBUS_PUBLISH_MS (tests pass a long one) */
         const char *const *allow_commands; /* NULL: all; else only these (and ping, get-commands) */
         const char *const *block_commands; /* NULL: none */
         const struct _PhxFreezeBackend *freeze_backend; /* NULL: the kernel's (tests pass a fake) */

@@ -1,7 +1,8 @@
 /* phx-dbus.c — publishes PhxAgent's state on the system bus through the skeleton that
- * gdbus-codegen makes from data/org.phoenixga.GuestAgent1.xml. The skeleton's properties are
- * bound to the agent's, so the agent stays the one source of truth. The bus is optional: if
- * it is absent or goes away, one warning is logged and the port is served as before. */
+ * gdbus-codegen makes from data/org.phoenixga.GuestAgent1.xml; the agent stays the one source
+ * of truth. Properties that change with every request are published at most once per
+ * PHX_DBUS_PUBLISH_MS, so a busy port does not cost a bus message per request. The bus is
+ * optional: if it is absent or goes away, one warning is logged and the port is served as before. */
 #define G_LOG_DOMAIN "phx-dbus"
 
 #include "config.h"
@@ -10,6 +11,7 @@
 
 #include "phx-dbus.h"
 #include "phx-dbus-generated.h"
+#include "phx-limits.h"
 
 struct _PhxDbus {
         GObject parent_instance;
@@ -18,14 +20,64 @@ struct _PhxDbus {
         PhxGuestAgent1 *skeleton;
         guint owner_id;
         gboolean exported;
+        guint publish_ms;
+        guint publish_id;     /* one-shot; exists only while a coalesced change waits */
+        gint64 published_at;  /* monotonic µs of the last coalesced publication; 0: none yet */
 };
 
 G_DEFINE_TYPE (PhxDbus, phx_dbus, G_TYPE_OBJECT)
 
+/* Rare, and what a monitor acts on (a freeze, a host arriving): bound, so they signal in
+ * the main-loop iteration in which they change. */
 static const char *const bound_properties[] = {
-        "version", "method", "path", "host-connected", "frozen", "frozen-since", "open-handles",
-        "commands-served", "commands-failed", "last-command", "started-at",
+        "version", "method", "path", "host-connected", "frozen", "frozen-since", "started-at",
 };
+
+/* Change with (nearly) every request: copied to the skeleton by publish_coalesced(). */
+static const char *const coalesced_properties[] = {
+        "commands-served", "commands-failed", "last-command", "open-handles",
+};
+
+static void
+publish_coalesced (PhxDbus *self)
+{
+        /* The skeleton sends what changed here as one PropertiesChanged, from an idle. */
+        for (guint i = 0; i < G_N_ELEMENTS (coalesced_properties); i++) {
+                GValue value = G_VALUE_INIT;
+
+                g_object_get_property (self->state, coalesced_properties[i], &value);
+                g_object_set_property (G_OBJECT (self->skeleton), coalesced_properties[i], &value);
+                g_value_unset (&value);
+        }
+}
+
+static gboolean
+on_publish_due (gpointer user_data)
+{
+        PhxDbus *self = user_data;
+
+        self->publish_id = 0;
+        self->published_at = g_get_monotonic_time ();
+        publish_coalesced (self);
+        return G_SOURCE_REMOVE;
+}
+
+/* The first change after a quiet interval goes out at once (from a zero timeout, so the
+ * other properties the same request changes go with it); later ones wait for the end of
+ * the interval. An idle agent has no timer at all. */
+static void
+on_coalesced_notify (GObject *agent, GParamSpec *pspec, gpointer user_data)
+{
+        PhxDbus *self = user_data;
+        gint64 wait_us = 0;
+
+        /* Unexported: nobody can see the skeleton, and export publishes everything. */
+        if (self->publish_id != 0 || !self->exported)
+                return;
+        if (self->published_at != 0)
+                wait_us = self->published_at + (gint64) self->publish_ms * 1000 - g_get_monotonic_time ();
+        self->publish_id = g_timeout_add (wait_us > 0 ? (guint) ((wait_us + 999) / 1000) : 0, on_publish_due, self);
+}
 
 typedef struct {
         PhxDbus *self;
@@ -98,6 +150,7 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
 
         /* GDBus would otherwise exit the process when the bus goes away. */
         g_dbus_connection_set_exit_on_close (connection, FALSE);
+        publish_coalesced (self);
         if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->skeleton), connection,
                                                PHX_DBUS_PATH, &error)) {
                 g_warning (_("cannot export %s on the system bus: %s"), PHX_DBUS_PATH, error->message);
@@ -125,26 +178,36 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
                 g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
                 self->exported = FALSE;
         }
+        g_clear_handle_id (&self->publish_id, g_source_remove);
         /* No retries: a reconnecting loop would wake an idle guest for nothing. */
         g_clear_handle_id (&self->owner_id, g_bus_unown_name);
 }
 
+/* publish_ms: the shortest time between two publications of the per-request properties;
+ * tests pass a long one to tell "at once" from "coalesced" without timing anything. */
 PhxDbus *
-phx_dbus_new (GObject *state, PhxDispatcher *dispatcher)
+phx_dbus_new (GObject *state, PhxDispatcher *dispatcher, guint publish_ms)
 {
         PhxDbus *self = g_object_new (PHX_TYPE_DBUS, NULL);
 
         self->state = state;
         self->dispatcher = g_object_ref (dispatcher);
+        self->publish_ms = publish_ms;
         self->skeleton = phx_guest_agent1_skeleton_new ();
         for (guint i = 0; i < G_N_ELEMENTS (bound_properties); i++)
                 g_object_bind_property (state, bound_properties[i], self->skeleton, bound_properties[i],
                                         G_BINDING_SYNC_CREATE);
+        for (guint i = 0; i < G_N_ELEMENTS (coalesced_properties); i++) {
+                g_autofree char *signal = g_strconcat ("notify::", coalesced_properties[i], NULL);
+
+                g_signal_connect (state, signal, G_CALLBACK (on_coalesced_notify), self);
+        }
         g_signal_connect (self->skeleton, "handle-thaw", G_CALLBACK (on_handle_thaw), self);
         self->owner_id = g_bus_own_name (G_BUS_TYPE_SYSTEM, PHX_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
                                          on_bus_acquired, on_name_acquired, on_name_lost, self, NULL);
         return self;
 }
+
 
 static void
 phx_dbus_dispose (GObject *object)
@@ -152,6 +215,9 @@ phx_dbus_dispose (GObject *object)
         PhxDbus *self = PHX_DBUS (object);
 
         g_clear_handle_id (&self->owner_id, g_bus_unown_name);
+        g_clear_handle_id (&self->publish_id, g_source_remove);
+        if (self->state != NULL)
+                g_signal_handlers_disconnect_by_data (self->state, self);
         if (self->skeleton != NULL && self->exported)
                 g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->skeleton));
         g_clear_object (&self->skeleton);

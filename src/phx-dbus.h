@@ -13,6 +13,6 @@ G_BEGIN_DECLS
 #define PHX_TYPE_DBUS (phx_dbus_get_type ())
 G_DECLARE_FINAL_TYPE (PhxDbus, phx_dbus, PHX, DBUS, GObject)
 
-PhxDbus *phx_dbus_new (GObject *state, PhxDispatcher *dispatcher);
+PhxDbus *phx_dbus_new (GObject *state, PhxDispatcher *dispatcher, guint publish_ms);
 
 G_END_DECLS

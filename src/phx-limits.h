@@ -133,3 +133,11 @@
 
 /* Largest frozen-state marker read back at start (it lists mountpoints, one per line). */
 #define PHX_FREEZE_MARKER_MAX ((gsize) 1024 * 1024)
+
+/* ---- D-Bus state (phx-dbus.c) ---- */
+
+/* CommandsServed, CommandsFailed, LastCommand and OpenHandles change with every request;
+ * they are published on the bus at most once per this many milliseconds (the first change
+ * after a quiet interval at once), so a busy port costs a few bus messages a second, not one
+ * per request. */
+#define PHX_DBUS_PUBLISH_MS 250

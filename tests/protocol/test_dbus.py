@@ -1,10 +1,13 @@
 """The agent's D-Bus interface on a private dbus-daemon started here with its own config
 (which includes the shipped policy), never the machine's system bus."""
+import json
 import os
 import pathlib
+import queue
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -13,6 +16,7 @@ from conftest import Agent, ROOT, wait_until
 
 NAME, PATH, IFACE = "org.phoenixga.GuestAgent1", "/org/phoenixga/GuestAgent1", "org.phoenixga.GuestAgent1"
 POLICY = ROOT / "data" / "org.phoenixga.GuestAgent1.conf"
+PUBLISH_S = 0.25  # PHX_DBUS_PUBLISH_MS
 PROPS = {"Version": "s", "Method": "s", "Path": "s", "HostConnected": "b", "Frozen": "b",
          "FrozenSince": "t", "OpenHandles": "u", "CommandsServed": "t", "CommandsFailed": "t",
          "LastCommand": "s", "StartedAt": "t"}
@@ -46,6 +50,10 @@ def private_bus():
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
+  </policy>
+  <!-- for the tests' own `busctl monitor` -->
+  <policy user="root">
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
   </policy>
   <include>%s</include>
 </busconfig>
@@ -121,6 +129,115 @@ def test_counters_follow_the_port(bus_agent):
     assert get(address, "CommandsFailed") == ("t", "1")
     assert get(address, "LastCommand") == ("s", '"no-such-command"')
     assert get(address, "HostConnected") == ("b", "true")
+
+
+class Monitor:
+    """`busctl monitor` of the PropertiesChanged signals on the agent's object path, each
+    with the time it arrived here."""
+
+    MATCH = ("type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+             "path='%s'" % PATH)
+
+    def __init__(self, address):
+        self.address = address
+        # line-buffered, or its lines wait in a pipe buffer until it exits
+        self.proc = subprocess.Popen(["stdbuf", "-oL", "busctl", "--address=" + address, "monitor", "--json=short",
+                                      "--match", self.MATCH], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        # Ready once a signal sent after it started has reached it: send probes until one does.
+        deadline = time.monotonic() + 10
+        while True:
+            busctl(address, "emit", PATH, "org.freedesktop.DBus.Properties", "PropertiesChanged", "sa{sv}as",
+                   IFACE, "1", "Probe", "b", "true", "0")
+            try:
+                while "Probe" not in self.next(min(0.2, deadline - time.monotonic()))[1]:
+                    pass
+                return
+            except queue.Empty:
+                assert time.monotonic() < deadline, "busctl monitor never saw a probe"
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put((time.monotonic(), line))
+
+    def next(self, timeout):
+        return self.lines.get(timeout=max(timeout, 0))
+
+    def changes(self, prop, until):
+        """(arrival, value) of each PropertiesChanged carrying prop, until `until` returns
+        True for a value (or 10 s pass)."""
+        seen, lines = [], []
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                when, line = self.next(deadline - time.monotonic())
+            except queue.Empty:
+                raise AssertionError("no %s change to the awaited value; monitor saw: %r" % (prop, lines))
+            lines.append(line)
+            if not line.startswith("{"):
+                continue
+            changed = json.loads(line)["payload"]["data"][1]
+            if prop in changed:
+                value = changed[prop]["data"]
+                seen.append((when, value))
+                if until(value):
+                    return seen
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_counters_are_coalesced(bus_agent):
+    """A burst of requests costs a few PropertiesChanged a second, not one per request, and
+    the counters end at the right values."""
+    address, agent = bus_agent
+    mon = Monitor(address)
+    try:
+        host = agent.connect()
+        start = time.monotonic()
+        sent = failed = 0
+        # at least 1 s of sequential requests: several publication intervals
+        while time.monotonic() - start < 1.0 or sent < 500:
+            if sent % 10 == 9:
+                host.err("no-such-command")
+                failed += 1
+            else:
+                host.ok("ping")
+            sent += 1
+        host.ok("get-commands")
+        sent += 1
+        seen = mon.changes("CommandsServed", lambda v: v == sent)
+        span = seen[-1][0] - start
+        assert len(seen) <= span / PUBLISH_S + 2, (len(seen), span, sent)
+        # published while the burst went on, not only at its end
+        assert len(seen) >= 3, seen
+        assert [v for _, v in seen] == sorted(v for _, v in seen)
+        assert get(address, "CommandsServed") == ("t", str(sent))
+        assert get(address, "CommandsFailed") == ("t", str(failed))
+        assert get(address, "LastCommand") == ("s", '"get-commands"')
+    finally:
+        mon.stop()
+
+
+def test_host_connected_signals(bus_agent):
+    """HostConnected is not coalesced: an arrival and a departure within one publication
+    interval are two signals. (Each is awaited before the next step: GDBus sends what
+    changed in one main-loop iteration as one signal, and true-then-false in the same
+    iteration as none.)"""
+    address, agent = bus_agent
+    mon = Monitor(address)
+    try:
+        host = agent.connect()
+        seen = mon.changes("HostConnected", lambda v: v is True)
+        host.ok("ping")
+        host.close()
+        seen += mon.changes("HostConnected", lambda v: v is False)
+        assert [v for _, v in seen] == [True, False]
+    finally:
+        mon.stop()
 
 
 def test_anyone_reads_only_root_thaws(bus_agent):

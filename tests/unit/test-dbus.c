@@ -1,6 +1,7 @@
 /* The agent's D-Bus state on a real private bus (GTestDBus runs a dbus-daemon of its own;
  * the machine's system bus is never used): every property, PropertiesChanged while
- * commands run and while a freeze (fake backend) and a Thaw() happen. */
+ * commands run and while a freeze (fake backend) and a Thaw() happen, per-request counters
+ * coalesced while Frozen and HostConnected signal at once. */
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
@@ -9,6 +10,9 @@
 #include "phx-agent.h"
 #include "phx-dbus.h"
 #include "phx-freeze.h"
+#include "phx-limits.h"
+
+#define BURST 200
 
 static GPtrArray *
 fake_list (gpointer data, GError **error)
@@ -29,6 +33,7 @@ fake_op (const char *mountpoint, gpointer data)
 typedef struct {
         GDBusProxy *proxy;
         GHashTable *changed; /* property name -> times seen in PropertiesChanged */
+        guint messages;      /* PropertiesChanged signals seen */
 } Watch;
 
 static void
@@ -38,6 +43,7 @@ on_props_changed (GDBusProxy *proxy, GVariant *changed, GStrv invalidated, gpoin
         GVariantIter iter;
         const char *name;
 
+        w->messages++;
         g_variant_iter_init (&iter, changed);
         while (g_variant_iter_next (&iter, "{&sv}", &name, NULL)) {
                 guint n = GPOINTER_TO_UINT (g_hash_table_lookup (w->changed, name));
@@ -114,7 +120,6 @@ seen (Watch *w, const char *name)
 static void
 test_dbus_state (void)
 {
-        g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
         g_autofree char *dir = g_dir_make_tmp ("phx-dbus-XXXXXX", NULL);
         g_autofree char *sock = g_build_filename (dir, "agent.sock", NULL);
         g_autofree char *run = g_build_filename (dir, "run", NULL);
@@ -131,9 +136,6 @@ test_dbus_state (void)
         PhxAgentOptions options = { 0 };
         Watch w = { NULL, g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
 
-        g_test_dbus_up (bus);
-        /* the agent publishes on the "system" bus: make that ours */
-        g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", g_test_dbus_get_bus_address (bus), TRUE);
         options.method = PHX_METHOD_UNIX_LISTEN;
         options.path = sock;
         options.freeze_timeout = 0;
@@ -188,6 +190,28 @@ test_dbus_state (void)
         g_assert_cmpstr (s, ==, "no-such-command");
         g_clear_pointer (&s, g_free);
 
+        /* a burst: the counters converge, in a bounded number of signals */
+        {
+                g_autoptr(GString) burst = g_string_new (NULL);
+                gint64 start, elapsed_ms;
+
+                for (guint i = 0; i < BURST; i++)
+                        g_string_append (burst, i % 10 == 9 ? "{\"execute\":\"nope\"}\n" : "{\"execute\":\"ping\"}\n");
+                g_string_append (burst, "{\"execute\":\"get-commands\"}\n");
+                g_hash_table_remove_all (w.changed);
+                start = g_get_monotonic_time ();
+                send_line (conn, burst->str);
+                WAIT_FOR (prop_u64 (&w, "CommandsServed") == 2 + BURST + 1);
+                elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+                g_assert_cmpuint (prop_u64 (&w, "CommandsFailed"), ==, 1 + BURST / 10);
+                s = prop_str (&w, "LastCommand");
+                g_assert_cmpstr (s, ==, "get-commands");
+                g_clear_pointer (&s, g_free);
+                g_test_message ("%u requests in %" G_GINT64_FORMAT " ms: CommandsServed in %u signals", BURST + 1,
+                                elapsed_ms, seen (&w, "CommandsServed"));
+                g_assert_cmpuint (seen (&w, "CommandsServed"), <=, elapsed_ms / PHX_DBUS_PUBLISH_MS + 2);
+        }
+
         /* a freeze through the port (fake backend), then Thaw() over D-Bus as root */
         g_hash_table_remove_all (w.changed);
         send_line (conn, "{\"execute\":\"fs-freeze\"}\n");
@@ -211,7 +235,81 @@ test_dbus_state (void)
         g_object_unref (w.proxy);
         g_hash_table_unref (w.changed);
         g_clear_object (&agent);
-        g_test_dbus_down (bus);
+        g_rmdir (run);
+        g_rmdir (dir);
+}
+
+/* With an interval no test outlives, what is coalesced stays put after its first
+ * publication, so "signals at once" needs no clock: Frozen, FrozenSince and HostConnected
+ * must arrive while CommandsServed still shows the first request. */
+static void
+test_dbus_at_once (void)
+{
+        g_autofree char *dir = g_dir_make_tmp ("phx-dbus-XXXXXX", NULL);
+        g_autofree char *sock = g_build_filename (dir, "agent.sock", NULL);
+        g_autofree char *run = g_build_filename (dir, "run", NULL);
+        g_autoptr(GDBusConnection) system = NULL;
+        g_autoptr(PhxAgent) agent = NULL;
+        g_autoptr(GSocketClient) client = g_socket_client_new ();
+        g_autoptr(GSocketAddress) addr = NULL;
+        g_autoptr(GSocketConnection) conn = NULL;
+        g_autoptr(GVariant) ret = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *s = NULL;
+        guint freezes = 0;
+        PhxFreezeBackend fake = { fake_list, fake_op, fake_op, &freezes };
+        PhxAgentOptions options = { 0 };
+        Watch w = { NULL, g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+
+        options.method = PHX_METHOD_UNIX_LISTEN;
+        options.path = sock;
+        options.runtime_dir = run;
+        options.freeze_backend = &fake;
+        options.dbus = TRUE;
+        options.dbus_publish_ms = 3600 * 1000;
+        agent = phx_agent_new (&options, &error);
+        g_assert_no_error (error);
+
+        system = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, &error);
+        g_assert_no_error (error);
+        w.proxy = g_dbus_proxy_new_sync (system, G_DBUS_PROXY_FLAGS_NONE, NULL, PHX_DBUS_NAME, PHX_DBUS_PATH,
+                                         "org.phoenixga.GuestAgent1", NULL, &error);
+        g_assert_no_error (error);
+        g_signal_connect (w.proxy, "g-properties-changed", G_CALLBACK (on_props_changed), &w);
+        WAIT_FOR (g_dbus_proxy_get_name_owner (w.proxy) != NULL &&
+                  g_dbus_proxy_get_cached_property_names (w.proxy) != NULL);
+
+        addr = g_unix_socket_address_new (sock);
+        conn = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (addr), NULL, &error);
+        g_assert_no_error (error);
+        WAIT_FOR (prop_bool (&w, "HostConnected"));
+        /* the first change after a quiet interval goes out at once */
+        send_line (conn, "{\"execute\":\"ping\"}\n");
+        WAIT_FOR (prop_u64 (&w, "CommandsServed") == 1);
+
+        /* now the counters wait an hour; a freeze must not */
+        send_line (conn, "{\"execute\":\"no-such-command\"}\n{\"execute\":\"fs-freeze\"}\n");
+        WAIT_FOR (prop_bool (&w, "Frozen"));
+        g_assert_cmpuint (freezes, ==, 1);
+        g_assert_cmpuint (prop_u64 (&w, "FrozenSince"), >, 0);
+        g_assert_cmpuint (prop_u64 (&w, "CommandsServed"), ==, 1);
+        g_assert_cmpuint (prop_u64 (&w, "CommandsFailed"), ==, 0);
+        s = prop_str (&w, "LastCommand");
+        g_assert_cmpstr (s, ==, "ping");
+        g_clear_pointer (&s, g_free);
+
+        /* ... nor a thaw, nor the host leaving */
+        g_dbus_proxy_call (w.proxy, "Thaw", NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, on_thaw_reply, &ret);
+        WAIT_FOR (ret != NULL);
+        WAIT_FOR (!prop_bool (&w, "Frozen"));
+        g_assert_cmpuint (prop_u64 (&w, "FrozenSince"), ==, 0);
+        g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+        WAIT_FOR (!prop_bool (&w, "HostConnected"));
+        g_assert_cmpuint (prop_u64 (&w, "CommandsServed"), ==, 1);
+
+        g_object_unref (w.proxy);
+        g_hash_table_unref (w.changed);
+        g_clear_object (&agent);
         g_rmdir (run);
         g_rmdir (dir);
 }
@@ -219,7 +317,18 @@ test_dbus_state (void)
 int
 main (int argc, char **argv)
 {
+        /* One bus for every test: GDBus keeps one system-bus connection per process. */
+        g_autoptr(GTestDBus) bus = NULL;
+        int ret;
+
         g_test_init (&argc, &argv, NULL);
+        bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+        g_test_dbus_up (bus);
+        /* the agent publishes on the "system" bus: make that ours */
+        g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", g_test_dbus_get_bus_address (bus), TRUE);
         g_test_add_func ("/dbus/state", test_dbus_state);
-        return g_test_run ();
+        g_test_add_func ("/dbus/at-once", test_dbus_at_once);
+        ret = g_test_run ();
+        g_test_dbus_down (bus);
+        return ret;
 }

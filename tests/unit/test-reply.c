@@ -1,0 +1,199 @@
+/* The reply encoder (phx-protocol.c) against json-glib's own generator: the same bytes for
+ * every kind of value json-glib writes as valid JSON, valid JSON where it does not, and the
+ * payload and error forms of the envelope. */
+#include <errno.h>
+#include <math.h>
+
+#include "phx-error.h"
+#include "phx-json.h"
+#include "phx-protocol.h"
+
+/* What the encoder wrote before it was written by hand: json-glib's generator over the
+ * envelope object. */
+static char *
+reference (JsonNode *value, const char *tag)
+{
+        g_autoptr(JsonGenerator) gen = json_generator_new ();
+        g_autoptr(JsonObject) obj = json_object_new ();
+        g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+        g_autofree char *text = NULL;
+
+        json_object_set_member (obj, "return", value != NULL ? json_node_copy (value) : json_node_new (JSON_NODE_NULL));
+        json_object_set_string_member (obj, "tag", tag);
+        json_node_set_object (root, obj);
+        json_generator_set_root (gen, root);
+        text = json_generator_to_data (gen, NULL);
+        return g_strconcat (text, "\n", NULL);
+}
+
+static char *
+encoded (JsonNode *value, const char *tag)
+{
+        g_autoptr(GBytes) bytes = phx_reply_encode (value != NULL ? json_node_copy (value) : NULL, tag);
+        gsize len;
+        const char *data = g_bytes_get_data (bytes, &len);
+
+        return g_strndup (data, len);
+}
+
+static JsonNode *
+parse (const char *text)
+{
+        g_autoptr(GError) error = NULL;
+        JsonNode *node = phx_json_parse (text, strlen (text), &error);
+
+        g_assert_no_error (error);
+        return node;
+}
+
+static void
+assert_same_as_json_glib (JsonNode *value, const char *tag)
+{
+        g_autofree char *want = reference (value, tag);
+        g_autofree char *got = encoded (value, tag);
+
+        g_assert_cmpstr (got, ==, want);
+}
+
+static void
+test_like_json_glib (void)
+{
+        const char *values[] = {
+                "null", "true", "false", "0", "-1", "9223372036854775807", "-9223372036854775808",
+                "\"\"", "\"0.1.0\"", "\"a\\\"b\\\\c/d\"", "\"\\b\\f\\n\\r\\t\\u0001\\u001e\\u007f\"",
+                "\"é€😀\\u2028\\u0080\"", "0.1", "-2.5", "1.5e-10", "100.0", "1e16", "0.0", "-0.0",
+                "1.7976931348623157e308", "[]", "{}", "[1,[2,[3,{}]],null]",
+                "{\"b\":1,\"a\":{\"z\":[true,false],\"y\":\"x\"},\"c\":null}",
+                "{\"k\":1,\"k\":2,\"j\":3}", "{\"a\\\"b\\n\":\"\\u0002\"}",
+        };
+        const char *tags[] = { "", "abc", "a\"b", "t\\\n\r\t\x01\x7f", "é😀" };
+        char all[128];
+
+        for (guint i = 0; i < G_N_ELEMENTS (values); i++) {
+                g_autoptr(JsonNode) node = parse (values[i]);
+
+                for (guint t = 0; t < G_N_ELEMENTS (tags); t++)
+                        assert_same_as_json_glib (node, tags[t]);
+        }
+        assert_same_as_json_glib (NULL, "n");
+
+        /* every ASCII byte but NUL and 0x1f (see below) in one string */
+        for (guint c = 1, k = 0; c < 128; c++) {
+                if (c != 0x1f)
+                        all[k++] = (char) c;
+                all[k] = '\0';
+        }
+        {
+                g_autoptr(JsonNode) node = json_node_init_string (json_node_alloc (), all);
+                assert_same_as_json_glib (node, all);
+        }
+        /* invalid UTF-8 is passed through as json-glib does (the host sees the bytes) */
+        {
+                g_autoptr(JsonNode) node = json_node_init_string (json_node_alloc (), "a\xff" "b\xc3");
+                assert_same_as_json_glib (node, "\xed\xa0\x80");
+        }
+}
+
+/* Where json-glib 1.6 writes something a strict JSON parser rejects. */
+static void
+test_valid_where_json_glib_is_not (void)
+{
+        const struct {
+                double v;
+                const char *want;
+        } doubles[] = {
+                { 1e21, "{\"return\":1e+21,\"tag\":\"\"}\n" },    /* json-glib: 1e+21.0 */
+                { 1e17, "{\"return\":1e+17,\"tag\":\"\"}\n" },
+                { NAN, "{\"return\":null,\"tag\":\"\"}\n" },      /* json-glib: nan.0 */
+                { INFINITY, "{\"return\":null,\"tag\":\"\"}\n" },
+                { -INFINITY, "{\"return\":null,\"tag\":\"\"}\n" },
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS (doubles); i++) {
+                g_autoptr(JsonNode) node = json_node_init_double (json_node_alloc (), doubles[i].v);
+                g_autofree char *got = encoded (node, "");
+
+                g_assert_cmpstr (got, ==, doubles[i].want);
+        }
+        /* json-glib leaves U+001F raw */
+        {
+                g_autoptr(JsonNode) node = json_node_init_string (json_node_alloc (), "\x1f");
+                g_autofree char *got = encoded (node, "\x1f");
+
+                g_assert_cmpstr (got, ==, "{\"return\":\"\\u001f\",\"tag\":\"\\u001f\"}\n");
+        }
+}
+
+static char *
+join (GPtrArray *parts)
+{
+        GString *out = g_string_new (NULL);
+
+        for (guint i = 0; i < parts->len; i++) {
+                gsize len;
+                const char *data = g_bytes_get_data (parts->pdata[i], &len);
+
+                g_string_append_len (out, data, len);
+        }
+        return g_string_free (out, FALSE);
+}
+
+static void
+test_payload (void)
+{
+        g_autoptr(GBytes) payload = g_bytes_new_static ("QUJD", 4);
+        g_autoptr(JsonNode) value = parse ("{\"bufb64\":\"\",\"count\":3,\"eof\":true}");
+        g_autoptr(JsonNode) filled = parse ("{\"bufb64\":\"QUJD\",\"count\":3,\"eof\":true}");
+        g_autoptr(JsonNode) bare = parse ("{}");
+        g_autoptr(GPtrArray) parts = phx_reply_encode_with_payload (json_node_copy (value), "bufb64", payload, "r\"1");
+        g_autoptr(GPtrArray) only = NULL;
+        g_autofree char *want = reference (filled, "r\"1");
+        g_autofree char *got = join (parts);
+        g_autofree char *got_only = NULL;
+
+        /* three parts, the payload itself in the middle, never copied */
+        g_assert_cmpuint (parts->len, ==, 3);
+        g_assert_true (parts->pdata[1] == payload);
+        g_assert_cmpstr (got, ==, want);
+        /* the member need not be in the object beforehand */
+        only = phx_reply_encode_with_payload (json_node_copy (bare), "bufb64", payload, "");
+        got_only = join (only);
+        g_assert_cmpstr (got_only, ==, "{\"return\":{\"bufb64\":\"QUJD\"},\"tag\":\"\"}\n");
+}
+
+static void
+test_error (void)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) bytes = NULL;
+        g_autoptr(GBytes) generic = NULL;
+        g_autoptr(GBytes) bad_utf8 = NULL;
+        /* base64 of "open /x: No such file or directory" */
+        const char want[] =
+                "{\"error\":{\"bufb64\":\"b3BlbiAveDogTm8gc3VjaCBmaWxlIG9yIGRpcmVjdG9yeQ==\",\"code\":2},\"tag\":\"q\\\"\"}\n";
+        /* base64 of "x\xef\xbf\xbd" (U+FFFD for the invalid byte) */
+        const char want_fixed[] = "{\"error\":{\"bufb64\":\"eO+/vQ==\",\"code\":-1},\"tag\":\"\"}\n";
+
+        phx_error_set_errno (&error, ENOENT, "open %s", "/x");
+        bytes = phx_reply_encode_error (error, "q\"");
+        g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), want, strlen (want));
+        g_clear_error (&error);
+        phx_error_set (&error, PHX_ERROR_GENERIC, "x\xff");
+        bad_utf8 = phx_reply_encode_error (error, NULL);
+        g_assert_cmpmem (g_bytes_get_data (bad_utf8, NULL), g_bytes_get_size (bad_utf8), want_fixed,
+                         strlen (want_fixed));
+        generic = phx_reply_encode_error (NULL, "");
+        g_assert_nonnull (g_strstr_len (g_bytes_get_data (generic, NULL), g_bytes_get_size (generic),
+                                        "\"code\":-1},\"tag\":\"\"}\n"));
+}
+
+int
+main (int argc, char **argv)
+{
+        g_test_init (&argc, &argv, NULL);
+        g_test_add_func ("/reply/like-json-glib", test_like_json_glib);
+        g_test_add_func ("/reply/valid-where-json-glib-is-not", test_valid_where_json_glib_is_not);
+        g_test_add_func ("/reply/payload", test_payload);
+        g_test_add_func ("/reply/error", test_error);
+        return g_test_run ();
+}
