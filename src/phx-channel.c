@@ -29,6 +29,7 @@
 #include "phx-channel.h"
 #include "phx-error.h"
 #include "phx-limits.h"
+#include "phx-log.h"
 
 struct _PhxChannel {
         GObject parent_instance;
@@ -263,7 +264,8 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                 guint32 ev = events[i].events;
                 PhxConnection *conn;
 
-                g_debug ("epoll: fd %d events 0x%x", fd, ev);
+                if (phx_debug_enabled ())
+                        g_debug ("epoll: fd %d events 0x%x", fd, ev);
                 if (fd == self->listen_fd)
                         accept_client (self);
                 else if (fd == self->port_fd)
@@ -456,9 +458,17 @@ phx_channel_set_request_max (PhxChannel *self, gsize request_max)
 void
 phx_channel_start (PhxChannel *self)
 {
+        g_autoptr(GSource) watch = NULL;
+
         g_return_if_fail (self->watch_id == 0);
         self->watch_channel = g_io_channel_unix_new (self->epfd);
-        self->watch_id = g_io_add_watch (self->watch_channel, G_IO_IN, on_epoll, self);
+        watch = g_io_create_watch (self->watch_channel, G_IO_IN);
+        g_source_set_callback (watch, G_SOURCE_FUNC (on_epoll), self, NULL);
+        /* Nothing in on_epoll runs the loop, so recursion cannot happen; but a source that
+         * may not recurse is blocked while it is dispatched, and unblocking it costs the
+         * context a wake-up through its eventfd on every request. */
+        g_source_set_can_recurse (watch, TRUE);
+        self->watch_id = g_source_attach (watch, NULL);
 }
 
 static void

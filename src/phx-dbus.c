@@ -64,11 +64,11 @@ on_publish_due (gpointer user_data)
 
 /* The first change after a quiet interval goes out at once (from a zero timeout, so the
  * other properties the same request changes go with it); later ones wait for the end of
- * the interval. An idle agent has no timer at all. */
-static void
-on_coalesced_notify (GObject *agent, GParamSpec *pspec, gpointer user_data)
+ * the interval. An idle agent has no timer at all. The agent calls this once per request
+ * (cheaper than a notify per counter), and open-handles' notify does too. */
+void
+phx_dbus_counters_changed (PhxDbus *self)
 {
-        PhxDbus *self = user_data;
         gint64 wait_us = 0;
 
         /* Unexported: nobody can see the skeleton, and export publishes everything. */
@@ -77,6 +77,12 @@ on_coalesced_notify (GObject *agent, GParamSpec *pspec, gpointer user_data)
         if (self->published_at != 0)
                 wait_us = self->published_at + (gint64) self->publish_ms * 1000 - g_get_monotonic_time ();
         self->publish_id = g_timeout_add (wait_us > 0 ? (guint) ((wait_us + 999) / 1000) : 0, on_publish_due, self);
+}
+
+static void
+on_coalesced_notify (GObject *agent, GParamSpec *pspec, gpointer user_data)
+{
+        phx_dbus_counters_changed (user_data);
 }
 
 typedef struct {
@@ -197,11 +203,8 @@ phx_dbus_new (GObject *state, PhxDispatcher *dispatcher, guint publish_ms)
         for (guint i = 0; i < G_N_ELEMENTS (bound_properties); i++)
                 g_object_bind_property (state, bound_properties[i], self->skeleton, bound_properties[i],
                                         G_BINDING_SYNC_CREATE);
-        for (guint i = 0; i < G_N_ELEMENTS (coalesced_properties); i++) {
-                g_autofree char *signal = g_strconcat ("notify::", coalesced_properties[i], NULL);
-
-                g_signal_connect (state, signal, G_CALLBACK (on_coalesced_notify), self);
-        }
+        /* the counters and last-command are not notified: the agent says when they change */
+        g_signal_connect (state, "notify::open-handles", G_CALLBACK (on_coalesced_notify), self);
         g_signal_connect (self->skeleton, "handle-thaw", G_CALLBACK (on_handle_thaw), self);
         self->owner_id = g_bus_own_name (G_BUS_TYPE_SYSTEM, PHX_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_NONE,
                                          on_bus_acquired, on_name_acquired, on_name_lost, self, NULL);

@@ -14,5 +14,6 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (PhxDbus, phx_dbus, PHX, DBUS, GObject)
 
 PhxDbus *phx_dbus_new (GObject *state, PhxDispatcher *dispatcher, guint publish_ms);
+void phx_dbus_counters_changed (PhxDbus *self);
 
 G_END_DECLS

@@ -19,6 +19,7 @@
 #include "phx-error.h"
 #include "phx-invocation.h"
 #include "phx-limits.h"
+#include "phx-log.h"
 #include "phx-workers.h"
 
 struct _PhxDispatcher {
@@ -160,7 +161,7 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         if (!ok)
                 g_info (_("%s [tag '%s'] failed: %s"), phx_invocation_get_name (inv),
                         inv->prepared.tag != NULL ? inv->prepared.tag : "", inv->error->message);
-        else
+        else if (phx_debug_enabled ())
                 g_debug ("%s [tag '%s'] ok", phx_invocation_get_name (inv), inv->prepared.tag);
         phx_invocation_deliver (inv);
         g_signal_emit (self, signals[SIGNAL_COMMAND_FINISHED], 0, inv->prepared.name, ok);

@@ -16,9 +16,22 @@ static gboolean held;
 static GQueue ring = G_QUEUE_INIT; /* char*, formatted lines */
 static guint dropped;
 
+static const char *
+field_domain (const GLogField *fields, gsize n_fields)
+{
+        for (gsize i = 0; i < n_fields; i++) {
+                if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
+                        return fields[i].value;
+        }
+        return NULL;
+}
+
 static GLogWriterOutput
 writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
+        /* what would not be shown is not held either (debug lines while frozen) */
+        if (g_log_writer_default_would_drop (level, field_domain (fields, n_fields)))
+                return G_LOG_WRITER_HANDLED;
         g_mutex_lock (&lock);
         if (held) {
                 /* formatted now, with the time it happened */
