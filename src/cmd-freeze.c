@@ -1,5 +1,5 @@
 /* cmd-freeze.c — the freeze family: fs-freeze, fs-unfreeze, get-freeze-status. It owns the
- * guest's PhxFreezer and the lane that orders every freeze and every thaw: a host's, and the
+ * guest's PhxFreezeState and the lane that orders every freeze and every thaw: a host's, and the
  * agent's own (D-Bus Thaw, the auto-thaw timer, shutdown), which come in as calls of
  * fs-unfreeze through the dispatcher. So a thaw sent while a freeze runs waits for it and
  * then thaws; it can never be overtaken by the freeze and leave the guest frozen. */
@@ -12,12 +12,12 @@
 
 struct _PhxFreezeFamily {
         PhxFamily parent_instance;
-        PhxFreezer *freezer;
+        PhxFreezeState *freezer;
 };
 
 G_DEFINE_TYPE (PhxFreezeFamily, phx_freeze_family, PHX_TYPE_FAMILY)
 
-static PhxFreezer *
+static PhxFreezeState *
 freezer_of (PhxCall *call)
 {
         return PHX_FREEZE_FAMILY (call->family)->freezer;
@@ -27,7 +27,7 @@ freezer_of (PhxCall *call)
 static JsonNode *
 fs_freeze (PhxCall *call, GError **error)
 {
-        GPtrArray *frozen = phx_freezer_freeze (freezer_of (call), error);
+        GPtrArray *frozen = phx_freeze_state_freeze (freezer_of (call), error);
 
         if (frozen == NULL)
                 return NULL;
@@ -36,12 +36,12 @@ fs_freeze (PhxCall *call, GError **error)
         return json_node_init_boolean (json_node_alloc (), TRUE);
 }
 
-/* Inline on the main thread (see phx_freezer_thaw_now): a thaw must never wait for a
+/* Inline on the main thread (see phx_freeze_state_thaw_now): a thaw must never wait for a
  * worker, since workers may be blocked writing to the very filesystems it thaws. */
 static JsonNode *
 fs_unfreeze (PhxCall *call, GError **error)
 {
-        if (!phx_freezer_thaw_now (freezer_of (call), error))
+        if (!phx_freeze_state_thaw_now (freezer_of (call), error))
                 return NULL;
         return json_node_init_boolean (json_node_alloc (), TRUE);
 }
@@ -49,7 +49,7 @@ fs_unfreeze (PhxCall *call, GError **error)
 static JsonNode *
 get_freeze_status (PhxCall *call, GError **error)
 {
-        return json_node_init_boolean (json_node_alloc (), phx_freezer_get_frozen (freezer_of (call)));
+        return json_node_init_boolean (json_node_alloc (), phx_freeze_state_get_frozen (freezer_of (call)));
 }
 
 static const PhxCommand freeze_commands[] = {
@@ -76,7 +76,7 @@ freeze_admit (PhxFamily *family, PhxCall *call, GError **error)
         /* The gate closes now, not when FIFREEZE is done: what the host sends after
          * fs-freeze must not reach the disks being frozen. */
         if (is_freeze (call))
-                phx_freezer_begin_freeze (self->freezer);
+                phx_freeze_state_begin_freeze (self->freezer);
         return TRUE;
 }
 
@@ -88,7 +88,7 @@ freeze_start (PhxFamily *family, PhxCall *call, GError **error)
 {
         PhxFreezeFamily *self = PHX_FREEZE_FAMILY (family);
 
-        if (is_freeze (call) && phx_freezer_get_frozen (self->freezer)) {
+        if (is_freeze (call) && phx_freeze_state_get_frozen (self->freezer)) {
                 phx_error_set (error, PHX_ERROR_GENERIC, "fs-freeze is not allowed while the guest filesystems are frozen");
                 return FALSE;
         }
@@ -103,13 +103,13 @@ freeze_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **err
         if (!is_freeze (call))
                 return;
         if (*error == NULL)
-                phx_freezer_set_frozen (self->freezer, g_steal_pointer (&call->family_data));
-        phx_freezer_end_freeze (self->freezer);
+                phx_freeze_state_set_frozen (self->freezer, g_steal_pointer (&call->family_data));
+        phx_freeze_state_end_freeze (self->freezer);
 }
 
 
 PhxFreezeFamily *
-phx_freeze_family_new (PhxFreezer *freezer)
+phx_freeze_family_new (PhxFreezeState *freezer)
 {
         PhxFreezeFamily *self = g_object_new (PHX_TYPE_FREEZE_FAMILY, NULL);
 

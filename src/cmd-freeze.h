@@ -2,14 +2,14 @@
 #pragma once
 
 #include "phx-family.h"
-#include "phx-freezer.h"
+#include "phx-freeze-state.h"
 
 G_BEGIN_DECLS
 
 #define PHX_TYPE_FREEZE_FAMILY (phx_freeze_family_get_type ())
 G_DECLARE_FINAL_TYPE (PhxFreezeFamily, phx_freeze_family, PHX, FREEZE_FAMILY, PhxFamily)
 
-PhxFreezeFamily *phx_freeze_family_new (PhxFreezer *freezer);
+PhxFreezeFamily *phx_freeze_family_new (PhxFreezeState *freezer);
 
 G_END_DECLS
 

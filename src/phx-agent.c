@@ -16,7 +16,7 @@
 #include "phx-budget.h"
 #include "phx-dbus.h"
 #include "phx-dispatcher.h"
-#include "phx-freezer.h"
+#include "phx-freeze-state.h"
 #include "phx-limits.h"
 #include "phx-registry.h"
 
@@ -24,7 +24,7 @@ struct _PhxAgent {
         GObject parent_instance;
         PhxBudget *budget;
         PhxRegistry *registry;
-        PhxFreezer *freezer;
+        PhxFreezeState *freezer;
         PhxFilesFamily *files;
         PhxAgentFamily *agent_family;
         PhxDispatcher *dispatcher;
@@ -87,7 +87,7 @@ start_shutdown (gpointer user_data)
 
         /* Never leave the guest frozen: a freeze in progress is waited for (the thaw takes
          * the freeze lane behind it), then everything is thawed. */
-        if (phx_freezer_get_gate_closed (self->freezer))
+        if (phx_freeze_state_get_gate_closed (self->freezer))
                 phx_dispatcher_call (self->dispatcher, "fs-unfreeze", NULL, on_exit_thawed, g_object_ref (self));
         else
                 finish_shutdown (self, TRUE);
@@ -125,7 +125,7 @@ on_auto_thawed (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-on_thaw_due (PhxFreezer *freezer, gpointer user_data)
+on_thaw_due (PhxFreezeState *freezer, gpointer user_data)
 {
         PhxAgent *self = user_data;
 
@@ -185,10 +185,10 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
         self->registry = phx_registry_new ();
         if (!phx_registry_set_enabled (self->registry, options->allow_commands, options->block_commands, error))
                 return NULL;
-        self->freezer = phx_freezer_new (options->freeze_backend != NULL ? options->freeze_backend
+        self->freezer = phx_freeze_state_new (options->freeze_backend != NULL ? options->freeze_backend
                                                                          : phx_freeze_backend_real (),
                                          options->fsfreeze_hook, options->runtime_dir, options->freeze_timeout);
-        if (!phx_freezer_restore (self->freezer, error))
+        if (!phx_freeze_state_restore (self->freezer, error))
                 return NULL;
         /* Not fatal: everything but fs-freeze works, and fs-freeze refuses (before any
          * FIFREEZE) rather than write its marker to a disk it is freezing. */
@@ -249,7 +249,7 @@ phx_agent_get_property (GObject *object, guint prop_id, GValue *value, GParamSpe
                 g_value_set_boolean (value, phx_channel_get_host_connected (self->channel));
                 break;
         case PROP_FROZEN:
-                g_value_set_boolean (value, phx_freezer_get_frozen (self->freezer));
+                g_value_set_boolean (value, phx_freeze_state_get_frozen (self->freezer));
                 break;
         case PROP_OPEN_HANDLES:
                 g_value_set_uint (value, phx_files_family_get_open_handles (self->files));
@@ -264,7 +264,7 @@ phx_agent_get_property (GObject *object, guint prop_id, GValue *value, GParamSpe
                 g_value_set_string (value, self->last_command != NULL ? self->last_command : "");
                 break;
         case PROP_FROZEN_SINCE:
-                g_value_set_uint64 (value, (guint64) phx_freezer_get_frozen_since (self->freezer));
+                g_value_set_uint64 (value, (guint64) phx_freeze_state_get_frozen_since (self->freezer));
                 break;
         case PROP_STARTED_AT:
                 g_value_set_uint64 (value, self->started_at);

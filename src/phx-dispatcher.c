@@ -26,7 +26,7 @@ struct _PhxDispatcher {
         GObject parent_instance;
         PhxRegistry *registry;
         GHashTable *families; /* GType -> PhxFamily* */
-        PhxFreezer *freezer;  /* its gate: frozen, or a freeze admitted */
+        PhxFreezeState *freezer;  /* its gate: frozen, or a freeze admitted */
         PhxBudget *budget;
         GQueue held;          /* PhxInvocation* whose reply does not fit the budget yet */
         guint making_replies; /* running commands that charged a reply estimate */
@@ -262,7 +262,7 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
         klass = family_class (inv);
         /* Closed from the moment a freeze is admitted, not only once it is done: requests
          * behind an fs-freeze must not reach the disks it is about to freeze. */
-        if (!(inv->call.command->flags & PHX_CMD_FROZEN_OK) && phx_freezer_get_gate_closed (self->freezer)) {
+        if (!(inv->call.command->flags & PHX_CMD_FROZEN_OK) && phx_freeze_state_get_gate_closed (self->freezer)) {
                 phx_error_set (&inv->error, PHX_ERROR_GENERIC,
                                "%s is not allowed while the guest filesystems are frozen",
                                phx_invocation_get_name (inv));
@@ -510,7 +510,7 @@ phx_dispatcher_get_unanswered (PhxDispatcher *self)
 }
 
 PhxDispatcher *
-phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezer *freezer, PhxBudget *budget)
+phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezeState *freezer, PhxBudget *budget)
 {
         PhxDispatcher *self = g_object_new (PHX_TYPE_DISPATCHER, NULL);
 

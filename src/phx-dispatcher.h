@@ -7,7 +7,7 @@
 
 #include "phx-budget.h"
 #include "phx-connection.h"
-#include "phx-freezer.h"
+#include "phx-freeze-state.h"
 #include "phx-registry.h"
 
 G_BEGIN_DECLS
@@ -15,7 +15,7 @@ G_BEGIN_DECLS
 #define PHX_TYPE_DISPATCHER (phx_dispatcher_get_type ())
 G_DECLARE_FINAL_TYPE (PhxDispatcher, phx_dispatcher, PHX, DISPATCHER, GObject)
 
-PhxDispatcher *phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezer *freezer,
+PhxDispatcher *phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezeState *freezer,
                                    PhxBudget *budget);
 void phx_dispatcher_add_connection (PhxDispatcher *self, PhxConnection *connection);
 void phx_dispatcher_call (PhxDispatcher *self, const char *name, GCancellable *cancellable,

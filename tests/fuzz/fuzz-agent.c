@@ -40,7 +40,7 @@
 #include "phx-agent.h"
 #include "phx-budget.h"
 #include "phx-dispatcher.h"
-#include "phx-freeze.h"
+#include "phx-freeze-backend.h"
 #include "phx-limits.h"
 
 #include "fuzz-jail.h"
@@ -73,9 +73,9 @@ int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
 
 PhxBudget *__real_phx_budget_new (gsize high, gsize low);
 PhxBudget *__wrap_phx_budget_new (gsize high, gsize low);
-PhxDispatcher *__real_phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezer *freezer,
+PhxDispatcher *__real_phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezeState *freezer,
                                           PhxBudget *budget);
-PhxDispatcher *__wrap_phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezer *freezer,
+PhxDispatcher *__wrap_phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezeState *freezer,
                                           PhxBudget *budget);
 PhxConnection *__real_phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budget);
 PhxConnection *__wrap_phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budget);
@@ -95,7 +95,7 @@ __wrap_phx_budget_new (gsize high, gsize low)
 }
 
 PhxDispatcher *
-__wrap_phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezer *freezer, PhxBudget *budget)
+__wrap_phx_dispatcher_new (PhxRegistry *registry, GPtrArray *families, PhxFreezeState *freezer, PhxBudget *budget)
 {
         PhxDispatcher *dispatcher = __real_phx_dispatcher_new (registry, families, freezer, budget);
 

@@ -9,7 +9,7 @@
 
 #include "phx-agent.h"
 #include "phx-dbus.h"
-#include "phx-freeze.h"
+#include "phx-freeze-backend.h"
 
 typedef struct {
         GMutex lock;

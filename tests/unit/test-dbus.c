@@ -9,7 +9,7 @@
 #include "config.h"
 #include "phx-agent.h"
 #include "phx-dbus.h"
-#include "phx-freeze.h"
+#include "phx-freeze-backend.h"
 #include "phx-limits.h"
 
 #define BURST 200

@@ -10,8 +10,10 @@
 #include <glib/gstdio.h>
 
 #include "phx-error.h"
-#include "phx-freeze.h"
-#include "phx-freezer.h"
+#include "phx-freeze-backend.h"
+#include "phx-freeze-hook.h"
+#include "phx-freeze-plan.h"
+#include "phx-freeze-state.h"
 #include "phx-log.h"
 
 typedef struct {
@@ -305,9 +307,9 @@ test_thaw_goes_on_past_failures (void)
 }
 
 static void
-thaw_when_due (PhxFreezer *fr, gpointer user_data)
+thaw_when_due (PhxFreezeState *fr, gpointer user_data)
 {
-        g_assert_true (phx_freezer_thaw_now (fr, NULL));
+        g_assert_true (phx_freeze_state_thaw_now (fr, NULL));
 }
 
 static void
@@ -325,14 +327,14 @@ test_freezer_marker_restore_and_timer (void)
 
         fake_init (&f, &b, mounts);
         {
-                g_autoptr(PhxFreezer) fr = phx_freezer_new (&b, NULL, run, 0);
-                GPtrArray *frozen = phx_freezer_freeze (fr, &error);
+                g_autoptr(PhxFreezeState) fr = phx_freeze_state_new (&b, NULL, run, 0);
+                GPtrArray *frozen = phx_freeze_state_freeze (fr, &error);
                 g_assert_no_error (error);
                 g_assert_true (g_file_get_contents (marker, &text, NULL, NULL));
                 g_assert_cmpstr (text, ==, "/a\n/b\n");
-                phx_freezer_set_frozen (fr, frozen);
-                g_assert_true (phx_freezer_get_frozen (fr));
-                g_assert_cmpint (phx_freezer_get_frozen_since (fr), >, 0);
+                phx_freeze_state_set_frozen (fr, frozen);
+                g_assert_true (phx_freeze_state_get_frozen (fr));
+                g_assert_cmpint (phx_freeze_state_get_frozen_since (fr), >, 0);
                 /* logs are held while frozen */
                 g_message ("held while frozen");
                 g_assert_cmpuint (phx_log_get_held_count (), ==, 1);
@@ -343,14 +345,14 @@ test_freezer_marker_restore_and_timer (void)
         g_assert_true (g_file_test (marker, G_FILE_TEST_EXISTS));
         {
                 /* a new agent finds the marker, reports frozen, and its timer thaws */
-                g_autoptr(PhxFreezer) fr = phx_freezer_new (&b, NULL, run, 1);
-                g_assert_true (phx_freezer_restore (fr, &error));
-                g_assert_true (phx_freezer_get_frozen (fr));
+                g_autoptr(PhxFreezeState) fr = phx_freeze_state_new (&b, NULL, run, 1);
+                g_assert_true (phx_freeze_state_restore (fr, &error));
+                g_assert_true (phx_freeze_state_get_frozen (fr));
                 /* the timer says a thaw is due; the freeze lane's owner thaws (here: us) */
                 g_signal_connect (fr, "thaw-due", G_CALLBACK (thaw_when_due), NULL);
                 g_signal_connect_swapped (fr, "notify::frozen", G_CALLBACK (g_main_loop_quit), loop);
                 g_main_loop_run (loop);
-                g_assert_false (phx_freezer_get_frozen (fr));
+                g_assert_false (phx_freeze_state_get_frozen (fr));
                 g_assert_false (g_file_test (marker, G_FILE_TEST_EXISTS));
                 g_assert_cmpuint (g_hash_table_size (f.frozen), ==, 0);
                 g_assert_cmpuint (phx_log_get_held_count (), ==, 0);
@@ -373,18 +375,18 @@ test_freeze_hook (void)
 
         g_assert_true (g_file_set_contents (hook, script, -1, NULL));
         g_chmod (hook, 0755);
-        g_assert_true (phx_freeze_run_hook (hook, "freeze", 5, &error));
-        g_assert_false (phx_freeze_run_hook (hook, "fail", 5, &error));
+        g_assert_true (phx_freeze_hook_run (hook, "freeze", 5, &error));
+        g_assert_false (phx_freeze_hook_run (hook, "fail", 5, &error));
         g_assert_nonnull (strstr (error->message, "failed (exit status 1)"));
         g_clear_error (&error);
         g_assert_true (g_file_get_contents (log, &text, NULL, NULL));
         g_assert_cmpstr (text, ==, "freeze\nfail\n");
         g_assert_true (g_file_set_contents (slow, "#!/bin/sh\nsleep 30\n", -1, NULL));
         g_chmod (slow, 0755);
-        g_assert_false (phx_freeze_run_hook (slow, "freeze", 1, &error));
+        g_assert_false (phx_freeze_hook_run (slow, "freeze", 1, &error));
         g_assert_error (error, PHX_ERROR, ETIMEDOUT);
         g_clear_error (&error);
-        g_assert_false (phx_freeze_run_hook ("/nonexistent/hook", "freeze", 1, &error));
+        g_assert_false (phx_freeze_hook_run ("/nonexistent/hook", "freeze", 1, &error));
         g_unlink (hook);
         g_unlink (log);
         g_unlink (slow);
@@ -422,29 +424,29 @@ test_marker_modes (void)
 
         fake_init (&f, &b, mounts);
         {
-                g_autoptr(PhxFreezer) fr = phx_freezer_new (&b, NULL, run, 0);
+                g_autoptr(PhxFreezeState) fr = phx_freeze_state_new (&b, NULL, run, 0);
 
-                frozen = phx_freezer_freeze (fr, &error);
+                frozen = phx_freeze_state_freeze (fr, &error);
                 g_assert_no_error (error);
                 g_assert_cmpint (g_stat (run, &st), ==, 0);
                 g_assert_cmpint (st.st_mode & 07777, ==, 0700);
                 g_assert_cmpint (g_lstat (marker, &st), ==, 0);
                 g_assert_true (S_ISREG (st.st_mode));
                 g_assert_cmpint (st.st_mode & 07777, ==, 0600);
-                g_assert_true (phx_freezer_thaw_now (fr, &error));
+                g_assert_true (phx_freeze_state_thaw_now (fr, &error));
                 g_assert_false (g_file_test (marker, G_FILE_TEST_EXISTS));
         }
         /* an existing marker keeps 0600 when it is rewritten over a looser one */
         g_assert_true (g_file_set_contents (marker, "/a\n", -1, NULL));
         g_chmod (marker, 0666);
         {
-                g_autoptr(PhxFreezer) fr = phx_freezer_new (&b, NULL, run, 0);
+                g_autoptr(PhxFreezeState) fr = phx_freeze_state_new (&b, NULL, run, 0);
 
-                g_ptr_array_unref (phx_freezer_freeze (fr, &error));
+                g_ptr_array_unref (phx_freeze_state_freeze (fr, &error));
                 g_assert_no_error (error);
                 g_assert_cmpint (g_stat (marker, &st), ==, 0);
                 g_assert_cmpint (st.st_mode & 07777, ==, 0600);
-                g_assert_true (phx_freezer_thaw_now (fr, &error));
+                g_assert_true (phx_freeze_state_thaw_now (fr, &error));
         }
         umask (old);
         g_rmdir (run);
@@ -468,22 +470,22 @@ test_restore_refuses_a_foreign_marker (void)
         g_assert_true (g_file_set_contents (target, "/a\n", -1, NULL));
         g_assert_cmpint (symlink (target, marker), ==, 0);
         {
-                g_autoptr(PhxFreezer) fr = phx_freezer_new (&b, NULL, dir, 0);
+                g_autoptr(PhxFreezeState) fr = phx_freeze_state_new (&b, NULL, dir, 0);
 
-                g_assert_false (phx_freezer_restore (fr, &error));
+                g_assert_false (phx_freeze_state_restore (fr, &error));
                 g_assert_error (error, PHX_ERROR, ELOOP);
-                g_assert_false (phx_freezer_get_frozen (fr));
+                g_assert_false (phx_freeze_state_get_frozen (fr));
                 g_clear_error (&error);
         }
         g_unlink (marker);
         g_assert_true (g_file_set_contents (marker, "/a\n", -1, NULL));
         g_assert_cmpint (chown (marker, 65534, 65534), ==, 0);
         {
-                g_autoptr(PhxFreezer) fr = phx_freezer_new (&b, NULL, dir, 0);
+                g_autoptr(PhxFreezeState) fr = phx_freeze_state_new (&b, NULL, dir, 0);
 
-                g_assert_false (phx_freezer_restore (fr, &error));
+                g_assert_false (phx_freeze_state_restore (fr, &error));
                 g_assert_nonnull (strstr (error->message, "not the agent's frozen-state marker"));
-                g_assert_false (phx_freezer_get_frozen (fr));
+                g_assert_false (phx_freeze_state_get_frozen (fr));
         }
         g_unlink (marker);
         g_unlink (target);
@@ -525,9 +527,9 @@ test_marker_refused_on_a_listed_filesystem (void)
         fake_init (&f, &b, none);
         b.list = all_mountpoints;
         {
-                g_autoptr(PhxFreezer) fr = phx_freezer_new (&b, NULL, run, 0);
+                g_autoptr(PhxFreezeState) fr = phx_freeze_state_new (&b, NULL, run, 0);
 
-                g_assert_null (phx_freezer_freeze (fr, &error));
+                g_assert_null (phx_freeze_state_freeze (fr, &error));
                 g_assert_nonnull (strstr (error->message, "which fs-freeze freezes"));
                 g_assert_cmpstr (f.journal->str, ==, ""); /* no FIFREEZE was tried */
                 g_assert_false (g_file_test (run, G_FILE_TEST_EXISTS));
@@ -596,7 +598,7 @@ test_hook_environment (void)
         g_setenv ("PHX_TEST_LEAK", "1", TRUE);
         g_assert_true (g_file_set_contents (hook, script, -1, NULL));
         g_chmod (hook, 0755);
-        g_assert_true (phx_freeze_run_hook (hook, "freeze", 5, &error));
+        g_assert_true (phx_freeze_hook_run (hook, "freeze", 5, &error));
         g_assert_true (g_file_get_contents (out, &text, NULL, NULL));
         g_assert_cmpstr (text, ==, want);
         g_assert_cmpint (g_stat (made, &st), ==, 0);

@@ -1,8 +1,9 @@
-/* phx-freeze.c — the freeze rules: which filesystems, in which order (stacked devices), where
- * the marker may live, the hook. Freezing is all or nothing: a failure thaws what was already
- * frozen, in reverse order, before the error is returned, so the guest is never left
- * half-frozen. Runs in worker threads; holds no state of its own. */
-#define G_LOG_DOMAIN "phx-freeze"
+/* phx-freeze-plan.c — which filesystems fs-freeze freezes and in which order: local block
+ * filesystems once each (dm, loop and btrfs included; network, FUSE and bind repeats not),
+ * a filesystem stacked on a file of another always before it; and where the frozen-state
+ * marker may live. Reads /proc and /sys (through PhxBlockOps, faked in tests); changes
+ * nothing. */
+#define G_LOG_DOMAIN "phx-freeze-plan"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,7 @@
 #include <gio/gio.h>
 
 #include "phx-error.h"
-#include "phx-freeze.h"
+#include "phx-freeze-plan.h"
 #include "phx-limits.h"
 
 /* Network and pseudo filesystems that FIFREEZE must never touch, even on a /dev source. */
@@ -321,8 +322,8 @@ existing_ancestor (const char *dir)
         }
 }
 
-static char *
-read_mountinfo (GError **error)
+char *
+phx_freeze_read_mountinfo (GError **error)
 {
         g_autoptr(GError) local = NULL;
         char *text = NULL;
@@ -340,7 +341,7 @@ read_mountinfo (GError **error)
 gboolean
 phx_freeze_marker_dir_safe (const char *dir, GPtrArray *mountpoints, GError **error)
 {
-        g_autofree char *text = read_mountinfo (error);
+        g_autofree char *text = phx_freeze_read_mountinfo (error);
         g_autofree char *path = existing_ancestor (dir);
         const char *hit;
 
@@ -357,7 +358,6 @@ phx_freeze_marker_dir_safe (const char *dir, GPtrArray *mountpoints, GError **er
         return TRUE;
 }
 
-static const PhxBlockOps *real_block_ops (void);
 
 /* The marker must be writable while everything the agent freezes is frozen, and must not
  * outlive a reboot (a stale one would make the next boot's agent report frozen): only a
@@ -378,12 +378,12 @@ phx_freeze_check_runtime_dir (const char *dir, GError **error)
         }
         if (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC)
                 return TRUE;
-        text = read_mountinfo (error);
+        text = phx_freeze_read_mountinfo (error);
         if (text == NULL)
                 return FALSE;
         mounts = parse_mountinfo (text);
         home = mount_of_path (mounts, path);
-        cands = phx_freeze_candidates (text, real_block_ops ());
+        cands = phx_freeze_candidates (text, phx_freeze_block_ops_sysfs ());
         if (home != NULL && mount_holding (text, path, cands) != NULL) {
                 phx_error_set (error, PHX_ERROR_GENERIC,
                                "runtime directory %s is on %s (%s), which fs-freeze freezes: "
@@ -397,61 +397,6 @@ phx_freeze_check_runtime_dir (const char *dir, GError **error)
                        dir, home != NULL ? home->mountpoint : path,
                        home != NULL ? home->fstype : "unknown type");
         return FALSE;
-}
-
-/* Freezes candidates in the order given. Returns what was frozen (to be thawed later), or NULL
- * with everything thawed again. */
-GPtrArray *
-phx_freeze_all (const PhxFreezeBackend *b, GPtrArray *candidates, GError **error)
-{
-        g_autoptr(GPtrArray) frozen = g_ptr_array_new_with_free_func (g_free);
-
-        for (guint i = 0; i < candidates->len; i++) {
-                const char *mp = g_ptr_array_index (candidates, i);
-                int errsv = b->freeze (mp, b->data);
-
-                if (errsv == 0) {
-                        g_ptr_array_add (frozen, g_strdup (mp));
-                        continue;
-                }
-                /* Not freezable (EOPNOTSUPP) or frozen by someone else (EBUSY): not ours. */
-                if (errsv == EOPNOTSUPP || errsv == ENOTTY || errsv == EBUSY)
-                        continue;
-                for (guint j = frozen->len; j > 0; j--)
-                        b->thaw (g_ptr_array_index (frozen, j - 1), b->data);
-                phx_error_set_errno (error, errsv, "freeze %s", mp);
-                return NULL;
-        }
-        return g_steal_pointer (&frozen);
-}
-
-/* Thaws in reverse order; goes on past failures so one bad mount cannot keep the others
- * frozen, and reports the first. A filesystem that is not frozen (EINVAL) is fine. */
-gboolean
-phx_thaw_all (const PhxFreezeBackend *b, GPtrArray *frozen, GError **error)
-{
-        gboolean ok = TRUE;
-
-        for (guint i = frozen->len; i > 0; i--) {
-                const char *mp = g_ptr_array_index (frozen, i - 1);
-                int errsv = b->thaw (mp, b->data);
-
-                if (errsv != 0 && errsv != EINVAL && ok) {
-                        phx_error_set_errno (error, errsv, "thaw %s", mp);
-                        ok = FALSE;
-                }
-        }
-        return ok;
-}
-
-static GPtrArray *
-real_list (gpointer data, GError **error)
-{
-        g_autofree char *text = read_mountinfo (error);
-
-        if (text == NULL)
-                return NULL;
-        return phx_freeze_candidates (text, data);
 }
 
 static char *
@@ -511,156 +456,9 @@ sys_backing_file (const char *name)
 
 static const PhxBlockOps sys_block_ops = { sys_dev_name, sys_lower, sys_backing_file };
 
-static const PhxBlockOps *
-real_block_ops (void)
+/* The block layer as sysfs shows it. */
+const PhxBlockOps *
+phx_freeze_block_ops_sysfs (void)
 {
         return &sys_block_ops;
-}
-
-static int
-fs_ioctl (const char *mountpoint, unsigned long request)
-{
-        int fd = open (mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
-        int errsv = 0;
-
-        if (fd < 0)
-                return errno;
-        if (ioctl (fd, request, 0) < 0)
-                errsv = errno;
-        close (fd);
-        return errsv;
-}
-
-static int
-real_freeze (const char *mountpoint, gpointer data)
-{
-        return fs_ioctl (mountpoint, FIFREEZE);
-}
-
-static int
-real_thaw (const char *mountpoint, gpointer data)
-{
-        return fs_ioctl (mountpoint, FITHAW);
-}
-
-const PhxFreezeBackend *
-phx_freeze_backend_real (void)
-{
-        static const PhxFreezeBackend real = { real_list, real_freeze, real_thaw, (gpointer) &sys_block_ops };
-
-        return &real;
-}
-
-static gboolean
-on_hook_timeout (gpointer user_data)
-{
-        gboolean *timed_out = user_data;
-
-        *timed_out = TRUE;
-        return G_SOURCE_REMOVE;
-}
-
-static void
-on_hook_exit (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-        gboolean *done = user_data;
-
-        g_subprocess_wait_finish (G_SUBPROCESS (source), res, NULL);
-        *done = TRUE;
-}
-
-/* In the child, before exec: the agent itself runs with umask 0 (it applies host-given
- * modes exactly), which a hook must not inherit; a group of its own lets a timeout kill
- * whatever the hook started too. */
-static void
-hook_child_setup (gpointer user_data)
-{
-        setpgid (0, 0);
-        umask (022);
-}
-
-/* What a hook finds in its environment — nothing of the agent's own (debug switches, bus
- * addresses, allocator settings): a fixed PATH, root's HOME, and the C locale by default.
- * doc/freeze.md documents it. */
-static GStrv
-hook_environment (void)
-{
-        g_autoptr(GStrvBuilder) env = g_strv_builder_new ();
-        g_autofree char *home = g_strconcat ("HOME=", g_get_home_dir (), NULL);
-
-        g_strv_builder_add (env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        g_strv_builder_add (env, home);
-        return g_strv_builder_end (env);
-}
-
-/* Starts `hook action` with stdin on /dev/null, in /, with the environment above. */
-GSubprocess *
-phx_freeze_spawn_hook (const char *hook, const char *action, GError **error)
-{
-        g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-        g_auto(GStrv) env = hook_environment ();
-
-        g_subprocess_launcher_set_environ (launcher, env);
-        g_subprocess_launcher_set_cwd (launcher, "/");
-        g_subprocess_launcher_set_child_setup (launcher, hook_child_setup, NULL, NULL);
-        return g_subprocess_launcher_spawn (launcher, error, hook, action, NULL);
-}
-
-void
-phx_freeze_kill_hook (GSubprocess *proc)
-{
-        const char *id = g_subprocess_get_identifier (proc);
-
-        if (id != NULL)
-                kill (-(pid_t) g_ascii_strtoll (id, NULL, 10), SIGKILL);
-        g_subprocess_force_exit (proc);
-}
-
-/* Runs `hook action` (never while frozen: before freezing, after thawing) and waits at
- * most timeout_seconds for it, in a private main context of the calling worker thread. */
-gboolean
-phx_freeze_run_hook (const char *hook, const char *action, guint timeout_seconds, GError **error)
-{
-        g_autoptr(GMainContext) ctx = g_main_context_new ();
-        g_autoptr(GSubprocess) proc = NULL;
-        g_autoptr(GError) local = NULL;
-        g_autoptr(GSource) timeout = NULL;
-        gboolean done = FALSE, timed_out = FALSE;
-
-        g_main_context_push_thread_default (ctx);
-        proc = phx_freeze_spawn_hook (hook, action, &local);
-        if (proc != NULL) {
-                g_subprocess_wait_async (proc, NULL, on_hook_exit, &done);
-                timeout = g_timeout_source_new_seconds (timeout_seconds);
-                g_source_set_callback (timeout, on_hook_timeout, &timed_out, NULL);
-                g_source_attach (timeout, ctx);
-                while (!done && !timed_out)
-                        g_main_context_iteration (ctx, TRUE);
-                g_source_destroy (timeout);
-                if (!done) {
-                        phx_freeze_kill_hook (proc);
-                        while (!done)
-                                g_main_context_iteration (ctx, TRUE);
-                }
-        }
-        g_main_context_pop_thread_default (ctx);
-
-        if (proc == NULL) {
-                phx_error_set (error, PHX_ERROR_GENERIC, "fsfreeze hook '%s %s' could not start: %s", hook,
-                               action, local->message);
-                return FALSE;
-        }
-        if (timed_out) {
-                phx_error_set (error, ETIMEDOUT, "fsfreeze hook '%s %s' did not finish within %u s", hook,
-                               action, timeout_seconds);
-                return FALSE;
-        }
-        if (!g_subprocess_get_successful (proc)) {
-                phx_error_set (error, PHX_ERROR_GENERIC, "fsfreeze hook '%s %s' failed (%s %d)", hook, action,
-                               g_subprocess_get_if_exited (proc) ? "exit status" : "signal",
-                               g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc)
-                                                                 : g_subprocess_get_term_sig (proc));
-                return FALSE;
-        }
-        return TRUE;
 }

@@ -1,9 +1,9 @@
-/* phx-freezer.c — the freeze state of the guest. Kernel work runs in workers (through
+/* phx-freeze-state.c — the freeze state of the guest. Kernel work runs in workers (through
  * phx-freeze); state changes on the main thread. A marker file under the runtime directory
  * (tmpfs) lists what may be frozen before the first FIFREEZE and goes away after the last
  * FITHAW, so an agent restarted after a crash knows the guest is frozen and can thaw it.
  * While frozen, a one-shot timer thaws by itself if no host does; nothing else wakes. */
-#define G_LOG_DOMAIN "phx-freezer"
+#define G_LOG_DOMAIN "phx-freeze-state"
 
 #include "config.h"
 
@@ -18,11 +18,11 @@
 #include <glib/gstdio.h>
 
 #include "phx-error.h"
-#include "phx-freezer.h"
+#include "phx-freeze-state.h"
 #include "phx-limits.h"
 #include "phx-log.h"
 
-struct _PhxFreezer {
+struct _PhxFreezeState {
         GObject parent_instance;
         const PhxFreezeBackend *backend;
         char *hook;
@@ -42,43 +42,43 @@ static GParamSpec *props[N_PROPS];
 enum { SIGNAL_THAW_DUE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
-G_DEFINE_TYPE (PhxFreezer, phx_freezer, G_TYPE_OBJECT)
+G_DEFINE_TYPE (PhxFreezeState, phx_freeze_state, G_TYPE_OBJECT)
 
 gboolean
-phx_freezer_get_frozen (PhxFreezer *self)
+phx_freeze_state_get_frozen (PhxFreezeState *self)
 {
         return self->frozen;
 }
 
 gint64
-phx_freezer_get_frozen_since (PhxFreezer *self)
+phx_freeze_state_get_frozen_since (PhxFreezeState *self)
 {
         return self->frozen_since;
 }
 
 /* The gate: closed while frozen, and from the moment a freeze is admitted until it ends. */
 gboolean
-phx_freezer_get_gate_closed (PhxFreezer *self)
+phx_freeze_state_get_gate_closed (PhxFreezeState *self)
 {
         return self->frozen || self->freezing > 0;
 }
 
 
 void
-phx_freezer_begin_freeze (PhxFreezer *self)
+phx_freeze_state_begin_freeze (PhxFreezeState *self)
 {
         self->freezing++;
 }
 
 void
-phx_freezer_end_freeze (PhxFreezer *self)
+phx_freeze_state_end_freeze (PhxFreezeState *self)
 {
         g_return_if_fail (self->freezing > 0);
         self->freezing--;
 }
 
 static GPtrArray *
-dup_mounts (PhxFreezer *self)
+dup_mounts (PhxFreezeState *self)
 {
         GPtrArray *copy = g_ptr_array_new_with_free_func (g_free);
 
@@ -118,7 +118,7 @@ make_runtime_dir (const char *dir, GError **error)
  * FIFREEZE that stops a freeze that would leave the marker unwritable; after it (mounts =
  * what is frozen) the write would wait for a thaw that only this agent can do. */
 static gboolean
-write_marker (PhxFreezer *self, GPtrArray *mounts, GError **error)
+write_marker (PhxFreezeState *self, GPtrArray *mounts, GError **error)
 {
         g_autoptr(GString) text = g_string_new (NULL);
         g_autofree char *dir = g_path_get_dirname (self->marker);
@@ -169,7 +169,7 @@ fail:
 }
 
 static void
-remove_marker (PhxFreezer *self)
+remove_marker (PhxFreezeState *self)
 {
         g_autofree char *tmp = g_strconcat (self->marker, ".tmp", NULL);
 
@@ -181,13 +181,13 @@ remove_marker (PhxFreezer *self)
 
 /* Worker: hook, marker, FIFREEZE. On failure everything is as before. */
 GPtrArray *
-phx_freezer_freeze (PhxFreezer *self, GError **error)
+phx_freeze_state_freeze (PhxFreezeState *self, GError **error)
 {
         const PhxFreezeBackend *b = self->backend;
         g_autoptr(GPtrArray) candidates = NULL;
         GPtrArray *frozen;
 
-        if (self->hook != NULL && !phx_freeze_run_hook (self->hook, "freeze", PHX_FREEZE_HOOK_TIMEOUT, error))
+        if (self->hook != NULL && !phx_freeze_hook_run (self->hook, "freeze", PHX_FREEZE_HOOK_TIMEOUT, error))
                 return NULL;
         candidates = b->list (b->data, error);
         if (candidates == NULL || !write_marker (self, candidates, error))
@@ -201,7 +201,7 @@ phx_freezer_freeze (PhxFreezer *self, GError **error)
         remove_marker (self);
 undo_hook:
         if (self->hook != NULL)
-                phx_freeze_run_hook (self->hook, "thaw", PHX_FREEZE_HOOK_TIMEOUT, NULL);
+                phx_freeze_hook_run (self->hook, "thaw", PHX_FREEZE_HOOK_TIMEOUT, NULL);
         return NULL;
 }
 
@@ -230,13 +230,13 @@ on_thaw_hook_timeout (gpointer user_data)
 
         run->timeout_id = 0;
         g_warning (_("fsfreeze hook 'thaw' still running after %d s: killed"), PHX_FREEZE_HOOK_TIMEOUT);
-        phx_freeze_kill_hook (run->proc);
+        phx_freeze_hook_kill (run->proc);
         return G_SOURCE_REMOVE;
 }
 
 /* The thaw hook runs after the thaw, watched from the main loop: nothing waits for it. */
 static void
-start_thaw_hook (PhxFreezer *self)
+start_thaw_hook (PhxFreezeState *self)
 {
         g_autoptr(GError) error = NULL;
         HookRun *run;
@@ -244,7 +244,7 @@ start_thaw_hook (PhxFreezer *self)
 
         if (self->hook == NULL)
                 return;
-        proc = phx_freeze_spawn_hook (self->hook, "thaw", &error);
+        proc = phx_freeze_hook_spawn (self->hook, "thaw", &error);
         if (proc == NULL) {
                 g_warning (_("fsfreeze hook '%s thaw' could not start: %s"), self->hook, error->message);
                 return;
@@ -255,19 +255,19 @@ start_thaw_hook (PhxFreezer *self)
         g_subprocess_wait_check_async (proc, NULL, on_thaw_hook_exit, run);
 }
 
-static void enter_frozen (PhxFreezer *self, GPtrArray *mounts, gint64 since);
+static void enter_frozen (PhxFreezeState *self, GPtrArray *mounts, gint64 since);
 
 /* Main thread. FITHAW never waits on the frozen filesystems, so thawing runs right here and
  * cannot be starved by workers stuck writing to a frozen disk. */
 gboolean
-phx_freezer_thaw_now (PhxFreezer *self, GError **error)
+phx_freeze_state_thaw_now (PhxFreezeState *self, GError **error)
 {
         g_autoptr(GPtrArray) mounts = dup_mounts (self);
 
         if (!phx_thaw_all (self->backend, mounts, error))
                 return FALSE;
         remove_marker (self);
-        phx_freezer_set_thawed (self);
+        phx_freeze_state_set_thawed (self);
         start_thaw_hook (self);
         return TRUE;
 }
@@ -278,7 +278,7 @@ phx_freezer_thaw_now (PhxFreezer *self, GError **error)
 static gboolean
 on_timeout (gpointer user_data)
 {
-        PhxFreezer *self = user_data;
+        PhxFreezeState *self = user_data;
 
         g_message (_("no fs-unfreeze within %u s: thawing the filesystems"), self->timeout_seconds);
         g_signal_emit (self, signals[SIGNAL_THAW_DUE], 0);
@@ -286,7 +286,7 @@ on_timeout (gpointer user_data)
 }
 
 static void
-enter_frozen (PhxFreezer *self, GPtrArray *mounts, gint64 since)
+enter_frozen (PhxFreezeState *self, GPtrArray *mounts, gint64 since)
 {
         g_mutex_lock (&self->lock);
         g_clear_pointer (&self->mounts, g_ptr_array_unref);
@@ -303,13 +303,13 @@ enter_frozen (PhxFreezer *self, GPtrArray *mounts, gint64 since)
 
 /* Takes ownership of mounts. */
 void
-phx_freezer_set_frozen (PhxFreezer *self, GPtrArray *mounts)
+phx_freeze_state_set_frozen (PhxFreezeState *self, GPtrArray *mounts)
 {
         enter_frozen (self, mounts, g_get_real_time ());
 }
 
 void
-phx_freezer_set_thawed (PhxFreezer *self)
+phx_freeze_state_set_thawed (PhxFreezeState *self)
 {
         g_mutex_lock (&self->lock);
         g_clear_pointer (&self->mounts, g_ptr_array_unref);
@@ -329,7 +329,7 @@ phx_freezer_set_thawed (PhxFreezer *self)
  * file of our own user is believed (the directory is ours and 0700, so anything else was put
  * there by hand), and only as much as a marker can hold. */
 gboolean
-phx_freezer_restore (PhxFreezer *self, GError **error)
+phx_freeze_state_restore (PhxFreezeState *self, GError **error)
 {
         g_autoptr(GString) text = g_string_new (NULL);
         g_auto(GStrv) lines = NULL;
@@ -391,11 +391,11 @@ phx_freezer_restore (PhxFreezer *self, GError **error)
         return TRUE;
 }
 
-PhxFreezer *
-phx_freezer_new (const PhxFreezeBackend *backend, const char *hook, const char *runtime_dir,
+PhxFreezeState *
+phx_freeze_state_new (const PhxFreezeBackend *backend, const char *hook, const char *runtime_dir,
                  guint timeout_seconds)
 {
-        PhxFreezer *self = g_object_new (PHX_TYPE_FREEZER, NULL);
+        PhxFreezeState *self = g_object_new (PHX_TYPE_FREEZE_STATE, NULL);
 
         self->backend = backend;
         self->hook = g_strdup (hook);
@@ -405,9 +405,9 @@ phx_freezer_new (const PhxFreezeBackend *backend, const char *hook, const char *
 }
 
 static void
-phx_freezer_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+phx_freeze_state_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
-        PhxFreezer *self = PHX_FREEZER (object);
+        PhxFreezeState *self = PHX_FREEZE_STATE (object);
 
         switch (prop_id) {
         case PROP_FROZEN:
@@ -422,35 +422,35 @@ phx_freezer_get_property (GObject *object, guint prop_id, GValue *value, GParamS
 }
 
 static void
-phx_freezer_dispose (GObject *object)
+phx_freeze_state_dispose (GObject *object)
 {
-        PhxFreezer *self = PHX_FREEZER (object);
+        PhxFreezeState *self = PHX_FREEZE_STATE (object);
 
         g_clear_handle_id (&self->timer_id, g_source_remove);
-        G_OBJECT_CLASS (phx_freezer_parent_class)->dispose (object);
+        G_OBJECT_CLASS (phx_freeze_state_parent_class)->dispose (object);
 }
 
 static void
-phx_freezer_finalize (GObject *object)
+phx_freeze_state_finalize (GObject *object)
 {
-        PhxFreezer *self = PHX_FREEZER (object);
+        PhxFreezeState *self = PHX_FREEZE_STATE (object);
 
         g_clear_pointer (&self->mounts, g_ptr_array_unref);
         g_mutex_clear (&self->lock);
         g_free (self->hook);
         g_free (self->marker);
-        G_OBJECT_CLASS (phx_freezer_parent_class)->finalize (object);
+        G_OBJECT_CLASS (phx_freeze_state_parent_class)->finalize (object);
 }
 
 static void
-phx_freezer_class_init (PhxFreezerClass *klass)
+phx_freeze_state_class_init (PhxFreezeStateClass *klass)
 {
         GObjectClass *object_class = G_OBJECT_CLASS (klass);
         const GParamFlags ro = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
 
-        object_class->get_property = phx_freezer_get_property;
-        object_class->dispose = phx_freezer_dispose;
-        object_class->finalize = phx_freezer_finalize;
+        object_class->get_property = phx_freeze_state_get_property;
+        object_class->dispose = phx_freeze_state_dispose;
+        object_class->finalize = phx_freeze_state_finalize;
         props[PROP_FROZEN] = g_param_spec_boolean ("frozen", NULL, NULL, FALSE, ro);
         props[PROP_FROZEN_SINCE] = g_param_spec_int64 ("frozen-since", NULL, NULL, 0, G_MAXINT64, 0, ro);
         g_object_class_install_properties (object_class, N_PROPS, props);
@@ -460,7 +460,7 @@ phx_freezer_class_init (PhxFreezerClass *klass)
 }
 
 static void
-phx_freezer_init (PhxFreezer *self)
+phx_freeze_state_init (PhxFreezeState *self)
 {
         g_mutex_init (&self->lock);
 }
