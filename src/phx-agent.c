@@ -85,6 +85,7 @@ start_shutdown (gpointer user_data)
 {
         PhxAgent *self = user_data;
 
+        phx_channel_stop (self->channel);
         /* Never leave the guest frozen: a freeze in progress is waited for (the thaw takes
          * the freeze lane behind it), then everything is thawed. */
         if (phx_freeze_state_get_gate_closed (self->freezer))

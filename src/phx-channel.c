@@ -46,6 +46,7 @@ struct _PhxChannel {
         GIOChannel *watch_channel;
         guint watch_id;
         gboolean host_connected;
+        gboolean stopped;         /* on the way out: nothing more is read or accepted */
         gint64 unconfirmed_since; /* char devices: requests read while the port said HUP */
 };
 
@@ -259,6 +260,8 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
         struct epoll_event events[8];
         int n = epoll_wait (self->epfd, events, G_N_ELEMENTS (events), 0);
 
+        if (self->stopped)
+                return G_SOURCE_CONTINUE; /* the way out writes what is left itself (linger) */
         for (int i = 0; i < n; i++) {
                 int fd = events[i].data.fd;
                 guint32 ev = events[i].events;
@@ -274,6 +277,15 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                         on_client_event (self, conn, ev);
         }
         return G_SOURCE_CONTINUE;
+}
+
+/* On the way out: no more requests are taken, from any host. (A host that attaches while
+ * the agent thaws before exiting must not be answered by an agent about to vanish: it
+ * would send its next request into the void.) */
+void
+phx_channel_stop (PhxChannel *self)
+{
+        self->stopped = TRUE;
 }
 
 /* Before exit: give the last replies (agent-shutdown's own) a bounded chance to leave.

@@ -25,6 +25,7 @@ PhxChannel *phx_channel_new (PhxMethod method, const char *path, guint socket_mo
                              GError **error);
 void phx_channel_set_request_max (PhxChannel *self, gsize request_max);
 void phx_channel_start (PhxChannel *self);
+void phx_channel_stop (PhxChannel *self);
 void phx_channel_linger (PhxChannel *self, guint timeout_ms);
 gboolean phx_channel_get_host_connected (PhxChannel *self);
 PhxMethod phx_channel_get_method (PhxChannel *self);
