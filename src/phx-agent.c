@@ -85,7 +85,6 @@ start_shutdown (gpointer user_data)
 {
         PhxAgent *self = user_data;
 
-        phx_channel_stop (self->channel);
         /* Never leave the guest frozen: a freeze in progress is waited for (the thaw takes
          * the freeze lane behind it), then everything is thawed. */
         if (phx_freeze_state_get_gate_closed (self->freezer))
@@ -103,6 +102,8 @@ phx_agent_shutdown (PhxAgent *self)
         if (self->shutting_down)
                 return;
         self->shutting_down = TRUE;
+        /* at once, so no request that arrives from now on is answered by an agent on its way out */
+        phx_channel_stop (self->channel);
         /* from the loop: agent-shutdown's own reply is queued first */
         g_idle_add_full (G_PRIORITY_DEFAULT, start_shutdown, g_object_ref (self), g_object_unref);
 }
