@@ -209,6 +209,59 @@ def test_agent_shutdown_while_frozen_thaws_first(guest):
     h.close()
 
 
+def read_replies(h, n, timeout=30, until=None):
+    """The next n replies on h, by tag (requests sent raw); or fewer, once `until` came."""
+    import json
+    deadline = time.monotonic() + timeout
+    replies = {}
+    while len(replies) < n and until not in replies:
+        while b"\n" not in h.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("%d of %d replies" % (len(replies), n))
+            h.sock.settimeout(left)
+            chunk = h.sock.recv(1 << 20)
+            if not chunk:
+                raise EOFError("chardev closed")
+            h.buf += chunk
+        line, h.buf = h.buf.split(b"\n", 1)
+        reply = json.loads(line)
+        replies[reply["tag"]] = reply
+    return replies
+
+
+def test_two_freezes_in_one_write_leave_nothing_frozen(guest):
+    """A host's retried fs-freeze sent before the first was answered: the retry is refused
+    and fs-unfreeze thaws the disk. (It used to empty the list of frozen mounts: fs-unfreeze
+    answered true, status said thawed, and the disk never took another write.)"""
+    h = guest.host()
+    h.sock.sendall(b'{"execute":"fs-freeze","tag":"f1"}\n{"execute":"fs-freeze","tag":"f2"}\n')
+    r = read_replies(h, 2)
+    assert "return" in r["f1"] and "error" in r["f2"], r
+    assert h.ok("get-freeze-status") is True
+    assert h.ok("fs-unfreeze") is True
+    assert h.ok("get-freeze-status") is False
+    assert not frozen_marker(guest)
+    assert guest.sh("touch /data/after-two-freezes", timeout=5)[0] == 0
+    h.close()
+
+
+def test_freeze_and_shutdown_in_one_write_thaw_before_exit(guest):
+    """fs-freeze and agent-shutdown in one write: the agent waits for the freeze, thaws, then
+    exits. (It used to answer the shutdown and exit while the worker went on to freeze: the
+    disk never accepted another write.)"""
+    h = guest.host()
+    h.sock.sendall(b'{"execute":"fs-freeze","tag":"f"}\n{"execute":"agent-shutdown","tag":"x"}\n')
+    r = read_replies(h, 2, until="x")
+    assert "return" in r["x"], r
+    h.close()
+    h = guest.wait_for_agent()
+    assert h.ok("get-freeze-status") is False
+    assert not frozen_marker(guest)
+    assert guest.sh("touch /data/after-freeze-and-shutdown", timeout=5)[0] == 0
+    h.close()
+
+
 def agent_cpu_ticks(h):
     fd = h.ok("file-open", {"path": "/proc/self/stat"})
     stat = base64.b64decode(h.ok("file-read", {"handle_id": fd, "count": 4096})["bufb64"]).decode()
