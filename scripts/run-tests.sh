@@ -2,7 +2,8 @@
 # Installs what is missing, builds with --werror and runs every test through `meson test`:
 # the default set (unit, fuzz corpus, man pages, data files, translations, one test per protocol
 # test file) on the normal build and again under ASan+UBSan, and the once-only stages (a qemu
-# guest, the Debian packages, the hostile-host suite) on the normal build. Ends with
+# guest, the Debian packages, the hostile-host suite) on the normal build, and each fuzz target
+# for a bounded time under libFuzzer. Ends with
 # "N passed, N failed", counted per test case (scripts/count-results.py); a skip is a failure.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,6 +57,21 @@ if build plain build; then
                 suite hostile build --suite hostile
         fi
 fi
+# Each fuzz target under libFuzzer (clang, ASan+UBSan) for a bounded time; a crash, leak or
+# hang fails it and prints the reproducer (scripts/fuzz-run.sh).
+echo "== fuzz"
+passed=0 failed=0
+for target in fuzz-request fuzz-agent; do
+        if timeout 900 sh "$ROOT/scripts/fuzz-run.sh" -t 45 -b build-fuzz "$target"; then
+                passed=$((passed + 1))
+        else
+                failed=$((failed + 1))
+                echo "!! $target failed"
+        fi
+done
+echo "$passed $failed" >"$RESULTS/fuzz.count"
+echo "== fuzz: $passed passed, $failed failed"
+
 if build sanitized build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
         suite sanitized build-asan
 fi

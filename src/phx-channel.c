@@ -103,7 +103,7 @@ epoll_add (PhxChannel *self, int fd, guint32 events, GError **error)
 static void
 set_accepting (PhxChannel *self, gboolean accepting)
 {
-        if (self->accepting == accepting || self->listen_fd < 0)
+        if (self->accepting == accepting || self->listen_fd < 0 || (accepting && self->stopped))
                 return;
         self->accepting = accepting;
         /* At the limit, new clients wait in the backlog until a slot frees. */
@@ -286,6 +286,9 @@ void
 phx_channel_stop (PhxChannel *self)
 {
         self->stopped = TRUE;
+        /* the listening socket is level-triggered: a client waiting in the backlog would
+         * otherwise wake the loop again and again until the agent is gone */
+        set_accepting (self, FALSE);
 }
 
 /* Before exit: give the last replies (agent-shutdown's own) a bounded chance to leave.

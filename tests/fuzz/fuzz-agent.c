@@ -597,7 +597,10 @@ agent_finish (void)
         for (guint i = 0; i < HOSTS_MAX; i++) {
                 Host *h = &hosts[i];
 
-                if (h->fd >= 0 && h->used && h->half_closed) {
+                /* After "shutdown" the process would be gone (main.c exits on it): the agent
+                 * takes nothing more, so a host that half-closed since gets no end of stream
+                 * from it, only the exit's. */
+                if (h->fd >= 0 && h->used && h->half_closed && !shutdown_seen) {
                         h->not_reading = FALSE;
                         while (!h->eof) {
                                 if (g_get_monotonic_time () > deadline)
