@@ -135,7 +135,7 @@ on_thaw_due (PhxFreezeState *freezer, gpointer user_data)
 }
 
 static void
-on_command_finished (PhxDispatcher *dispatcher, const char *name, gboolean ok, gpointer user_data)
+on_command_finished (PhxDispatcher *dispatcher, guint ok, const char *name, gpointer user_data)
 {
         PhxAgent *self = user_data;
 

@@ -48,9 +48,12 @@ writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer 
         return g_log_writer_default (level, fields, n_fields, user_data);
 }
 
+gboolean phx_log_debug_wanted = TRUE; /* until phx_log_install knows better */
+
 void
 phx_log_install (void)
 {
+        phx_log_debug_wanted = g_log_get_debug_enabled () || g_getenv ("G_MESSAGES_DEBUG") != NULL;
         g_log_set_writer_func (writer, NULL, NULL);
 }
 

@@ -5,9 +5,11 @@
 
 G_BEGIN_DECLS
 
-/* Whether a g_debug() of this file's domain would be shown: checked before formatting debug
- * lines on the request path, which would otherwise cost more than a ping. */
-#define phx_debug_enabled() (!g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN))
+/* Whether g_debug() lines may be shown at all (G_MESSAGES_DEBUG or --debug, read once at
+ * start: GLib reads the environment on every check): tested before formatting debug lines
+ * on the request path, which would otherwise cost more than a ping. */
+extern gboolean phx_log_debug_wanted;
+#define phx_debug_enabled() (phx_log_debug_wanted)
 
 void phx_log_install (void);
 void phx_log_set_held (gboolean held);
