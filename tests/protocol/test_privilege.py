@@ -170,11 +170,12 @@ def test_socket_accepts_as_soon_as_it_exists_and_replaces_a_stale_one(open_dir):
             stale = socket.socket(socket.AF_UNIX)
             stale.bind(sock)
             stale.close()
+            # read before the agent starts: a fast agent may replace it at once
+            ino = os.lstat(sock).st_ino
         proc = start_agent(sock)
         try:
             if round == 2:
                 # the stale one stays until the new one replaces it: wait for a new inode
-                ino = os.lstat(sock).st_ino
                 deadline = time.monotonic() + TIMEOUT
                 while os.path.exists(sock) and os.lstat(sock).st_ino == ino:
                     assert proc.poll() is None and time.monotonic() < deadline
