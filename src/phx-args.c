@@ -130,7 +130,7 @@ phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error
 
         for (guint i = 0; i < args->n; i++) {
                 const PhxArgSpec *s = &spec[i];
-                JsonNode *node = json_object_get_member (arguments, s->name);
+                JsonNode *node = arguments != NULL ? json_object_get_member (arguments, s->name) : NULL;
                 ArgValue *v = &args->values[i];
 
                 /* null stands for "not given", as it does for most JSON APIs. */
@@ -150,6 +150,8 @@ phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error
         }
 
         /* The original agent ignored members it did not know and hosts rely on that. */
+        if (arguments == NULL)
+                return g_steal_pointer (&args);
         json_object_iter_init (&iter, arguments);
         while (json_object_iter_next (&iter, &member, NULL)) {
                 if (!in_spec (spec, member))

@@ -8,7 +8,7 @@ G_BEGIN_DECLS
 typedef struct {
         char *execute;
         char *tag;             /* "" when the request had none */
-        JsonObject *arguments; /* never NULL: an empty object when absent */
+        JsonObject *arguments; /* NULL when absent (or null) */
 } PhxRequest;
 
 PhxRequest *phx_request_parse (const char *line, gsize len, char **tag_out, GError **error);

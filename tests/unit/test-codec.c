@@ -221,6 +221,47 @@ test_envelope (void)
         g_assert_cmpint (json_object_get_int_member (req->arguments, "handle_id"), ==, 3);
 }
 
+/* The tree-less reading of {"execute":..,"tag":..} gives what the full reader gives; every
+ * other shape (escapes, arguments, duplicates, trailing data, mistakes) goes to the reader. */
+static void
+test_envelope_fast_path (void)
+{
+        const struct {
+                const char *line;
+                const char *execute, *tag; /* NULL execute: an error, with `tag` */
+                gboolean has_arguments;
+        } cases[] = {
+                { "{\"execute\":\"ping\",\"tag\":\"1\"}", "ping", "1", FALSE },
+                { " { \"tag\" : \"x y\" ,\t\"execute\" : \"ping\" } ", "ping", "x y", FALSE },
+                { "{\"execute\":\"ping\"}", "ping", "", FALSE },
+                { "{\"execute\":\"p\\u0069ng\",\"tag\":\"1\"}", "ping", "1", FALSE },
+                { "{\"execute\":\"ping\",\"arguments\":{},\"tag\":\"a\"}", "ping", "a", TRUE },
+                { "{\"execute\":\"ping\",\"arguments\":null}", "ping", "", FALSE },
+                { "{\"execute\":\"ping\",\"tag\":\"1\"} x", NULL, "", FALSE },
+                { "{\"execute\":\"ping\",\"tag\":1}", NULL, "", FALSE },
+                { "{\"tag\":\"t\"}", NULL, "t", FALSE },
+                { "{\"execute\":\"ping\",}", NULL, "", FALSE },
+                { "{\"execute\":\"ping\",\"tag\":\"\u00e9\"}", "ping", "\u00e9", FALSE },
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                g_autoptr(GError) error = NULL;
+                g_autofree char *tag = NULL;
+                g_autoptr(PhxRequest) req = phx_request_parse (cases[i].line, strlen (cases[i].line), &tag, &error);
+
+                g_assert_cmpstr (tag, ==, cases[i].tag);
+                if (cases[i].execute == NULL) {
+                        g_assert_null (req);
+                        g_assert_nonnull (error);
+                        continue;
+                }
+                g_assert_no_error (error);
+                g_assert_cmpstr (req->execute, ==, cases[i].execute);
+                g_assert_cmpstr (req->tag, ==, cases[i].tag);
+                g_assert_true ((req->arguments != NULL) == cases[i].has_arguments);
+        }
+}
+
 static void
 test_envelope_errors (void)
 {
@@ -340,6 +381,7 @@ main (int argc, char **argv)
         g_test_add_func ("/base64/padding-bits", test_base64_padding_bits);
         g_test_add_func ("/protocol/envelope", test_envelope);
         g_test_add_func ("/protocol/envelope-errors", test_envelope_errors);
+        g_test_add_func ("/protocol/envelope-fast-path", test_envelope_fast_path);
         g_test_add_func ("/protocol/reply-encoding", test_reply_encoding);
         g_test_add_func ("/error/mapping", test_error_mapping);
         g_test_add_func ("/error/first-wins", test_error_first_wins);
