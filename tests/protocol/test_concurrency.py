@@ -29,8 +29,12 @@ def test_ping_answered_while_md5_of_768mib_runs(host, tmp_path):
     assert second == {"return": md5.hexdigest(), "tag": "md5"}
 
 
-def test_ping_answered_while_a_large_write_is_parsed(host, tmp_path):
+def test_ping_behind_a_large_write_is_answered_before_the_write(host, tmp_path):
     """A ping sent right behind a 36 MiB file-write line is answered before the write.
+
+    Lines are taken in arrival order (a request may depend on the one before it, e.g. a read
+    after a write on one handle), so the ping waits for the large line's parse, which runs in a
+    worker while the main loop serves other connections; it does not wait for the write.
 
     The write line is at least PHX_REQUEST_OFFLOAD_MIN long, so it is parsed in a worker,
     and it carries an unknown string member of four million \\u00e9 escapes (ignored by the
