@@ -220,7 +220,6 @@ run (PhxDispatcher *self, PhxInvocation *inv)
         phx_workers_run (command->flags & PHX_CMD_LONG ? PHX_POOL_LONG : PHX_POOL_SHORT, task, job_thread);
 }
 
-
 /* Its lane (if any) has let it through: last family check, room for its reply, then run. */
 static void
 start (PhxDispatcher *self, PhxInvocation *inv)
