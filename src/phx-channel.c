@@ -173,9 +173,23 @@ port_host_gone (PhxChannel *self)
 {
         g_autoptr(PhxConnection) conn = g_steal_pointer (&self->port_host);
 
-        if (conn != NULL)
+        if (conn != NULL) {
+                g_signal_handlers_disconnect_by_data (conn, self);
                 phx_connection_close (conn);
+        }
         set_host_connected (self, FALSE);
+}
+
+/* The connection closed itself (a write to the port failed): the next bytes belong to a new
+ * one, or the port would never be read again. */
+static void
+on_port_host_closed (PhxConnection *conn, gpointer user_data)
+{
+        PhxChannel *self = user_data;
+
+        g_signal_handlers_disconnect_by_data (conn, self);
+        if (self->port_host == conn)
+                port_host_gone (self);
 }
 
 static PhxConnection *
@@ -183,6 +197,7 @@ port_connection (PhxChannel *self)
 {
         if (self->port_host == NULL) {
                 self->port_host = phx_connection_new (self->port_fd, FALSE, self->request_max, self->budget);
+                g_signal_connect (self->port_host, "closed", G_CALLBACK (on_port_host_closed), self);
                 g_signal_emit (self, signals[SIGNAL_CONNECTION], 0, self->port_host);
         }
         return self->port_host;
@@ -510,6 +525,8 @@ phx_channel_dispose (GObject *object)
         for (guint i = 0; self->clients != NULL && i < self->clients->len; i++)
                 g_signal_handlers_disconnect_by_data (g_ptr_array_index (self->clients, i), self);
         g_clear_pointer (&self->clients, g_ptr_array_unref);
+        if (self->port_host != NULL)
+                g_signal_handlers_disconnect_by_data (self->port_host, self);
         g_clear_object (&self->port_host);
         g_clear_object (&self->budget);
         G_OBJECT_CLASS (phx_channel_parent_class)->dispose (object);
