@@ -19,6 +19,10 @@ GPtrArray *phx_reply_encode_with_payload (JsonNode *value, const char *member, G
                                           const char *tag);
 GBytes *phx_reply_encode_error (const GError *error, const char *tag);
 
+/* The JSON writer the replies use, for the other dialect's envelope (phx-qga.c). */
+void phx_protocol_append_string (GString *out, const char *s);
+void phx_protocol_append_node (GString *out, JsonNode *node);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhxRequest, phx_request_free)
 
 G_END_DECLS
