@@ -120,6 +120,15 @@ parse_simple (const char *line, gsize len, PhxRequest *req)
         return TRUE;
 }
 
+/* The fast path alone: NULL when the line is not of that shape (nothing is reported). */
+PhxRequest *
+phx_request_parse_simple (const char *line, gsize len)
+{
+        g_autoptr(PhxRequest) req = g_new0 (PhxRequest, 1);
+
+        return parse_simple (line, len, req) ? g_steal_pointer (&req) : NULL;
+}
+
 PhxRequest *
 phx_request_parse (const char *line, gsize len, char **tag_out, GError **error)
 {

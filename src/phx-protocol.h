@@ -12,6 +12,7 @@ typedef struct {
 } PhxRequest;
 
 PhxRequest *phx_request_parse (const char *line, gsize len, char **tag_out, GError **error);
+PhxRequest *phx_request_parse_simple (const char *line, gsize len);
 void phx_request_free (PhxRequest *req);
 
 GBytes *phx_reply_encode (JsonNode *value, const char *tag);

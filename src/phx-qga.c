@@ -12,14 +12,131 @@
 
 G_DEFINE_QUARK (phx-qga-error-quark, phx_qga_error)
 
-/* Cheap test run on every request before the Phoenix reader: a qemu-ga request must hold a
- * quoted "guest-…" or a quoted "id". Base64 payloads hold no quotes, so a large Phoenix
- * file-write is never read twice. */
+static const char *
+skip_ws (const char *p, const char *end)
+{
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+                p++;
+        return p;
+}
+
+/* p at a quote: past the string's closing quote, or NULL if it has none. */
+static const char *
+skip_string (const char *p, const char *end)
+{
+        char quote = *p++;
+
+        for (;;) {
+                const char *q = memchr (p, quote, end - p);
+                const char *b;
+
+                if (q == NULL)
+                        return NULL;
+                /* escaped when an odd number of backslashes precede it */
+                for (b = q; b > p && b[-1] == '\\'; b--)
+                        ;
+                p = q + 1;
+                if ((q - b) % 2 == 0)
+                        return p;
+        }
+}
+
+/* p at a value: past it, or NULL if it is malformed. Strings are skipped with memchr, so
+ * a large base64 member costs one pass. */
+static const char *
+skip_value (const char *p, const char *end)
+{
+        guint depth = 0;
+
+        do {
+                if (p >= end)
+                        return NULL;
+                switch (*p) {
+                case '"': case '\'':
+                        p = skip_string (p, end);
+                        if (p == NULL)
+                                return NULL;
+                        break;
+                case '{': case '[':
+                        depth++;
+                        p++;
+                        break;
+                case '}': case ']':
+                        if (depth == 0)
+                                return NULL;
+                        depth--;
+                        p++;
+                        break;
+                default:
+                        if (depth == 0) {
+                                while (p < end && strchr (",}] \t\r\n", *p) == NULL)
+                                        p++;
+                                return p;
+                        }
+                        p++;
+                        break;
+                }
+        } while (depth > 0);
+        return p;
+}
+
+/* Is [p, end), a quoted top-level string, this word (no escapes)? */
+static gboolean
+string_is (const char *p, const char *end, const char *word)
+{
+        gsize n = strlen (word);
+
+        return end - p == (gssize) n + 2 && memcmp (p + 1, word, n) == 0;
+}
+
+/* Run before the Phoenix reader on every request that is not of its fast-path shape:
+ * FALSE when the request is certainly not qemu-ga's, so it is read once, as before. The
+ * top-level members are walked without building anything, and the walk stops at `execute`'s
+ * value, which comes first in practice: a Phoenix file-write's megabytes are not scanned.
+ * What it cannot read it leaves to the tree (TRUE when it holds a qemu-ga mark). */
 gboolean
 phx_qga_might_be (const char *line, gsize len)
 {
         static const char *const marks[] = { "\"guest-", "'guest-", "\"id\"", "'id'" };
+        const char *p = line, *end = line + len;
+        gboolean saw_id = FALSE, saw_tag = FALSE;
 
+        p = skip_ws (p, end);
+        if (p >= end || *p++ != '{')
+                return FALSE; /* never qemu-ga's: it is answered as Phoenix's */
+        p = skip_ws (p, end);
+        while (p < end && *p != '}') {
+                const char *key = p, *key_end;
+
+                if (*p != '"' && *p != '\'')
+                        goto unsure;
+                key_end = skip_string (p, end);
+                if (key_end == NULL || memchr (key, '\\', key_end - key) != NULL)
+                        goto unsure;
+                p = skip_ws (key_end, end);
+                if (p >= end || *p++ != ':')
+                        goto unsure;
+                p = skip_ws (p, end);
+                if (p < end && (*p == '"' || *p == '\'') && string_is (key, key_end, "execute")) {
+                        /* the name decides; an escape in its first bytes is left to the tree */
+                        if (end - p > 7 && memchr (p + 1, '\\', 6) != NULL)
+                                goto unsure;
+                        return end - p > 7 && memcmp (p + 1, "guest-", 6) == 0;
+                }
+                saw_id = saw_id || string_is (key, key_end, "id");
+                saw_tag = saw_tag || string_is (key, key_end, "tag");
+                p = skip_value (p, end);
+                if (p == NULL)
+                        goto unsure;
+                p = skip_ws (p, end);
+                if (p < end && *p == ',')
+                        p = skip_ws (p + 1, end);
+                else if (p >= end || *p != '}')
+                        goto unsure;
+        }
+        return saw_id && !saw_tag;
+
+unsure:
         for (guint i = 0; i < G_N_ELEMENTS (marks); i++) {
                 if (memmem (line, len, marks[i], strlen (marks[i])) != NULL)
                         return TRUE;

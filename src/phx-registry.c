@@ -260,10 +260,13 @@ prepare_qga (PhxRegistry *self, JsonNode *root, PhxPrepared *out, GError **error
 gboolean
 phx_registry_prepare (PhxRegistry *self, const char *line, gsize len, PhxPrepared *out, GError **error)
 {
-        g_autoptr(PhxRequest) req = NULL;
+        g_autoptr(PhxRequest) req = phx_request_parse_simple (line, len);
         const PhxEntry *entry;
 
-        if (phx_qga_might_be (line, len)) {
+        /* {"execute":"NAME","tag":"T"} is decided by its name alone; anything else that
+         * might be qemu-ga's is read as a tree once */
+        if ((req != NULL && g_str_has_prefix (req->execute, "guest-")) ||
+            (req == NULL && phx_qga_might_be (line, len))) {
                 g_autoptr(GError) local = NULL;
                 g_autoptr(JsonNode) root = phx_qga_parse (line, len, &local);
 
@@ -278,23 +281,27 @@ phx_registry_prepare (PhxRegistry *self, const char *line, gsize len, PhxPrepare
                         return FALSE;
                 }
         }
-        req = phx_request_parse (line, len, &out->tag, error);
+        /* the request's strings are moved, not copied: this is every request's path */
+        if (req != NULL)
+                out->tag = g_steal_pointer (&req->tag);
+        else
+                req = phx_request_parse (line, len, &out->tag, error);
         out->dialect = PHX_DIALECT_PHOENIX;
         if (req == NULL)
                 return FALSE;
-        out->name = g_strdup (req->execute);
-        entry = phx_registry_lookup (self, out->dialect, req->execute);
+        out->name = g_steal_pointer (&req->execute);
+        entry = phx_registry_lookup (self, out->dialect, out->name);
         if (entry == NULL) {
-                phx_error_set (error, PHX_ERROR_GENERIC, "Unknown command: %s", req->execute);
+                phx_error_set (error, PHX_ERROR_GENERIC, "Unknown command: %s", out->name);
                 return FALSE;
         }
         if (!phx_registry_is_enabled (self, entry)) {
-                phx_error_set (error, PHX_ERROR_GENERIC, "Command %s is disabled", req->execute);
+                phx_error_set (error, PHX_ERROR_GENERIC, "Command %s is disabled", out->name);
                 return FALSE;
         }
         out->args = phx_args_validate (entry->args, req->arguments, error);
         if (out->args == NULL) {
-                g_prefix_error (error, "%s: ", req->execute);
+                g_prefix_error (error, "%s: ", out->name);
                 return FALSE;
         }
         out->entry = entry;

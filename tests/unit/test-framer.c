@@ -201,6 +201,30 @@ test_phoenix_lines_unchanged (void)
         CHECK ("{\"tag\":\"\xff\",\"execute\":\"ping\"}\n", "{\"tag\":\"\xff\",\"execute\":\"ping\"}");
 }
 
+/* Whole Phoenix lines skip the tokenizer when nothing in them could be qemu-ga's; the check
+ * reads several bytes a step, so every mark is tried at every offset. */
+static void
+test_plain_check_at_every_offset (void)
+{
+        for (guint k = 0; k < 24; k++) {
+                g_autofree char *pad = g_strnfill (k, ' ');
+                g_autofree char *two = g_strdup_printf ("%s{\"execute\":\"guest-ping\"}{\"execute\":\"guest-info\"}\n", pad);
+                g_autofree char *quoted = g_strdup_printf ("%s{'execute':'guest-ping'}{'execute':'guest-info'}\n", pad);
+                g_autofree char *id = g_strdup_printf ("{\"execute\":5%s,\"id\":1}{\"id\":2}\n", pad);
+                g_autofree char *ff = g_strdup_printf ("{\"execute\":%s\xff{\"execute\":\"ping\"}\n", pad);
+
+                check_frames (two, strlen (two), (const char *const[]) {
+                        "{\"execute\":\"guest-ping\"}", "{\"execute\":\"guest-info\"}", NULL });
+                check_frames (quoted, strlen (quoted), (const char *const[]) {
+                        "{'execute':'guest-ping'}", "{'execute':'guest-info'}", NULL });
+                check_frames (ff, strlen (ff), (const char *const[]) { "{\"execute\":\"ping\"}", NULL });
+                {
+                        g_autofree char *first = g_strdup_printf ("{\"execute\":5%s,\"id\":1}", pad);
+                        check_frames (id, strlen (id), (const char *const[]) { first, "{\"id\":2}", NULL });
+                }
+        }
+}
+
 static void
 test_qga_resync (void)
 {
@@ -258,6 +282,7 @@ main (int argc, char **argv)
         g_test_add_func ("/framer/qga/ends-at-brace", test_qga_ends_at_brace);
         g_test_add_func ("/framer/qga/phoenix-lines-unchanged", test_phoenix_lines_unchanged);
         g_test_add_func ("/framer/qga/resync", test_qga_resync);
+        g_test_add_func ("/framer/qga/plain-check-at-every-offset", test_plain_check_at_every_offset);
         g_test_add_func ("/framer/qga/reset-and-limit", test_qga_reset_and_limit);
         return g_test_run ();
 }
