@@ -4,7 +4,7 @@
 set -eu
 
 PHX_BUILD_DEPS="meson ninja-build gcc pkg-config libglib2.0-dev libjson-glib-dev libnl-3-dev libnl-route-3-dev libedit-dev scdoc gettext systemd udev"
-PHX_TEST_DEPS="python3 python3-pytest python3-pytest-timeout socat util-linux iproute2 dbus-daemon systemd groff-base locales gettext"
+PHX_TEST_DEPS="python3 python3-pytest python3-pytest-timeout socat util-linux iproute2 dbus-daemon systemd groff-base locales gettext qemu-guest-agent"
 # the package stage builds, lints, installs and removes the .debs (tests/package)
 PHX_DEB_DEPS="debhelper dpkg-dev lintian git man-db"
 # the end-to-end stage boots a real guest (tests/vm)

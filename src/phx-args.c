@@ -59,14 +59,32 @@ has_value_type (JsonNode *node, GType type)
         return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == type;
 }
 
+/* qemu-ga's word for a type, as in "Invalid parameter type for 'id', expected: integer" */
+static const char *
+qapi_type_word (PhxArgType type)
+{
+        switch (type) {
+        case PHX_ARG_INT: return "integer";
+        case PHX_ARG_BOOL: return "boolean";
+        case PHX_ARG_STRING:
+        case PHX_ARG_PATH:
+        case PHX_ARG_BASE64:
+        default: return "string";
+        }
+}
+
 static gboolean
-convert (const PhxArgSpec *s, JsonNode *node, ArgValue *v, GError **error)
+convert (const PhxArgSpec *s, JsonNode *node, ArgValue *v, PhxArgsMode mode, GError **error)
 {
         GType want = s->type == PHX_ARG_INT ? G_TYPE_INT64 :
                      s->type == PHX_ARG_BOOL ? G_TYPE_BOOLEAN : G_TYPE_STRING;
 
         if (!has_value_type (node, want)) {
-                phx_error_set (error, EINVAL, "argument '%s' must be %s", s->name, type_word (s->type));
+                if (mode & PHX_ARGS_STRICT)
+                        phx_error_set (error, EINVAL, "Invalid parameter type for '%s', expected: %s", s->name,
+                                       qapi_type_word (s->type));
+                else
+                        phx_error_set (error, EINVAL, "argument '%s' must be %s", s->name, type_word (s->type));
                 return FALSE;
         }
         switch (s->type) {
@@ -119,6 +137,15 @@ in_spec (const PhxArgSpec *spec, const char *name)
 PhxArgs *
 phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error)
 {
+        return phx_args_validate_mode (spec, arguments, 0, error);
+}
+
+/* mode PHX_ARGS_STRICT is qemu-ga's: a null is a value of the wrong type (QAPI has no "null
+ * means absent"), an unknown member is an error, and the texts are qemu-ga's, which its
+ * clients match on. */
+PhxArgs *
+phx_args_validate_mode (const PhxArgSpec *spec, JsonObject *arguments, PhxArgsMode mode, GError **error)
+{
         g_autoptr(PhxArgs) args = g_new0 (PhxArgs, 1);
         JsonObjectIter iter;
         const char *member;
@@ -134,9 +161,12 @@ phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error
                 ArgValue *v = &args->values[i];
 
                 /* null stands for "not given", as it does for most JSON APIs. */
-                if (node == NULL || JSON_NODE_HOLDS_NULL (node)) {
+                if (node == NULL || (JSON_NODE_HOLDS_NULL (node) && !(mode & PHX_ARGS_STRICT))) {
                         if (s->flags & PHX_ARG_REQUIRED) {
-                                phx_error_set (error, EINVAL, "missing required argument '%s'", s->name);
+                                if (mode & PHX_ARGS_STRICT)
+                                        phx_error_set (error, EINVAL, "Parameter '%s' is missing", s->name);
+                                else
+                                        phx_error_set (error, EINVAL, "missing required argument '%s'", s->name);
                                 return NULL;
                         }
                         v->i = s->def.i;
@@ -144,7 +174,7 @@ phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error
                         v->s = s->def.s;
                         continue;
                 }
-                if (!convert (s, node, v, error))
+                if (!convert (s, node, v, mode, error))
                         return NULL;
                 v->present = TRUE;
         }
@@ -154,8 +184,13 @@ phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error
                 return g_steal_pointer (&args);
         json_object_iter_init (&iter, arguments);
         while (json_object_iter_next (&iter, &member, NULL)) {
-                if (!in_spec (spec, member))
-                        g_debug ("ignoring unknown argument '%s'", member);
+                if (in_spec (spec, member))
+                        continue;
+                if (mode & PHX_ARGS_STRICT) {
+                        phx_error_set (error, EINVAL, "Parameter '%s' is unexpected", member);
+                        return NULL;
+                }
+                g_debug ("ignoring unknown argument '%s'", member);
         }
         return g_steal_pointer (&args);
 }

@@ -32,7 +32,13 @@ typedef struct {
 
 typedef struct _PhxArgs PhxArgs;
 
+typedef enum {
+        PHX_ARGS_STRICT = 1 << 0, /* unknown members and null values are refused, in qemu-ga's words */
+} PhxArgsMode;
+
 PhxArgs *phx_args_validate (const PhxArgSpec *spec, JsonObject *arguments, GError **error);
+PhxArgs *phx_args_validate_mode (const PhxArgSpec *spec, JsonObject *arguments, PhxArgsMode mode,
+                                 GError **error);
 void phx_args_free (PhxArgs *args);
 gboolean phx_args_spec_check (const PhxArgSpec *spec, GError **error);
 

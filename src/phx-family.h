@@ -20,6 +20,8 @@ typedef enum {
                                      * runs in the pool of its own kind, see PHX_WORKERS_LONG */
         PHX_CMD_SERIAL = 1 << 3,    /* changes the family's shared state: its commands so flagged
                                      * run one at a time, in order, in the family's own lane */
+        PHX_CMD_FACE_ONLY = 1 << 4, /* no Phoenix name: only its faces (another dialect's names)
+                                     * reach it, e.g. qemu-ga's guest-sync */
 } PhxCommandFlags;
 
 typedef JsonNode *(*PhxCommandFunc) (PhxCall *call, GError **error);
@@ -37,6 +39,7 @@ typedef struct {
 
 typedef enum {
         PHX_DIALECT_PHOENIX,
+        PHX_DIALECT_QGA, /* qemu-ga's QMP dialect, see doc/protocol.md "qemu-ga dialect" */
         PHX_N_DIALECTS,
 } PhxDialect;
 
@@ -44,12 +47,18 @@ typedef enum {
  * (PhxArgSpec.as maps them onto the command's own) and reply shape. */
 typedef JsonNode *(*PhxReplyAdapter) (JsonNode *result); /* takes ownership */
 
+typedef enum {
+        PHX_FACE_STRICT = 1 << 0,    /* unknown arguments are refused (qemu-ga does), not ignored */
+        PHX_FACE_DELIMITED = 1 << 1, /* the reply is preceded by one 0xFF byte (guest-sync-delimited) */
+} PhxFaceFlags;
+
 typedef struct {
         PhxDialect dialect;
         const char *name;
         const char *command;    /* the row implementing it */
         const PhxArgSpec *args; /* NULL: the row's own */
         PhxReplyAdapter reply;  /* NULL: the result as it is */
+        PhxFaceFlags flags;
 } PhxFace;
 
 typedef struct _PhxFamily PhxFamily;

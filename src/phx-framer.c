@@ -1,6 +1,12 @@
-/* phx-framer.c — splits the port's byte stream into request lines. It never holds more than
+/* phx-framer.c — splits the port's byte stream into requests. It never holds more than
  * the request limit: an over-long line is discarded as it arrives and reported once its
- * newline shows up, so a hostile host cannot make the agent allocate without bound. */
+ * newline shows up, so a hostile host cannot make the agent allocate without bound.
+ *
+ * A Phoenix request is one line. A qemu-ga request ends at its closing brace, newline or not,
+ * and a 0xFF byte throws away what was read of one (doc/protocol.md, "qemu-ga dialect"). So
+ * the start of each request is read token by token, only as far as needed to tell which it
+ * is: once its `execute` is a string not starting with "guest-" it is a Phoenix line, and
+ * the rest is found with memchr as before, so a Phoenix line frames exactly as it always did. */
 #define G_LOG_DOMAIN "phx-framer"
 
 #include <string.h>
@@ -8,12 +14,38 @@
 #include "phx-framer.h"
 #include "phx-limits.h"
 
+typedef enum {
+        MODE_UNDECIDED, /* the request's start is read token by token */
+        MODE_PHOENIX,   /* a Phoenix line: ends at its newline */
+        MODE_QGA,       /* a qemu-ga request: ends at its closing brace */
+} Mode;
+
+typedef enum { KEY_OTHER, KEY_EXECUTE, KEY_ID, KEY_TAG } Key;
+
+/* The few bytes of a top-level string kept to recognise execute/id/tag and "guest-". */
+#define WORD_MAX 8
+
 struct _PhxFramer {
         gsize max_line;
-        GByteArray *buf;      /* bytes of the current, unfinished line */
+        GByteArray *buf;      /* bytes of the current, unfinished request */
         gboolean draining;    /* the current line is over the limit: drop until newline */
         PhxFrameFunc func;
         gpointer user_data;
+
+        /* the tokenizer, while the request's dialect is not known or is qemu-ga's */
+        Mode mode;
+        guint depth;          /* nesting of {} and [] */
+        char quote;           /* inside a string opened by this quote, or 0 */
+        gboolean escape;      /* the previous byte in the string was a backslash */
+        gboolean expect_key;  /* at depth 1, a string here is a member name */
+        gboolean string_is_key;
+        Key last_key;
+        gboolean saw_id, saw_tag;
+        gboolean resyncing;   /* after a 0xFF: bytes up to the next '{' are the torn request's */
+        char word[WORD_MAX];  /* the string's first bytes */
+        gsize word_len;       /* the string's length so far (in bytes, escapes counted raw) */
+        gboolean word_escaped;   /* an escape anywhere: not a plain word */
+        gboolean prefix_escaped; /* an escape in the first 6 bytes: not a plain "guest-" */
 };
 
 PhxFramer *
@@ -106,49 +138,292 @@ release_buffer (PhxFramer *self)
         }
 }
 
+static void
+lex_reset (PhxFramer *self)
+{
+        self->mode = MODE_UNDECIDED;
+        self->depth = 0;
+        self->quote = 0;
+        self->escape = FALSE;
+        self->expect_key = FALSE;
+        self->string_is_key = FALSE;
+        self->last_key = KEY_OTHER;
+        self->saw_id = FALSE;
+        self->saw_tag = FALSE;
+        self->word_len = 0;
+        self->resyncing = FALSE;
+}
+
+static gboolean
+word_is (PhxFramer *self, const char *w)
+{
+        gsize n = strlen (w);
+
+        return !self->word_escaped && self->word_len == n && memcmp (self->word, w, n) == 0;
+}
+
+/* A string at depth 1 ended: a member name, or a value whose name we remember. */
+static void
+string_ends (PhxFramer *self)
+{
+        if (self->string_is_key) {
+                self->last_key = word_is (self, "execute") ? KEY_EXECUTE :
+                                 word_is (self, "id") ? KEY_ID :
+                                 word_is (self, "tag") ? KEY_TAG : KEY_OTHER;
+                self->saw_id = self->saw_id || self->last_key == KEY_ID;
+                self->saw_tag = self->saw_tag || self->last_key == KEY_TAG;
+                return;
+        }
+        if (self->last_key == KEY_EXECUTE)
+                self->mode = !self->prefix_escaped && self->word_len >= 6 &&
+                                     memcmp (self->word, "guest-", 6) == 0 ?
+                             MODE_QGA : MODE_PHOENIX;
+}
+
+/* The whole of data[start, start + n), after what the buffer holds, is one request (or a
+ * line): hand it over, or report it over-long. */
+static void
+finish_frame (PhxFramer *self, const char *data, gsize n)
+{
+        if (self->buf->len + n > self->max_line) {
+                release_buffer (self);
+                self->func (PHX_FRAME_OVERLONG, NULL, self->user_data);
+                return;
+        }
+        if (self->buf->len == 0) {
+                emit_copy (self, data, n);
+        } else {
+                g_byte_array_append (self->buf, (const guint8 *) data, n);
+                g_byte_array_append (self->buf, (const guint8 *) "\n", 1);
+                emit_buffer (self);
+        }
+}
+
+typedef enum { EV_NONE, EV_LINE, EV_OBJECT, EV_RESYNC, EV_SKIP } Event;
+
+/* One byte of an undecided or qemu-ga request. */
+static Event
+lex (PhxFramer *self, guchar c)
+{
+        /* the rest of a request torn by 0xFF (its tail may hold quotes and braces) is
+         * dropped up to where the next one starts, as qemu-ga's parser recovers */
+        if (self->resyncing) {
+                if (c == 0xff)
+                        return EV_RESYNC;
+                if (c != '{')
+                        return EV_SKIP;
+                self->resyncing = FALSE;
+        }
+        if (self->quote != 0) {
+                if (c == 0xff && self->mode == MODE_QGA)
+                        return EV_RESYNC;
+                if (c == '\n' && self->mode == MODE_UNDECIDED)
+                        return EV_LINE;
+                if (self->escape) {
+                        self->escape = FALSE;
+                } else if (c == '\\') {
+                        self->escape = TRUE;
+                        self->word_escaped = TRUE;
+                        self->prefix_escaped = self->prefix_escaped || self->word_len < 6;
+                } else if (c == (guchar) self->quote) {
+                        self->quote = 0;
+                        if (self->depth == 1)
+                                string_ends (self);
+                } else {
+                        if (self->word_len < WORD_MAX)
+                                self->word[self->word_len] = (char) c;
+                        self->word_len++;
+                }
+                return EV_NONE;
+        }
+        switch (c) {
+        case 0xff:
+                return EV_RESYNC;
+        case '\n':
+                return self->mode == MODE_UNDECIDED || self->depth == 0 ? EV_LINE : EV_NONE;
+        case ' ': case '\t': case '\r':
+                return EV_NONE;
+        default:
+                break;
+        }
+        if (self->depth == 0 && c != '{') {
+                /* not an object: not a qemu-ga request we frame by braces */
+                self->mode = MODE_PHOENIX;
+                return EV_NONE;
+        }
+        switch (c) {
+        case '"': case '\'':
+                self->quote = (char) c;
+                self->escape = FALSE;
+                self->string_is_key = self->depth == 1 && self->expect_key;
+                self->word_len = 0;
+                self->word_escaped = FALSE;
+                self->prefix_escaped = FALSE;
+                break;
+        case '{': case '[':
+                self->depth++;
+                self->expect_key = self->depth == 1;
+                break;
+        case '}': case ']':
+                if (self->depth > 0 && --self->depth == 0) {
+                        if (self->mode == MODE_QGA || (self->mode == MODE_UNDECIDED && self->saw_id &&
+                                                       !self->saw_tag))
+                                return EV_OBJECT;
+                        self->mode = MODE_PHOENIX;
+                }
+                break;
+        case ':':
+                if (self->depth == 1)
+                        self->expect_key = FALSE;
+                break;
+        case ',':
+                if (self->depth == 1)
+                        self->expect_key = TRUE;
+                break;
+        default:
+                break;
+        }
+        return EV_NONE;
+}
+
+/* A whole line [p, end) that no token-by-token reading could make a qemu-ga request: no
+ * string starting "g (a "guest-" name) or "i (an "id"), no single quote, no 0xFF. Most
+ * Phoenix lines are such (a ping is), and are cut with memchr alone. */
+static gboolean
+plainly_phoenix_bytes (const char *p, const char *end)
+{
+        for (; p < end; p++) {
+                guchar c = (guchar) *p;
+
+                if (c == '\'' || c == 0xff)
+                        return FALSE;
+                if (c == '"' && p + 1 < end && (p[1] == 'g' || p[1] == 'i'))
+                        return FALSE;
+        }
+        return TRUE;
+}
+
+#define ONES G_GUINT64_CONSTANT (0x0101010101010101)
+#define HIGHS G_GUINT64_CONSTANT (0x8080808080808080)
+
+/* The high bit of every zero byte of x is set (and perhaps of a byte above one, which only
+ * sends the caller to the exact loop). */
+static inline guint64
+zero_bytes (guint64 x)
+{
+        return (x - ONES) & ~x & HIGHS;
+}
+
+static gboolean
+plainly_phoenix (const char *p, const char *end)
+{
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+        /* This runs on every Phoenix request: 7 bytes a step, each paired with the next
+         * (an 8-byte load), without a branch per byte; a hit is re-checked exactly. */
+        while (end - p >= 8) {
+                guint64 w, next, hit;
+
+                memcpy (&w, p, 8);
+                next = w >> 8;
+                hit = zero_bytes (w ^ (ONES * '\'')) | zero_bytes (w ^ (ONES * 0xff)) |
+                      (zero_bytes (w ^ (ONES * '"')) &
+                       (zero_bytes (next ^ (ONES * 'g')) | zero_bytes (next ^ (ONES * 'i'))));
+                if ((hit & (HIGHS >> 8)) != 0)
+                        return plainly_phoenix_bytes (p, end);
+                p += 7;
+        }
+#endif
+        return plainly_phoenix_bytes (p, end);
+}
+
 void
 phx_framer_push (PhxFramer *self, const char *data, gsize len)
 {
-        while (len > 0) {
-                const char *nl = memchr (data, '\n', len);
-                gsize take = nl != NULL ? (gsize) (nl - data) : len;
+        gsize start = 0, i = 0;
+        const char *known_nl = NULL; /* the newline plainly_phoenix just found */
 
+        while (i < len) {
                 if (self->draining) {
+                        const char *nl = memchr (data + i, '\n', len - i);
+                        const char *ff = self->mode != MODE_PHOENIX ? memchr (data + i, 0xff, len - i) : NULL;
+
+                        if (ff != NULL && (nl == NULL || ff < nl)) {
+                                /* qemu-ga's resync ends an over-long request too, silently */
+                                self->draining = FALSE;
+                                lex_reset (self);
+                                start = i = ff - data + 1;
+                                continue;
+                        }
                         if (nl == NULL)
                                 return;
                         self->draining = FALSE;
-                        data += take + 1;
-                        len -= take + 1;
+                        lex_reset (self);
+                        start = i = nl - data + 1;
                         self->func (PHX_FRAME_OVERLONG, NULL, self->user_data);
                         continue;
                 }
+                if (self->mode == MODE_UNDECIDED && self->depth == 0 && self->quote == 0 &&
+                    !self->resyncing && self->buf->len == 0 && i == start) {
+                        const char *nl = memchr (data + i, '\n', len - i);
 
-                if (self->buf->len + take > self->max_line) {
-                        release_buffer (self);
-                        self->draining = TRUE;
+                        if (nl != NULL && plainly_phoenix (data + i, nl)) {
+                                self->mode = MODE_PHOENIX;
+                                known_nl = nl;
+                        }
+                }
+                if (self->mode == MODE_PHOENIX) {
+                        const char *nl = known_nl != NULL ? known_nl : memchr (data + i, '\n', len - i);
+
+                        known_nl = NULL;
+
+                        if (nl == NULL) {
+                                i = len;
+                                break;
+                        }
+                        i = nl - data;
+                        finish_frame (self, data + start, i - start);
+                        lex_reset (self);
+                        start = ++i;
                         continue;
                 }
-
-                if (nl == NULL) {
-                        g_byte_array_append (self->buf, (const guint8 *) data, len);
-                        return;
+                switch (lex (self, (guchar) data[i])) {
+                case EV_NONE:
+                        i++;
+                        break;
+                case EV_LINE:
+                        finish_frame (self, data + start, i - start);
+                        lex_reset (self);
+                        start = ++i;
+                        break;
+                case EV_OBJECT:
+                        finish_frame (self, data + start, i + 1 - start);
+                        lex_reset (self);
+                        start = ++i;
+                        break;
+                case EV_RESYNC:
+                        release_buffer (self);
+                        lex_reset (self);
+                        self->resyncing = TRUE;
+                        start = ++i;
+                        break;
+                case EV_SKIP:
+                        start = ++i;
+                        break;
                 }
-
-                if (self->buf->len == 0) {
-                        emit_copy (self, data, take);
-                } else {
-                        g_byte_array_append (self->buf, (const guint8 *) data, take + 1);
-                        emit_buffer (self);
-                }
-                data += take + 1;
-                len -= take + 1;
         }
+        if (self->buf->len + (len - start) > self->max_line) {
+                release_buffer (self);
+                self->draining = TRUE;
+                return;
+        }
+        g_byte_array_append (self->buf, (const guint8 *) data + start, len - start);
 }
 
 void
 phx_framer_reset (PhxFramer *self)
 {
         self->draining = FALSE;
+        lex_reset (self);
         release_buffer (self);
 }
 

@@ -120,6 +120,15 @@ parse_simple (const char *line, gsize len, PhxRequest *req)
         return TRUE;
 }
 
+/* The fast path alone: NULL when the line is not of that shape (nothing is reported). */
+PhxRequest *
+phx_request_parse_simple (const char *line, gsize len)
+{
+        g_autoptr(PhxRequest) req = g_new0 (PhxRequest, 1);
+
+        return parse_simple (line, len, req) ? g_steal_pointer (&req) : NULL;
+}
+
 PhxRequest *
 phx_request_parse (const char *line, gsize len, char **tag_out, GError **error)
 {
@@ -194,8 +203,8 @@ phx_request_parse (const char *line, gsize len, char **tag_out, GError **error)
  * when it has no exponent either ("1e+21", not "1e+21.0"), and NaN and the infinities, which
  * JSON cannot carry, become null. tests/unit/test-reply.c holds both to that. */
 
-static void
-append_string (GString *out, const char *s)
+void
+phx_protocol_append_string (GString *out, const char *s)
 {
         static const char hex[] = "0123456789abcdef";
         const char *run = s;
@@ -263,7 +272,6 @@ append_double (GString *out, double v)
                 g_string_append (out, ".0");
 }
 
-static void append_node (GString *out, JsonNode *node);
 
 /* skip: a member left out (the payload member, written by the caller), or NULL. */
 static void
@@ -280,14 +288,14 @@ append_object (GString *out, JsonObject *obj, const char *skip, gboolean first)
                 if (!first)
                         g_string_append_c (out, ',');
                 first = FALSE;
-                append_string (out, name);
+                phx_protocol_append_string (out, name);
                 g_string_append_c (out, ':');
-                append_node (out, member);
+                phx_protocol_append_node (out, member);
         }
 }
 
-static void
-append_node (GString *out, JsonNode *node)
+void
+phx_protocol_append_node (GString *out, JsonNode *node)
 {
         switch (JSON_NODE_TYPE (node)) {
         case JSON_NODE_OBJECT:
@@ -303,7 +311,7 @@ append_node (GString *out, JsonNode *node)
                 for (guint i = 0; i < n; i++) {
                         if (i > 0)
                                 g_string_append_c (out, ',');
-                        append_node (out, json_array_get_element (array, i));
+                        phx_protocol_append_node (out, json_array_get_element (array, i));
                 }
                 g_string_append_c (out, ']');
                 break;
@@ -311,7 +319,7 @@ append_node (GString *out, JsonNode *node)
         case JSON_NODE_VALUE:
                 switch (json_node_get_value_type (node)) {
                 case G_TYPE_STRING:
-                        append_string (out, json_node_get_string (node));
+                        phx_protocol_append_string (out, json_node_get_string (node));
                         break;
                 case G_TYPE_INT64:
                         append_int (out, json_node_get_int (node));
@@ -339,7 +347,7 @@ static GBytes *
 finish_envelope (GString *out, const char *tag)
 {
         g_string_append (out, ",\"tag\":");
-        append_string (out, tag != NULL ? tag : "");
+        phx_protocol_append_string (out, tag != NULL ? tag : "");
         g_string_append_len (out, "}\n", 2);
         return g_string_free_to_bytes (out);
 }
@@ -353,7 +361,7 @@ phx_reply_encode (JsonNode *value, const char *tag)
 
         g_string_append (out, "{\"return\":");
         if (value != NULL)
-                append_node (out, value);
+                phx_protocol_append_node (out, value);
         else
                 g_string_append (out, "null");
         return finish_envelope (out, tag);
@@ -373,7 +381,7 @@ phx_reply_encode_with_payload (JsonNode *value, const char *member, GBytes *payl
         g_return_val_if_fail (JSON_NODE_HOLDS_OBJECT (value), NULL);
         head = g_string_sized_new (32);
         g_string_append (head, "{\"return\":{");
-        append_string (head, member);
+        phx_protocol_append_string (head, member);
         g_string_append_len (head, ":\"", 2);
         tail = g_string_sized_new (64);
         g_string_append_c (tail, '"');

@@ -11,9 +11,11 @@
 #include <glib/gi18n.h>
 
 #include <errno.h>
+#include <string.h>
 
 #include "phx-error.h"
 #include "phx-protocol.h"
+#include "phx-qga.h"
 #include "phx-registry.h"
 
 struct _PhxRegistry {
@@ -31,12 +33,13 @@ phx_prepared_clear (PhxPrepared *prepared)
         g_clear_pointer (&prepared->tag, g_free);
         g_clear_pointer (&prepared->name, g_free);
         g_clear_pointer (&prepared->args, phx_args_free);
+        g_clear_pointer (&prepared->id, json_node_unref);
         prepared->entry = NULL;
 }
 
 static void
 add_entry (PhxRegistry *self, PhxDialect dialect, const char *name, const PhxCommand *command,
-           const PhxArgSpec *args, PhxReplyAdapter reply, GType family)
+           const PhxArgSpec *args, PhxReplyAdapter reply, PhxFaceFlags flags, GType family)
 {
         PhxEntry *entry = g_new0 (PhxEntry, 1);
 
@@ -47,6 +50,7 @@ add_entry (PhxRegistry *self, PhxDialect dialect, const char *name, const PhxCom
         entry->command = command;
         entry->args = args;
         entry->reply = reply;
+        entry->flags = flags;
         entry->family = family;
         g_hash_table_insert (self->by_name[dialect], (gpointer) name, entry);
         g_ptr_array_add (self->entries, entry);
@@ -90,7 +94,7 @@ phx_registry_add_faces (PhxRegistry *self, GType family, const PhxFace *faces, G
                         }
                 }
                 add_entry (self, f->dialect, f->name, row, f->args != NULL ? f->args : row->args, f->reply,
-                           family);
+                           f->flags, family);
         }
         return TRUE;
 }
@@ -102,11 +106,15 @@ phx_registry_lookup (PhxRegistry *self, PhxDialect dialect, const char *name)
 }
 
 /* ping and get-commands stay: without them a host cannot tell the agent is alive or learn
- * what it may ask. */
+ * what it may ask. qemu-ga's hosts need the same of guest-sync (libvirt sends it before
+ * anything else), guest-sync-delimited and guest-info. */
 gboolean
 phx_registry_command_essential (const char *name)
 {
-        return g_str_equal (name, "ping") || g_str_equal (name, "get-commands");
+        static const char *const names[] = { "ping", "get-commands", "guest-sync", "guest-sync-delimited",
+                                             "guest-info", NULL };
+
+        return g_strv_contains (names, name);
 }
 
 static gboolean
@@ -186,31 +194,114 @@ phx_registry_list (PhxRegistry *self, PhxDialect dialect, gboolean enabled_only)
         return names;
 }
 
-/* Envelope, lookup, enabled check, arguments. On failure out->tag (and out->name, when it
- * could be read) are still set, so the error can be answered to what the host sent.
- * Thread-safe. */
-gboolean
-phx_registry_prepare (PhxRegistry *self, const char *line, gsize len, PhxPrepared *out, GError **error)
+/* qemu-ga's envelope, in the order qemu-ga checks it (and with its texts, which its clients
+ * match on): members, then `execute`, then the command, then its arguments. */
+static gboolean
+prepare_qga (PhxRegistry *self, JsonNode *root, PhxPrepared *out, GError **error)
 {
-        g_autoptr(PhxRequest) req = phx_request_parse (line, len, &out->tag, error);
+        JsonObject *obj = json_node_get_object (root);
+        JsonObject *arguments = NULL;
+        JsonObjectIter iter;
+        const char *member;
+        JsonNode *node;
         const PhxEntry *entry;
 
-        out->dialect = PHX_DIALECT_PHOENIX;
-        if (req == NULL)
+        out->dialect = PHX_DIALECT_QGA;
+        out->tag = g_strdup ("");
+        node = json_object_get_member (obj, "id");
+        if (node != NULL)
+                out->id = json_node_copy (node);
+        json_object_iter_init (&iter, obj);
+        while (json_object_iter_next (&iter, &member, &node)) {
+                if (g_str_equal (member, "execute")) {
+                        if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING) {
+                                phx_error_set (error, EINVAL, "QMP input member 'execute' must be a string");
+                                return FALSE;
+                        }
+                } else if (g_str_equal (member, "arguments")) {
+                        if (!JSON_NODE_HOLDS_OBJECT (node)) {
+                                phx_error_set (error, EINVAL, "QMP input member 'arguments' must be an object");
+                                return FALSE;
+                        }
+                        arguments = json_node_get_object (node);
+                } else if (!g_str_equal (member, "id")) {
+                        phx_error_set (error, EINVAL, "QMP input member '%s' is unexpected", member);
+                        return FALSE;
+                }
+        }
+        if (!json_object_has_member (obj, "execute")) {
+                phx_error_set (error, EINVAL, "QMP input lacks member 'execute'");
                 return FALSE;
-        out->name = g_strdup (req->execute);
-        entry = phx_registry_lookup (self, out->dialect, req->execute);
+        }
+        out->name = g_strdup (json_object_get_string_member (obj, "execute"));
+        entry = phx_registry_lookup (self, out->dialect, out->name);
         if (entry == NULL) {
-                phx_error_set (error, PHX_ERROR_GENERIC, "Unknown command: %s", req->execute);
+                g_set_error (error, PHX_QGA_ERROR, PHX_QGA_ERROR_COMMAND_NOT_FOUND,
+                             "The command %s has not been found", out->name);
                 return FALSE;
         }
         if (!phx_registry_is_enabled (self, entry)) {
-                phx_error_set (error, PHX_ERROR_GENERIC, "Command %s is disabled", req->execute);
+                g_set_error (error, PHX_QGA_ERROR, PHX_QGA_ERROR_COMMAND_NOT_FOUND,
+                             "Command %s has been disabled", out->name);
+                return FALSE;
+        }
+        out->args = phx_args_validate_mode (entry->args, arguments,
+                                            (entry->flags & PHX_FACE_STRICT) ? PHX_ARGS_STRICT : 0, error);
+        if (out->args == NULL)
+                return FALSE;
+        out->entry = entry;
+        return TRUE;
+}
+
+/* Envelope, lookup, enabled check, arguments. On failure out->tag (and out->name, when it
+ * could be read; out->id in qemu-ga's dialect) are still set, so the error can be answered
+ * to what the host sent. The request itself says which dialect it is in (phx-qga.c); the
+ * Phoenix reader's fast path runs first unless the line might be qemu-ga's. Thread-safe. */
+gboolean
+phx_registry_prepare (PhxRegistry *self, const char *line, gsize len, PhxPrepared *out, GError **error)
+{
+        g_autoptr(PhxRequest) req = phx_request_parse_simple (line, len);
+        const PhxEntry *entry;
+
+        /* {"execute":"NAME","tag":"T"} is decided by its name alone; anything else that
+         * might be qemu-ga's is read as a tree once */
+        if ((req != NULL && g_str_has_prefix (req->execute, "guest-")) ||
+            (req == NULL && phx_qga_might_be (line, len))) {
+                g_autoptr(GError) local = NULL;
+                g_autoptr(JsonNode) root = phx_qga_parse (line, len, &local);
+
+                if (root != NULL && phx_qga_is_request (root))
+                        return prepare_qga (self, root, out, error);
+                /* a request that names a qemu-ga command but is not JSON is answered in
+                 * qemu-ga's dialect; anything else unreadable in Phoenix's, as before */
+                if (root == NULL && (memmem (line, len, "\"guest-", 7) || memmem (line, len, "'guest-", 7))) {
+                        out->dialect = PHX_DIALECT_QGA;
+                        out->tag = g_strdup ("");
+                        phx_error_set (error, EINVAL, "%s", local->message);
+                        return FALSE;
+                }
+        }
+        /* the request's strings are moved, not copied: this is every request's path */
+        if (req != NULL)
+                out->tag = g_steal_pointer (&req->tag);
+        else
+                req = phx_request_parse (line, len, &out->tag, error);
+        out->dialect = PHX_DIALECT_PHOENIX;
+        if (req == NULL)
+                return FALSE;
+        out->name = g_steal_pointer (&req->execute);
+        entry = phx_registry_lookup (self, out->dialect, out->name);
+        if (entry == NULL) {
+                phx_error_set (error, PHX_ERROR_GENERIC, "Unknown command: %s", out->name);
+                return FALSE;
+        }
+        if (!phx_registry_is_enabled (self, entry)) {
+                phx_error_set (error, PHX_ERROR_GENERIC, "Command %s is disabled", out->name);
                 return FALSE;
         }
         out->args = phx_args_validate (entry->args, req->arguments, error);
         if (out->args == NULL) {
-                g_prefix_error (error, "%s: ", req->execute);
+                g_prefix_error (error, "%s: ", out->name);
                 return FALSE;
         }
         out->entry = entry;
@@ -249,8 +340,10 @@ phx_registry_init (PhxRegistry *self)
                 g_autoptr(GTypeClass) klass = g_type_class_ref (types[i]);
                 PhxFamilyClass *fclass = PHX_FAMILY_CLASS (klass);
 
-                for (const PhxCommand *c = fclass->commands; c->name != NULL; c++)
-                        add_entry (self, PHX_DIALECT_PHOENIX, c->name, c, c->args, NULL, types[i]);
+                for (const PhxCommand *c = fclass->commands; c->name != NULL; c++) {
+                        if (!(c->flags & PHX_CMD_FACE_ONLY))
+                                add_entry (self, PHX_DIALECT_PHOENIX, c->name, c, c->args, NULL, 0, types[i]);
+                }
                 if (fclass->faces != NULL && !phx_registry_add_faces (self, types[i], fclass->faces, NULL))
                         g_error ("family %s has a face that matches none of its commands", g_type_name (types[i]));
         }

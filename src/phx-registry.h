@@ -14,6 +14,7 @@ typedef struct {
         const PhxCommand *command; /* the implementation */
         const PhxArgSpec *args;    /* how this face's arguments are checked */
         PhxReplyAdapter reply;     /* NULL: the command's result as it is */
+        PhxFaceFlags flags;
         GType family;
 } PhxEntry;
 
@@ -22,6 +23,7 @@ typedef struct {
         PhxDialect dialect;
         char *tag;      /* the Phoenix reply tag: "" when absent or unreadable */
         char *name;     /* the command as the host wrote it, NULL if unreadable */
+        JsonNode *id;   /* qemu-ga: the request's `id`, echoed verbatim; NULL when absent */
         const PhxEntry *entry;
         PhxArgs *args;
 } PhxPrepared;

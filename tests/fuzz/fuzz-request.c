@@ -5,6 +5,7 @@
 #include "phx-error.h"
 #include "phx-framer.h"
 #include "phx-protocol.h"
+#include "phx-qga.h"
 #include "phx-registry.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
@@ -27,7 +28,12 @@ on_frame (PhxFrameKind kind, GBytes *bytes, gpointer user_data)
         /* exactly the agent's preparation: envelope, lookup, enabled check, arguments */
         if (!phx_registry_prepare (registry, line, len, &prepared, &error))
                 g_assert (error != NULL && prepared.tag != NULL);
-        reply = error != NULL ? phx_reply_encode_error (error, prepared.tag) : phx_reply_encode (NULL, prepared.tag);
+        if (prepared.dialect == PHX_DIALECT_QGA)
+                reply = error != NULL ? phx_qga_reply_encode_error (error, prepared.id) :
+                                        phx_qga_reply_encode (NULL, prepared.id, FALSE);
+        else
+                reply = error != NULL ? phx_reply_encode_error (error, prepared.tag) :
+                                        phx_reply_encode (NULL, prepared.tag);
         g_assert (g_bytes_get_size (reply) > 0);
         phx_prepared_clear (&prepared);
 }

@@ -8,6 +8,7 @@
 #include "phx-registry.h"
 #include "phx-json.h"
 #include "phx-limits.h"
+#include "phx-qga.h"
 
 static GPtrArray *
 all_commands (void)
@@ -71,8 +72,27 @@ test_tables (void)
                 /* a row that names a handle belongs to the handles family's lanes */
                 if (c->args != NULL && c->args[0].name != NULL && g_str_equal (c->args[0].name, "handle_id"))
                         g_assert_true (c->family_flags != 0 && (c->flags & PHX_CMD_LONG));
-                if (strstr (tests, quoted) == NULL)
+                /* a row with no Phoenix name is tested through its faces (below) */
+                if (!(c->flags & PHX_CMD_FACE_ONLY) && strstr (tests, quoted) == NULL)
                         g_error ("command %s has no protocol test", c->name);
+        }
+
+        /* and so does every second face (qemu-ga's names) */
+        {
+                guint n;
+                const GType *types = phx_family_types (&n);
+
+                for (guint t = 0; t < n; t++) {
+                        g_autoptr(GTypeClass) klass = g_type_class_ref (types[t]);
+                        const PhxFace *faces = PHX_FAMILY_CLASS (klass)->faces;
+
+                        for (const PhxFace *f = faces; f != NULL && f->name != NULL; f++) {
+                                g_autofree char *quoted = g_strdup_printf ("\"%s\"", f->name);
+
+                                if (strstr (tests, quoted) == NULL)
+                                        g_error ("face %s has no protocol test", f->name);
+                        }
+                }
         }
 }
 
@@ -309,6 +329,118 @@ test_registry_prepare (void)
         }
 }
 
+/* qemu-ga's envelope: which requests are its, its checks in its order and words, and the
+ * reply each gets (the exact bytes, compact, the id verbatim, one LF). */
+static void
+test_registry_prepare_qga (void)
+{
+        const struct {
+                const char *line;
+                PhxDialect dialect;
+                const char *reply; /* as encoded; for Phoenix ones only the dialect is checked */
+        } cases[] = {
+                { "{\"execute\":\"guest-ping\"}", PHX_DIALECT_QGA, NULL },
+                { "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":7},\"id\":{\"a\":[1,\"x\",null]}}",
+                  PHX_DIALECT_QGA, NULL },
+                { "{'execute':'guest-sync','arguments':{'id':-3},'id':'it\\'s \"q\"'}", PHX_DIALECT_QGA, NULL },
+                { "{\"execute\":\"guest-nope\",\"id\":1.5}", PHX_DIALECT_QGA,
+                  "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command guest-nope has not been found\"},\"id\":1.5}\n" },
+                { "{\"execute\":\"guest-fsfreeze-x\"}", PHX_DIALECT_QGA,
+                  "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command guest-fsfreeze-x has not been found\"}}\n" },
+                { "{\"execute\":\"guest-ping\",\"id\":true}", PHX_DIALECT_QGA, NULL },
+                { "{\"id\":1}", PHX_DIALECT_QGA,
+                  "{\"error\":{\"class\":\"GenericError\",\"desc\":\"QMP input lacks member 'execute'\"},\"id\":1}\n" },
+                { "{\"execute\":[],\"id\":\"s\"}", PHX_DIALECT_QGA,
+                  "{\"error\":{\"class\":\"GenericError\",\"desc\":\"QMP input member 'execute' must be a string\"},\"id\":\"s\"}\n" },
+                { "{\"execute\":\"guest-ping\",\"arguments\":null}", PHX_DIALECT_QGA,
+                  "{\"error\":{\"class\":\"GenericError\",\"desc\":\"QMP input member 'arguments' must be an object\"}}\n" },
+                { "{\"execute\":\"guest-ping\",\"tag\":\"t\"}", PHX_DIALECT_QGA,
+                  "{\"error\":{\"class\":\"GenericError\",\"desc\":\"QMP input member 'tag' is unexpected\"}}\n" },
+                { "{\"execute\":\"guest-ping\",\"arguments\":{\"x\":1}}", PHX_DIALECT_QGA,
+                  "{\"error\":{\"class\":\"GenericError\",\"desc\":\"Parameter 'x' is unexpected\"}}\n" },
+                { "{\"execute\":\"guest-sync\",\"arguments\":{}}", PHX_DIALECT_QGA,
+                  "{\"error\":{\"class\":\"GenericError\",\"desc\":\"Parameter 'id' is missing\"}}\n" },
+                { "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":null}}", PHX_DIALECT_QGA,
+                  "{\"error\":{\"class\":\"GenericError\",\"desc\":\"Invalid parameter type for 'id', expected: integer\"}}\n" },
+                { "{\"execute\":\"guest-ping\"", PHX_DIALECT_QGA, NULL },
+                /* Phoenix stays Phoenix: no "guest-" name, or a tag */
+                { "{\"execute\":\"ping\",\"id\":1}", PHX_DIALECT_PHOENIX, NULL },
+                { "{\"execute\":\"ping\",\"tag\":\"guest-x\"}", PHX_DIALECT_PHOENIX, NULL },
+                { "{\"id\":1,\"tag\":\"t\"}", PHX_DIALECT_PHOENIX, NULL },
+                { "[\"guest-ping\"]", PHX_DIALECT_PHOENIX, NULL },
+        };
+        const char *const block[] = { "guest-ping", NULL };
+        g_autoptr(PhxRegistry) registry = phx_registry_new ();
+
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                PhxPrepared p = { 0 };
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GBytes) reply = NULL;
+                gboolean ok = phx_registry_prepare (registry, cases[i].line, strlen (cases[i].line), &p, &error);
+
+                g_test_message ("%s", cases[i].line);
+                g_assert_cmpint (p.dialect, ==, cases[i].dialect);
+                g_assert_true (ok == (error == NULL));
+                if (p.dialect == PHX_DIALECT_QGA)
+                        reply = ok ? phx_qga_reply_encode (NULL, p.id, FALSE) : phx_qga_reply_encode_error (error, p.id);
+                if (cases[i].reply != NULL)
+                        g_assert_cmpstr (g_bytes_get_data (reply, NULL), ==, cases[i].reply);
+                phx_prepared_clear (&p);
+        }
+
+        /* the id comes back as it was, whatever its type; no value is {} */
+        {
+                const char *line = "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":7},\"id\":{\"a\":[1,\"x\",null]}}";
+                PhxPrepared p = { 0 };
+                g_autoptr(GBytes) reply = NULL;
+                g_autoptr(GBytes) delimited = NULL;
+                gsize len;
+                const char *data;
+
+                g_assert_true (phx_registry_prepare (registry, line, strlen (line), &p, NULL));
+                g_assert_cmpint (phx_args_get_int (p.args, "id"), ==, 7);
+                reply = phx_qga_reply_encode (json_node_init_int (json_node_alloc (), 7), p.id, FALSE);
+                g_assert_cmpstr (g_bytes_get_data (reply, NULL), ==, "{\"return\":7,\"id\":{\"a\":[1,\"x\",null]}}\n");
+                delimited = phx_qga_reply_encode (NULL, NULL, TRUE);
+                data = g_bytes_get_data (delimited, &len);
+                g_assert_cmpmem (data, len, "\xff{\"return\":{}}\n", 15);
+                phx_prepared_clear (&p);
+        }
+        {
+                const char *line = "{'execute':'guest-sync','arguments':{'id':-3},'id':'it\\'s \"q\"'}";
+                PhxPrepared p = { 0 };
+                g_autoptr(GBytes) reply = NULL;
+
+                g_assert_true (phx_registry_prepare (registry, line, strlen (line), &p, NULL));
+                reply = phx_qga_reply_encode (NULL, p.id, FALSE);
+                g_assert_cmpstr (g_bytes_get_data (reply, NULL), ==, "{\"return\":{},\"id\":\"it's \\\"q\\\"\"}\n");
+                phx_prepared_clear (&p);
+        }
+
+        /* a disabled command is not found, in qemu-ga's words; and allow/block lists know its names */
+        g_assert_true (phx_registry_set_enabled (registry, NULL, block, NULL));
+        {
+                const char *line = "{\"execute\":\"guest-ping\",\"id\":2}";
+                PhxPrepared p = { 0 };
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GBytes) reply = NULL;
+
+                g_assert_false (phx_registry_prepare (registry, line, strlen (line), &p, &error));
+                reply = phx_qga_reply_encode_error (error, p.id);
+                g_assert_cmpstr (g_bytes_get_data (reply, NULL), ==,
+                                 "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"Command guest-ping has been disabled\"},\"id\":2}\n");
+                phx_prepared_clear (&p);
+        }
+        {
+                const char *const essential[] = { "guest-sync", NULL };
+                const char *const unknown[] = { "guest-nope", NULL };
+
+                g_assert_false (phx_registry_check_command_list (essential, TRUE, NULL));
+                g_assert_true (phx_registry_check_command_list (block, TRUE, NULL));
+                g_assert_false (phx_registry_check_command_list (unknown, FALSE, NULL));
+        }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -320,5 +452,6 @@ main (int argc, char **argv)
         g_test_add_func ("/handles/table", test_handles);
         g_test_add_func ("/registry/faces", test_registry_faces);
         g_test_add_func ("/registry/prepare", test_registry_prepare);
+        g_test_add_func ("/registry/prepare-qga", test_registry_prepare_qga);
         return g_test_run ();
 }

@@ -1,4 +1,5 @@
-/* Framing: byte by byte, many per read, CR/LF, blanks, the size limit and its edges. */
+/* Framing: byte by byte, many per read, CR/LF, blanks, the size limit and its edges; qemu-ga's
+ * requests, which end at their closing brace, and its 0xFF resync. */
 #include "phx-framer.h"
 
 typedef struct {
@@ -135,6 +136,140 @@ test_reset_forgets_partial (void)
         g_ptr_array_unref (sink.lines);
 }
 
+/* Pushes `input` whole, then byte by byte into a second framer: both must cut the same. */
+static void
+check_frames (const char *input, gsize len, const char *const *want)
+{
+        for (guint pass = 0; pass < 2; pass++) {
+                Sink sink;
+                g_autoptr(PhxFramer) f = NULL;
+                guint n = g_strv_length ((char **) want);
+
+                sink_init (&sink);
+                f = phx_framer_new (1024, collect, &sink);
+                if (pass == 0) {
+                        phx_framer_push (f, input, len);
+                } else {
+                        for (gsize i = 0; i < len; i++)
+                                phx_framer_push (f, input + i, 1);
+                }
+                if (sink.lines->len != n)
+                        g_test_message ("input %s, pass %u: %u frames", input, pass, sink.lines->len);
+                g_assert_cmpuint (sink.lines->len, ==, n);
+                for (guint i = 0; i < n; i++)
+                        g_assert_cmpstr (sink.lines->pdata[i], ==, want[i]);
+                g_ptr_array_unref (sink.lines);
+        }
+}
+
+#define PUSH(f, s) phx_framer_push (f, s, strlen (s))
+#define CHECK(input, ...) check_frames (input, sizeof input - 1, (const char *const[]) { __VA_ARGS__, NULL })
+
+static void
+test_qga_ends_at_brace (void)
+{
+        /* no newline, two in one write, CRLF and blanks between */
+        CHECK ("{\"execute\":\"guest-ping\"}{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1}}",
+               "{\"execute\":\"guest-ping\"}", "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":1}}");
+        CHECK (" \r\n{\"execute\":\"guest-ping\"}\r\n\t{\"id\":1,\"execute\":\"guest-info\"}",
+               "{\"execute\":\"guest-ping\"}", "{\"id\":1,\"execute\":\"guest-info\"}");
+        /* braces and quotes inside strings are not structure */
+        CHECK ("{\"execute\":\"guest-x\",\"arguments\":{\"s\":\"}{\\\"'\"}}",
+               "{\"execute\":\"guest-x\",\"arguments\":{\"s\":\"}{\\\"'\"}}");
+        /* QEMU's single quotes, and the name after the arguments */
+        CHECK ("{'arguments':{'id':'}'},'execute':'guest-sync'}", "{'arguments':{'id':'}'},'execute':'guest-sync'}");
+        /* a qemu-ga request may span lines once its name is known */
+        CHECK ("{\"execute\":\"guest-sync\",\n\"arguments\":{\"id\":1}}",
+               "{\"execute\":\"guest-sync\",\n\"arguments\":{\"id\":1}}");
+        /* no string execute: an id and no tag make it qemu-ga's */
+        CHECK ("{\"id\":1}{\"execute\":5,\"id\":\"x\"}", "{\"id\":1}", "{\"execute\":5,\"id\":\"x\"}");
+}
+
+static void
+test_phoenix_lines_unchanged (void)
+{
+        /* a Phoenix request is a line, whatever follows its closing brace */
+        CHECK ("{\"execute\":\"ping\"}{\"execute\":\"guest-ping\"}\n", "{\"execute\":\"ping\"}{\"execute\":\"guest-ping\"}");
+        CHECK ("{\"tag\":\"a\",\"id\":1}{\"x\":1}\n", "{\"tag\":\"a\",\"id\":1}{\"x\":1}");
+        CHECK ("{\"tag\":\"a\",\"execute\":\"ping\"}\n[1]{\n", "{\"tag\":\"a\",\"execute\":\"ping\"}", "[1]{");
+        /* an undecided line still ends at its newline (the rest is not an object: a line too),
+         * and an escaped name is not "guest-" */
+        CHECK ("{\"execute\":\n\"guest-ping\"}\n", "{\"execute\":", "\"guest-ping\"}");
+        CHECK ("{\"execute\":\"gu\\u0065st-ping\"} x\n", "{\"execute\":\"gu\\u0065st-ping\"} x");
+        /* 0xFF inside a Phoenix string is data (the Phoenix reader reports it) */
+        CHECK ("{\"execute\":\"ping\",\"tag\":\"\xff\"}\n", "{\"execute\":\"ping\",\"tag\":\"\xff\"}");
+        CHECK ("{\"tag\":\"\xff\",\"execute\":\"ping\"}\n", "{\"tag\":\"\xff\",\"execute\":\"ping\"}");
+}
+
+/* Whole Phoenix lines skip the tokenizer when nothing in them could be qemu-ga's; the check
+ * reads several bytes a step, so every mark is tried at every offset. */
+static void
+test_plain_check_at_every_offset (void)
+{
+        for (guint k = 0; k < 24; k++) {
+                g_autofree char *pad = g_strnfill (k, ' ');
+                g_autofree char *two = g_strdup_printf ("%s{\"execute\":\"guest-ping\"}{\"execute\":\"guest-info\"}\n", pad);
+                g_autofree char *quoted = g_strdup_printf ("%s{'execute':'guest-ping'}{'execute':'guest-info'}\n", pad);
+                g_autofree char *id = g_strdup_printf ("{\"execute\":5%s,\"id\":1}{\"id\":2}\n", pad);
+                g_autofree char *ff = g_strdup_printf ("{\"execute\":%s\xff{\"execute\":\"ping\"}\n", pad);
+
+                check_frames (two, strlen (two), (const char *const[]) {
+                        "{\"execute\":\"guest-ping\"}", "{\"execute\":\"guest-info\"}", NULL });
+                check_frames (quoted, strlen (quoted), (const char *const[]) {
+                        "{'execute':'guest-ping'}", "{'execute':'guest-info'}", NULL });
+                check_frames (ff, strlen (ff), (const char *const[]) { "{\"execute\":\"ping\"}", NULL });
+                {
+                        g_autofree char *first = g_strdup_printf ("{\"execute\":5%s,\"id\":1}", pad);
+                        check_frames (id, strlen (id), (const char *const[]) { first, "{\"id\":2}", NULL });
+                }
+        }
+}
+
+static void
+test_qga_resync (void)
+{
+        /* 0xFF drops a half-read request, even its tail of quotes and braces */
+        CHECK ("{\"execute\":\"guest-sync\",\"arguments\":{\"id\xff\":1}}{\"execute\":\"guest-ping\"}",
+               "{\"execute\":\"guest-ping\"}");
+        CHECK ("{\"execute\"\xff\xff {\"execute\":\"guest-ping\"}", "{\"execute\":\"guest-ping\"}");
+        /* and a Phoenix line may follow it */
+        CHECK ("{\"execute\": \xff{\"execute\":\"ping\"}\n", "{\"execute\":\"ping\"}");
+        /* before the dialect is known, 0xFF inside a string is data: a Phoenix line keeps
+         * its bytes and gets its (UTF-8) error, as it always did */
+        CHECK ("{\"exec\xff{\"execute\":\"ping\"}\n", "{\"exec\xff{\"execute\":\"ping\"}");
+}
+
+static void
+test_qga_reset_and_limit (void)
+{
+        Sink sink;
+        g_autoptr(PhxFramer) f = NULL;
+        g_autoptr(GString) big = g_string_new ("{\"execute\":\"guest-x\",\"arguments\":{\"s\":\"");
+
+        sink_init (&sink);
+        f = phx_framer_new (64, collect, &sink);
+        /* a new host (reset) never inherits a half-read request */
+        PUSH (f, "{\"execute\":\"guest-ping\"");
+        phx_framer_reset (f);
+        PUSH (f, "{\"execute\":\"guest-ping\"}");
+        g_assert_cmpuint (sink.lines->len, ==, 1);
+        g_assert_cmpstr (sink.lines->pdata[0], ==, "{\"execute\":\"guest-ping\"}");
+        /* over the limit and unfinished: dropped as it comes; 0xFF ends the dropping */
+        g_string_append (big, "0123456789012345678901234567890123456789");
+        PUSH (f, big->str);
+        g_assert_cmpuint (phx_framer_get_buffered (f), ==, 0);
+        PUSH (f, "more\"}}\xff{\"execute\":\"guest-ping\"}");
+        g_assert_cmpuint (sink.lines->len, ==, 2);
+        g_assert_cmpuint (sink.overlong, ==, 0);
+        /* over the limit and ended within one read: reported at its end */
+        g_string_append (big, "\"}}");
+        PUSH (f, big->str);
+        g_assert_cmpuint (sink.overlong, ==, 1);
+        PUSH (f, "{\"execute\":\"guest-ping\"}");
+        g_assert_cmpuint (sink.lines->len, ==, 3);
+        g_ptr_array_unref (sink.lines);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -144,5 +279,10 @@ main (int argc, char **argv)
         g_test_add_func ("/framer/limit-edges", test_limit_edges);
         g_test_add_func ("/framer/split-line-trimmed", test_split_line_trimmed);
         g_test_add_func ("/framer/reset", test_reset_forgets_partial);
+        g_test_add_func ("/framer/qga/ends-at-brace", test_qga_ends_at_brace);
+        g_test_add_func ("/framer/qga/phoenix-lines-unchanged", test_phoenix_lines_unchanged);
+        g_test_add_func ("/framer/qga/resync", test_qga_resync);
+        g_test_add_func ("/framer/qga/plain-check-at-every-offset", test_plain_check_at_every_offset);
+        g_test_add_func ("/framer/qga/reset-and-limit", test_qga_reset_and_limit);
         return g_test_run ();
 }

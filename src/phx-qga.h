@@ -1,0 +1,23 @@
+/* phx-qga.h — qemu-ga's envelope: which requests are its, reading them, writing its replies. */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+#define PHX_QGA_ERROR (phx_qga_error_quark ())
+
+typedef enum {
+        PHX_QGA_ERROR_COMMAND_NOT_FOUND, /* class CommandNotFound: unknown or disabled */
+} PhxQgaError;
+
+GQuark phx_qga_error_quark (void);
+
+gboolean phx_qga_might_be (const char *line, gsize len);
+JsonNode *phx_qga_parse (const char *line, gsize len, GError **error);
+gboolean phx_qga_is_request (JsonNode *root);
+
+GBytes *phx_qga_reply_encode (JsonNode *value, JsonNode *id, gboolean delimited);
+GBytes *phx_qga_reply_encode_error (const GError *error, JsonNode *id);
+
+G_END_DECLS
