@@ -41,7 +41,7 @@ struct _PhxFramer {
         gboolean string_is_key;
         Key last_key;
         gboolean saw_id, saw_tag;
-        gboolean resyncing;   /* after a 0xFF: bytes up to the next '{' are the torn request's */
+        gboolean resyncing;   /* after a 0xFF: bytes up to the next '{' or newline are the torn request's */
         char word[WORD_MAX];  /* the string's first bytes */
         gsize word_len;       /* the string's length so far (in bytes, escapes counted raw) */
         gboolean word_escaped;   /* an escape anywhere: not a plain word */
@@ -210,6 +210,12 @@ lex (PhxFramer *self, guchar c)
         if (self->resyncing) {
                 if (c == 0xff)
                         return EV_RESYNC;
+                /* a newline ends the torn request too (as in qemu-ga's lexer): the next line
+                 * is a request of its own, answered like any other */
+                if (c == '\n') {
+                        self->resyncing = FALSE;
+                        return EV_SKIP;
+                }
                 if (c != '{')
                         return EV_SKIP;
                 self->resyncing = FALSE;
@@ -348,10 +354,19 @@ phx_framer_push (PhxFramer *self, const char *data, gsize len)
                         const char *ff = self->mode != MODE_PHOENIX ? memchr (data + i, 0xff, len - i) : NULL;
 
                         if (ff != NULL && (nl == NULL || ff < nl)) {
-                                /* qemu-ga's resync ends an over-long request too, silently */
+                                /* qemu-ga's resync ends an over-long request too, silently; one
+                                 * whose dialect was not known yet may have been a Phoenix line,
+                                 * which gets its over-long error (one reply per line), and the
+                                 * rest of its line is the torn request's */
+                                gboolean undecided = self->mode == MODE_UNDECIDED;
+
                                 self->draining = FALSE;
                                 lex_reset (self);
                                 start = i = ff - data + 1;
+                                if (undecided) {
+                                        self->resyncing = TRUE;
+                                        self->func (PHX_FRAME_OVERLONG, NULL, self->user_data);
+                                }
                                 continue;
                         }
                         if (nl == NULL)
@@ -401,7 +416,14 @@ phx_framer_push (PhxFramer *self, const char *data, gsize len)
                         start = ++i;
                         break;
                 case EV_RESYNC:
-                        release_buffer (self);
+                        /* A request whose dialect was not known yet may have been a Phoenix
+                         * line: it is answered as the line it was (its parse error), so a
+                         * Phoenix host still gets one reply per line. A qemu-ga request torn
+                         * by 0xFF is dropped, as its clients want (doc/protocol.md). */
+                        if (self->mode == MODE_UNDECIDED)
+                                finish_frame (self, data + start, i - start);
+                        else
+                                release_buffer (self);
                         lex_reset (self);
                         self->resyncing = TRUE;
                         start = ++i;

@@ -192,6 +192,7 @@ typedef struct {
         gsize line_len;         /* the line being sent: raw length, and whether it is blank */
         gboolean line_blank;
         guint requests;         /* lines sent that must each get one reply */
+        gboolean sent_ff;       /* a 0xFF byte went out: qemu-ga's resync may tear a line in two */
         guint replies;
         GString *in;            /* an incomplete reply */
 } Host;
@@ -212,6 +213,8 @@ is_blank (char c)
 static void
 count_requests (Host *h, const char *data, gsize len)
 {
+        if (memchr (data, 0xff, len) != NULL)
+                h->sent_ff = TRUE;
         while (len > 0) {
                 const char *nl = memchr (data, '\n', len);
                 gsize take = nl != NULL ? (gsize) (nl - data) : len;
@@ -561,6 +564,7 @@ agent_start (void)
                 h->line_len = 0;
                 h->line_blank = TRUE;
                 h->requests = h->replies = 0;
+                h->sent_ff = FALSE;
                 if (h->in == NULL)
                         h->in = g_string_new (NULL);
                 g_string_truncate (h->in, 0);
@@ -613,7 +617,11 @@ agent_finish (void)
                                 if (!pump ())
                                         g_usleep (20);
                         }
-                        if (h->replies != h->requests)
+                        /* A 0xFF byte is qemu-ga's resync (doc/protocol.md): a line carrying
+                         * one outside a string may be answered once, twice (the part before it,
+                         * the rest after) or not at all (it tore a request); the count is only
+                         * checked for hosts that sent none. */
+                        if (!h->sent_ff && h->replies != h->requests)
                                 fuzz_fail ("host %u sent %u requests and got %u replies", i, h->requests, h->replies);
                 }
                 host_close (h);
