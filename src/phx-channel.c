@@ -275,8 +275,17 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
         struct epoll_event events[8];
         int n = epoll_wait (self->epfd, events, G_N_ELEMENTS (events), 0);
 
-        if (self->stopped)
-                return G_SOURCE_CONTINUE; /* the way out writes what is left itself (linger) */
+        if (self->stopped) {
+                /* The way out writes what is left itself (linger) and reads nothing more; a
+                 * client that hangs up is still let go. */
+                for (int i = 0; i < n; i++) {
+                        PhxConnection *conn = find_client (self, events[i].data.fd);
+
+                        if (conn != NULL && (events[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
+                                phx_connection_close (conn);
+                }
+                return G_SOURCE_CONTINUE;
+        }
         for (int i = 0; i < n; i++) {
                 int fd = events[i].data.fd;
                 guint32 ev = events[i].events;

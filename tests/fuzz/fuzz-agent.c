@@ -595,7 +595,12 @@ agent_host_connected (void)
 static void
 agent_finish (void)
 {
-        gint64 deadline = g_get_monotonic_time () + REST_DEADLINE_US;
+        gint64 deadline;
+
+        /* an agent-shutdown sent in the last bytes takes effect first (its exit thaw, then
+         * "shutdown"): from its request on, the agent takes nothing more from any host */
+        wait_idle ();
+        deadline = g_get_monotonic_time () + REST_DEADLINE_US;
 
         /* in connection order: the next host is served only once the one before has gone */
         for (guint i = 0; i < HOSTS_MAX; i++) {
