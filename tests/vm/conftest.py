@@ -43,19 +43,23 @@ class Host:
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
         deadline = time.monotonic() + timeout
         while True:
-            while b"\n" not in self.buf:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("%s: no reply" % execute)
-                self.sock.settimeout(left)
-                chunk = self.sock.recv(1 << 20)
-                if not chunk:
-                    raise EOFError("chardev closed")
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            reply = json.loads(line)
+            reply = self.read_reply(deadline, "%s: no reply" % execute)
             if reply.get("tag") == tag:
                 return reply
+
+    def read_reply(self, deadline, what="no reply"):
+        """The next reply line, parsed; TimeoutError(what) past the monotonic deadline."""
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(what)
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise EOFError("chardev closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
 
     def ok(self, execute, arguments=None, timeout=20):
         reply = self.request(execute, arguments, timeout)

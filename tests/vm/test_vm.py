@@ -211,21 +211,10 @@ def test_agent_shutdown_while_frozen_thaws_first(guest):
 
 def read_replies(h, n, timeout=30, until=None):
     """The next n replies on h, by tag (requests sent raw); or fewer, once `until` came."""
-    import json
     deadline = time.monotonic() + timeout
     replies = {}
     while len(replies) < n and until not in replies:
-        while b"\n" not in h.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("%d of %d replies" % (len(replies), n))
-            h.sock.settimeout(left)
-            chunk = h.sock.recv(1 << 20)
-            if not chunk:
-                raise EOFError("chardev closed")
-            h.buf += chunk
-        line, h.buf = h.buf.split(b"\n", 1)
-        reply = json.loads(line)
+        reply = h.read_reply(deadline, "%d of %d replies" % (len(replies), n))
         replies[reply["tag"]] = reply
     return replies
 
