@@ -17,6 +17,8 @@ typedef struct {
         const char *s; /* the default, or `owned` */
         char *owned;
         GBytes *bytes;
+        JsonNode *node; /* PHX_ARG_ARRAY, PHX_ARG_ANY */
+        gsize node_size;
 } ArgValue;
 
 /* Holds copies of what the command needs and nothing of the request's JSON tree, so a
@@ -34,6 +36,7 @@ phx_args_free (PhxArgs *args)
                 return;
         for (guint i = 0; i < args->n; i++) {
                 g_clear_pointer (&args->values[i].bytes, g_bytes_unref);
+                g_clear_pointer (&args->values[i].node, json_node_unref);
                 g_free (args->values[i].owned);
         }
         g_free (args->values);
@@ -46,6 +49,8 @@ type_word (PhxArgType type)
         switch (type) {
         case PHX_ARG_INT: return "an integer";
         case PHX_ARG_BOOL: return "a boolean";
+        case PHX_ARG_ARRAY: return "an array";
+        case PHX_ARG_ANY: return "a value";
         case PHX_ARG_STRING:
         case PHX_ARG_PATH:
         case PHX_ARG_BASE64:
@@ -66,6 +71,8 @@ qapi_type_word (PhxArgType type)
         switch (type) {
         case PHX_ARG_INT: return "integer";
         case PHX_ARG_BOOL: return "boolean";
+        case PHX_ARG_ARRAY: return "array";
+        case PHX_ARG_ANY: return "value";
         case PHX_ARG_STRING:
         case PHX_ARG_PATH:
         case PHX_ARG_BASE64:
@@ -73,13 +80,49 @@ qapi_type_word (PhxArgType type)
         }
 }
 
+/* What a kept node costs, roughly: for the memory budget, bounded by the request line. */
+static gsize
+node_size (JsonNode *node)
+{
+        gsize size = 64;
+
+        if (JSON_NODE_HOLDS_ARRAY (node)) {
+                JsonArray *arr = json_node_get_array (node);
+                for (guint i = 0; i < json_array_get_length (arr); i++)
+                        size += node_size (json_array_get_element (arr, i));
+        } else if (JSON_NODE_HOLDS_OBJECT (node)) {
+                JsonObjectIter iter;
+                const char *member;
+                JsonNode *value;
+
+                json_object_iter_init (&iter, json_node_get_object (node));
+                while (json_object_iter_next (&iter, &member, &value))
+                        size += 64 + strlen (member) + node_size (value);
+        } else if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING) {
+                size += strlen (json_node_get_string (node));
+        }
+        return size;
+}
+
+static gboolean
+has_type (const PhxArgSpec *s, JsonNode *node)
+{
+        switch (s->type) {
+        case PHX_ARG_INT: return has_value_type (node, G_TYPE_INT64);
+        case PHX_ARG_BOOL: return has_value_type (node, G_TYPE_BOOLEAN);
+        case PHX_ARG_ARRAY: return JSON_NODE_HOLDS_ARRAY (node);
+        case PHX_ARG_ANY: return !JSON_NODE_HOLDS_NULL (node);
+        case PHX_ARG_STRING:
+        case PHX_ARG_PATH:
+        case PHX_ARG_BASE64:
+        default: return has_value_type (node, G_TYPE_STRING);
+        }
+}
+
 static gboolean
 convert (const PhxArgSpec *s, JsonNode *node, ArgValue *v, PhxArgsMode mode, GError **error)
 {
-        GType want = s->type == PHX_ARG_INT ? G_TYPE_INT64 :
-                     s->type == PHX_ARG_BOOL ? G_TYPE_BOOLEAN : G_TYPE_STRING;
-
-        if (!has_value_type (node, want)) {
+        if (!has_type (s, node)) {
                 if (mode & PHX_ARGS_STRICT)
                         phx_error_set (error, EINVAL, "Invalid parameter type for '%s', expected: %s", s->name,
                                        qapi_type_word (s->type));
@@ -120,6 +163,11 @@ convert (const PhxArgSpec *s, JsonNode *node, ArgValue *v, PhxArgsMode mode, GEr
                 }
                 break;
         }
+        case PHX_ARG_ARRAY:
+        case PHX_ARG_ANY:
+                v->node = json_node_copy (node);
+                v->node_size = node_size (node);
+                break;
         }
         return TRUE;
 }
@@ -209,6 +257,7 @@ lookup (PhxArgs *args, const char *name, PhxArgType type)
         for (guint i = 0; i < args->n; i++) {
                 if (g_str_equal (internal_name (&args->spec[i]), name)) {
                         g_return_val_if_fail (args->spec[i].type == type ||
+                                      (type == PHX_ARG_ANY && args->spec[i].type == PHX_ARG_ARRAY) ||
                                               (type == PHX_ARG_STRING && args->spec[i].type == PHX_ARG_PATH),
                                               NULL);
                         return &args->values[i];
@@ -228,6 +277,7 @@ phx_args_size (PhxArgs *args)
                         size += strlen (args->values[i].owned) + 1;
                 if (args->values[i].bytes != NULL)
                         size += g_bytes_get_size (args->values[i].bytes);
+                size += args->values[i].node_size;
         }
         return size;
 }
@@ -268,6 +318,13 @@ phx_args_get_bytes (PhxArgs *args, const char *name)
 {
         const ArgValue *v = lookup (args, name, PHX_ARG_BASE64);
         return v != NULL ? v->bytes : NULL;
+}
+
+JsonNode *
+phx_args_get_node (PhxArgs *args, const char *name)
+{
+        const ArgValue *v = lookup (args, name, PHX_ARG_ANY);
+        return v != NULL ? v->node : NULL;
 }
 
 /* For the table walk in the unit tests: a spec a family could get wrong. */

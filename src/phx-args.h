@@ -11,6 +11,9 @@ typedef enum {
         PHX_ARG_STRING, /* JSON string */
         PHX_ARG_PATH,   /* JSON string holding an absolute path */
         PHX_ARG_BASE64, /* JSON string of base64, validated and decoded to GBytes */
+        PHX_ARG_ARRAY,  /* JSON array, kept as a node: the command checks its elements */
+        PHX_ARG_ANY,    /* any JSON value but null, kept as a node (e.g. qemu-ga's seek whence,
+                         * an integer or a name): the command checks it */
 } PhxArgType;
 
 typedef enum {
@@ -48,6 +51,7 @@ gint64 phx_args_get_int (PhxArgs *args, const char *name);
 gboolean phx_args_get_bool (PhxArgs *args, const char *name);
 const char *phx_args_get_string (PhxArgs *args, const char *name);
 GBytes *phx_args_get_bytes (PhxArgs *args, const char *name);
+JsonNode *phx_args_get_node (PhxArgs *args, const char *name); /* ARRAY and ANY; NULL if absent */
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhxArgs, phx_args_free)
 

@@ -219,3 +219,14 @@ def b64(data: bytes) -> str:
 
 def unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
+
+
+@pytest.fixture
+def qga(tmp_path):
+    """Debian's qemu-ga 7.2 beside the agent under test (see qgalib.py)."""
+    from qgalib import QEMU_GA, QemuGa
+
+    assert os.access(QEMU_GA, os.X_OK), "qemu-ga missing: scripts/deps.sh installs qemu-guest-agent"
+    q = QemuGa(tmp_path)
+    yield q
+    q.stop()

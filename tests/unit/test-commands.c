@@ -174,6 +174,52 @@ test_args_invalid (void)
         }
 }
 
+static JsonNode *
+parse_text (const char *json)
+{
+        JsonNode *node = phx_json_parse (json, strlen (json), NULL);
+
+        g_assert_nonnull (node);
+        return node;
+}
+
+/* Arrays and free-form values are kept as nodes for the command to check; qemu-ga's strict
+ * mode names the JSON type it wanted. */
+static void
+test_args_nodes (void)
+{
+        static const PhxArgSpec node_spec[] = {
+                { "list", PHX_ARG_ARRAY, PHX_ARG_REQUIRED },
+                { "whence", PHX_ARG_ANY, 0 },
+                { NULL }
+        };
+        g_autoptr(JsonNode) ok = parse_text ("{\"list\":[1,\"x\"],\"whence\":\"set\"}");
+        g_autoptr(JsonNode) bad = parse_text ("{\"list\":{}}");
+        g_autoptr(JsonNode) null_any = parse_text ("{\"list\":[],\"whence\":null}");
+        g_autoptr(GError) error = NULL;
+        g_autoptr(PhxArgs) a = phx_args_validate (node_spec, json_node_get_object (ok), NULL);
+        g_autoptr(PhxArgs) b = NULL;
+
+        g_assert_nonnull (a);
+        g_assert_cmpint (json_array_get_length (json_node_get_array (phx_args_get_node (a, "list"))), ==, 2);
+        g_assert_cmpstr (json_node_get_string (phx_args_get_node (a, "whence")), ==, "set");
+        g_assert_cmpuint (phx_args_size (a), >, 128);
+
+        b = phx_args_validate_mode (node_spec, json_node_get_object (bad), PHX_ARGS_STRICT, &error);
+        g_assert_null (b);
+        g_assert_cmpstr (error->message, ==, "Invalid parameter type for 'list', expected: array");
+        g_clear_error (&error);
+
+        b = phx_args_validate_mode (node_spec, json_node_get_object (null_any), PHX_ARGS_STRICT, &error);
+        g_assert_null (b);
+        g_assert_cmpstr (error->message, ==, "Invalid parameter type for 'whence', expected: value");
+        g_clear_error (&error);
+
+        b = phx_args_validate (node_spec, json_node_get_object (null_any), &error);
+        g_assert_no_error (error);
+        g_assert_null (phx_args_get_node (b, "whence"));
+}
+
 static PhxFile *
 dummy_file (void)
 {
@@ -449,6 +495,7 @@ main (int argc, char **argv)
         g_test_add_func ("/commands/spec-check", test_spec_check_catches_mistakes);
         g_test_add_func ("/args/valid", test_args_valid);
         g_test_add_func ("/args/invalid", test_args_invalid);
+        g_test_add_func ("/args/nodes", test_args_nodes);
         g_test_add_func ("/handles/table", test_handles);
         g_test_add_func ("/registry/faces", test_registry_faces);
         g_test_add_func ("/registry/prepare", test_registry_prepare);

@@ -1,0 +1,95 @@
+"""Shared by the qemu-ga dialect tests: Debian's qemu-ga 7.2 as an oracle on a unix socket (as
+QEMU's own test suite runs it), and helpers that send the same bytes to both agents and compare
+what comes back. The `qga` fixture lives in conftest.py."""
+import json
+import shutil
+import socket
+import subprocess
+import time
+
+from conftest import TIMEOUT, wait_listening
+
+QEMU_GA = shutil.which("qemu-ga") or "/usr/sbin/qemu-ga"
+# Closes every exchange: a reply to it says everything sent before was read and answered.
+MARK = 424242
+MARK_REQ = b'{"execute":"guest-sync","arguments":{"id":%d}}' % MARK
+
+
+class QemuGa:
+    """Debian's qemu-ga on a unix socket, with a private state directory."""
+
+    def __init__(self, tmp_path, args=()):
+        self.dir = tmp_path / "qemu-ga"
+        (self.dir / "state").mkdir(parents=True)
+        self.sock_path = str(self.dir / "qga.sock")
+        self.log_path = self.dir / "log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [QEMU_GA, "-m", "unix-listen", "-p", self.sock_path, "-t", str(self.dir / "state"),
+             "-f", str(self.dir / "pid"), *args],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            wait_listening(self.sock_path, self.proc, self.log_path)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def exchange(path, chunks, mark=True):
+    """One connection: sends each chunk as its own write, then (if mark) the closing
+    guest-sync, and returns every reply line (bytes, LF removed) up to and including the
+    mark's. A reply line may start with 0xFF (guest-sync-delimited)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT)
+    s.connect(path)
+    try:
+        for c in chunks:
+            s.sendall(c)
+        if not mark:
+            return []
+        s.sendall(MARK_REQ)
+        buf = b""
+        lines = []
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                lines.append(line)
+                if line.lstrip(b"\xff") and json.loads(line.lstrip(b"\xff")).get("return") == MARK:
+                    assert buf == b"", buf
+                    return lines
+            assert time.monotonic() < deadline, "no mark reply; got %r" % lines
+            d = s.recv(65536)
+            assert d, "connection closed; got %r" % lines
+            buf += d
+    finally:
+        s.close()
+
+
+def replies(path, chunks):
+    """The replies to chunks, parsed, without the mark's."""
+    lines = exchange(path, chunks)
+    return [json.loads(line) for line in lines[:-1]]
+
+
+def shape(v):
+    if isinstance(v, dict):
+        return {k: shape(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [shape(x) for x in v[:1]]
+    return type(v).__name__
+
+
+def both(agent, qga, chunks):
+    """The same chunks to both agents: (phoenix-ga's replies, qemu-ga's)."""
+    return replies(agent.sock_path, chunks), replies(qga.sock_path, chunks)
