@@ -47,6 +47,31 @@ class Host:
             if reply.get("tag") == tag:
                 return reply
 
+    def qga(self, execute, arguments=None, timeout=20):
+        """A request in qemu-ga's dialect on the same port; returns the whole reply (with
+        `return` or `error`), matched by a fresh `id`."""
+        self.seq += 1
+        msg = {"execute": execute, "id": "vm%d" % self.seq}
+        if arguments is not None:
+            msg["arguments"] = arguments
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.read_reply(deadline, "%s: no reply" % execute)
+            if reply.get("id") == msg["id"]:
+                return reply
+
+    def qga_ok(self, execute, arguments=None, timeout=20):
+        reply = self.qga(execute, arguments, timeout)
+        assert "return" in reply, reply
+        return reply["return"]
+
+    def qga_err(self, execute, arguments=None, timeout=20):
+        """(class, desc) of a qemu-ga error reply."""
+        reply = self.qga(execute, arguments, timeout)
+        assert "error" in reply, reply
+        return reply["error"]["class"], reply["error"]["desc"]
+
     def read_reply(self, deadline, what="no reply"):
         """The next reply line, parsed; TimeoutError(what) past the monotonic deadline."""
         while b"\n" not in self.buf:
@@ -79,26 +104,31 @@ def error_text(reply):
 
 
 class Guest:
-    def __init__(self, workdir):
+    """extra_args: more QEMU arguments (e.g. -smp); append: more kernel command line. A QMP
+    monitor listens on qmp_path for tests that change the machine (hot-add)."""
+
+    def __init__(self, workdir, extra_args=(), append=""):
         self.dir = workdir
         out = subprocess.run(["sh", str(ROOT / "tests" / "vm" / "build-guest.sh"), str(workdir), AGENT],
                              check=True, capture_output=True, text=True).stdout.split()
         kernel, initrd, disk = out[-3:]
         self.ga_path = str(workdir / "ga.sock")
         self.ctl_path = str(workdir / "ctl.sock")
+        self.qmp_path = str(workdir / "qmp.sock")
         self.console = workdir / "console.log"
-        for stale in (self.ga_path, self.ctl_path, self.console):
+        for stale in (self.ga_path, self.ctl_path, self.qmp_path, self.console):
             if os.path.exists(stale):
                 os.unlink(stale)
         cmd = ["qemu-system-x86_64", "-nodefaults", "-nographic", "-no-reboot", "-m", "160",
-               "-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1",
+               "-kernel", kernel, "-initrd", initrd, "-append", ("console=ttyS0 quiet panic=-1 " + append).strip(),
                "-serial", "file:%s" % self.console,
                "-chardev", "socket,id=ctl,path=%s,server=on,wait=off" % self.ctl_path,
                "-device", "isa-serial,chardev=ctl",
                "-chardev", "socket,id=ga0,path=%s,server=on,wait=off" % self.ga_path,
                "-device", "virtio-serial-pci",
                "-device", "virtserialport,chardev=ga0,name=org.guest-agent.0",
-               "-drive", "file=%s,if=virtio,format=raw" % disk]
+               "-drive", "file=%s,if=virtio,format=raw" % disk,
+               "-qmp", "unix:%s,server=on,wait=off" % self.qmp_path, *extra_args]
         # KVM on these machines comes from a nested host that aborts on real CPU models
         # (../shared/vm-notes.md), so TCG unless a working KVM is asked for explicitly.
         cmd += ["-accel", "kvm", "-cpu", "host"] if os.environ.get("PHX_VM_KVM") else ["-accel", "tcg", "-cpu", "max"]

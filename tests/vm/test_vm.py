@@ -301,3 +301,16 @@ def test_agent_shutdown_exits_cleanly(guest):
         time.sleep(0.1)
     assert guest.sh("pidof phoenix-ga")[0] != 0
     assert guest.sh("tail -n 1 /run/agent-exits")[1] == "0"
+
+
+def test_qga_dialect_on_the_same_port(guest):
+    """A qemu-ga request on the Phoenix port gets a qemu-ga reply, and a Phoenix one still a
+    Phoenix reply, on one connection."""
+    h = guest.wait_for_agent()
+    try:
+        assert h.qga_ok("guest-sync", {"id": 31}) == 31
+        assert h.qga_ok("guest-ping") == {}
+        assert h.ok("ping")
+        assert h.qga_err("guest-no-such")[0] == "CommandNotFound"
+    finally:
+        h.close()
