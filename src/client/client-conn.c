@@ -23,7 +23,9 @@
 #include "client-limits.h"
 
 struct _ClientConn {
-        GSocketConnection *conn;
+        char *socket_path;
+        guint timeout_seconds;
+        GSocketConnection *conn; /* NULL until the first request is written */
         GInputStream *in;   /* owned by conn */
         GOutputStream *out; /* owned by conn */
         char *buf;          /* received bytes: [start, end) not yet returned */
@@ -39,30 +41,46 @@ client_conn_free (ClientConn *conn)
         if (conn == NULL)
                 return;
         g_clear_object (&conn->conn);
+        g_free (conn->socket_path);
         g_clear_pointer (&conn->early, g_hash_table_unref);
         g_free (conn->held);
         g_free (conn->buf);
         g_free (conn);
 }
 
+/* Connects when the first request is written, so that a subcommand checks its own
+ * arguments first: a mistyped mode is reported as such, not as a socket that is missing. */
 ClientConn *
-client_conn_open (const char *socket_path, guint timeout_seconds, GError **error)
+client_conn_new (const char *socket_path, guint timeout_seconds)
 {
-        g_autoptr(GSocketClient) client = g_socket_client_new ();
-        g_autoptr(GSocketAddress) addr = g_unix_socket_address_new (socket_path);
-        g_autoptr(ClientConn) conn = g_new0 (ClientConn, 1);
+        ClientConn *conn = g_new0 (ClientConn, 1);
 
+        conn->socket_path = g_strdup (socket_path);
+        conn->timeout_seconds = timeout_seconds;
+        conn->early = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+        return conn;
+}
+
+gboolean
+client_conn_connect (ClientConn *conn, GError **error)
+{
+        g_autoptr(GSocketClient) client = NULL;
+        g_autoptr(GSocketAddress) addr = NULL;
+
+        if (conn->conn != NULL)
+                return TRUE;
+        client = g_socket_client_new ();
+        addr = g_unix_socket_address_new (conn->socket_path);
         /* the timeout covers the connect and then every read and write on the socket */
-        g_socket_client_set_timeout (client, timeout_seconds);
+        g_socket_client_set_timeout (client, conn->timeout_seconds);
         conn->conn = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (addr), NULL, error);
         if (conn->conn == NULL) {
-                g_prefix_error (error, "%s: ", socket_path);
-                return NULL;
+                g_prefix_error (error, "%s: ", conn->socket_path);
+                return FALSE;
         }
         conn->in = g_io_stream_get_input_stream (G_IO_STREAM (conn->conn));
         conn->out = g_io_stream_get_output_stream (G_IO_STREAM (conn->conn));
-        conn->early = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-        return g_steal_pointer (&conn);
+        return TRUE;
 }
 
 static void
@@ -135,6 +153,8 @@ append_json_string (GString *out, const char *text)
 static gboolean
 write_all (ClientConn *conn, const char *data, gsize len, GError **error)
 {
+        if (!client_conn_connect (conn, error))
+                return FALSE;
         return g_output_stream_write_all (conn->out, data, len, NULL, NULL, error);
 }
 

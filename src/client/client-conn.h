@@ -8,7 +8,8 @@ G_BEGIN_DECLS
 
 typedef struct _ClientConn ClientConn;
 
-ClientConn *client_conn_open (const char *socket_path, guint timeout_seconds, GError **error);
+ClientConn *client_conn_new (const char *socket_path, guint timeout_seconds);
+gboolean client_conn_connect (ClientConn *conn, GError **error);
 void client_conn_free (ClientConn *conn);
 JsonNode *client_conn_call (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error);
 char *client_conn_call_raw (ClientConn *conn, const char *execute, JsonObject *arguments, GError **error);

@@ -124,8 +124,8 @@ sub_mkdir (Ctx *ctx, GError **error)
         gint64 perm = 0755;
 
         if (ctx->argc == 4 && g_str_equal (ctx->argv[1], "-m")) {
-                if (!client_parse_octal (ctx->argv[2], &perm))
-                        return client_usage_error (error, "mkdir [-m OCTAL] PATH  (mode like 0755)");
+                if (!client_want_octal ("mkdir", "-m", ctx->argv[2], &perm, error))
+                        return FALSE;
         } else if (ctx->argc != 2) {
                 return client_usage_error (error, "mkdir [-m OCTAL] PATH");
         }
@@ -142,8 +142,10 @@ sub_chmod (Ctx *ctx, GError **error)
         g_autoptr(JsonNode) ret = NULL;
         gint64 perm;
 
-        if (ctx->argc != 3 || !client_parse_octal (ctx->argv[1], &perm))
+        if (ctx->argc != 3)
                 return client_usage_error (error, "chmod OCTAL PATH");
+        if (!client_want_octal ("chmod", _("mode"), ctx->argv[1], &perm, error))
+                return FALSE;
         a = client_path_args (ctx->argv[2]);
         json_object_set_int_member (a, "perm", perm);
         ret = client_run (ctx, "file-chmod", a, error);
@@ -157,8 +159,10 @@ sub_chown (Ctx *ctx, GError **error)
         g_autoptr(JsonNode) ret = NULL;
         gint64 uid, gid;
 
-        if (ctx->argc != 3 || !client_parse_owner (ctx->argv[1], &uid, &gid))
+        if (ctx->argc != 3)
                 return client_usage_error (error, "chown UID:GID PATH");
+        if (!client_want_owner ("chown", ctx->argv[1], &uid, &gid, error))
+                return FALSE;
         a = client_path_args (ctx->argv[2]);
         json_object_set_int_member (a, "uid", uid);
         json_object_set_int_member (a, "gid", gid);
@@ -455,19 +459,28 @@ parse_put_args (Ctx *ctx, PutArgs *a, GError **error)
 {
         *a = (PutArgs) { .perm = 0644 };
         for (int i = 1; i < ctx->argc; i++) {
-                if (g_str_equal (ctx->argv[i], "--mode") && i + 1 < ctx->argc) {
-                        if (!client_parse_octal (ctx->argv[++i], &a->perm))
-                                return client_usage_error (error, PUT_USAGE);
-                } else if (g_str_equal (ctx->argv[i], "--owner") && i + 1 < ctx->argc) {
-                        a->owner = ctx->argv[++i];
-                        if (!client_parse_owner (a->owner, &a->uid, &a->gid))
-                                return client_usage_error (error, PUT_USAGE);
+                if (g_str_equal (ctx->argv[i], "--mode") || g_str_equal (ctx->argv[i], "--owner")) {
+                        if (i + 1 == ctx->argc)
+                                return client_bad_argument (error, "put", _("%s needs a value"), ctx->argv[i]);
+                        if (g_str_equal (ctx->argv[i], "--mode") &&
+                            !client_want_octal ("put", "--mode", ctx->argv[i + 1], &a->perm, error))
+                                return FALSE;
+                        if (g_str_equal (ctx->argv[i], "--owner")) {
+                                a->owner = ctx->argv[i + 1];
+                                if (!client_want_owner ("put", a->owner, &a->uid, &a->gid, error))
+                                        return FALSE;
+                        }
+                        i++;
+                } else if (g_str_has_prefix (ctx->argv[i], "--")) {
+                        return client_bad_argument (error, "put", _("unknown option '%s' (%s)"), ctx->argv[i],
+                                                    PUT_USAGE);
                 } else if (a->local == NULL) {
                         a->local = ctx->argv[i];
                 } else if (a->guest == NULL) {
                         a->guest = ctx->argv[i];
                 } else {
-                        return client_usage_error (error, PUT_USAGE);
+                        return client_bad_argument (error, "put", _("one argument too many: '%s' (%s)"), ctx->argv[i],
+                                                    PUT_USAGE);
                 }
         }
         if (a->local == NULL || a->guest == NULL)

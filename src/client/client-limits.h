@@ -17,3 +17,7 @@
 /* chunks waiting for the hashing thread: when hashing is slower than the link, the transfer
  * waits instead of queueing the whole file in memory */
 #define CLIENT_HASH_QUEUE_MAX 2
+
+/* __complete-path: matches printed for one completion (bash asks before showing more than
+ * its own completion-query-items anyway) */
+#define CLIENT_COMPLETE_MAX 1000

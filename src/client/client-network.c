@@ -1,7 +1,42 @@
 /* client-network.c — the network subcommands: ifaces, addr, link, routes, route. */
 #define G_LOG_DOMAIN "client-network"
 
+#include "config.h"
+
+#include <glib/gi18n.h>
+
 #include "client.h"
+
+/* The kernel's route scopes by the names `ip route` prints and accepts (iproute2's
+ * rt_scopes): a person reads "scope link", not "scope 253". */
+static const struct {
+        gint64 value;
+        const char *name;
+} scopes[] = {
+        { 0, "global" }, { 200, "site" }, { 253, "link" }, { 254, "host" }, { 255, "nowhere" },
+};
+
+static const char *
+scope_name (gint64 value)
+{
+        for (guint i = 0; i < G_N_ELEMENTS (scopes); i++) {
+                if (scopes[i].value == value)
+                        return scopes[i].name;
+        }
+        return NULL;
+}
+
+static gboolean
+parse_scope (const char *text, gint64 *out)
+{
+        for (guint i = 0; i < G_N_ELEMENTS (scopes); i++) {
+                if (g_str_equal (scopes[i].name, text)) {
+                        *out = scopes[i].value;
+                        return TRUE;
+                }
+        }
+        return g_ascii_string_to_signed (text, 10, 0, 255, out, NULL);
+}
 
 gboolean
 sub_ifaces (Ctx *ctx, GError **error)
@@ -54,9 +89,15 @@ sub_routes (Ctx *ctx, GError **error)
                 g_autofree char *d = ip[0] == '\0' ? g_strdup ("default")
                                                    : g_strdup_printf ("%s/%" G_GINT64_FORMAT, ip,
                                                                       json_object_get_int_member (r, "prefixlen"));
-                g_print ("%s%s%s dev %s scope %" G_GINT64_FORMAT "%s%s metric %" G_GINT64_FORMAT "\n", d,
-                         gw[0] ? " via " : "", gw, json_object_get_string_member (r, "ifname"),
-                         json_object_get_int_member (r, "scope"), src[0] ? " src " : "", src,
+                gint64 scope = json_object_get_int_member (r, "scope");
+                const char *name = scope_name (scope);
+                g_autofree char *scope_text = scope == 0 ? g_strdup ("")
+                                              : name != NULL ? g_strdup_printf (" scope %s", name)
+                                                             : g_strdup_printf (" scope %" G_GINT64_FORMAT, scope);
+
+                /* as `ip route` writes it: the global scope is the default and goes unsaid */
+                g_print ("%s%s%s dev %s%s%s%s metric %" G_GINT64_FORMAT "\n", d, gw[0] ? " via " : "", gw,
+                         json_object_get_string_member (r, "ifname"), scope_text, src[0] ? " src " : "", src,
                          json_object_get_int_member (r, "metric"));
         }
         return TRUE;
@@ -92,11 +133,11 @@ sub_link (Ctx *ctx, GError **error)
         return ret != NULL;
 }
 
-/* route add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope N] */
+/* route add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope NAME|N] */
 gboolean
 sub_route (Ctx *ctx, GError **error)
 {
-        static const char usage[] = "route add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope N]";
+        static const char usage[] = "route add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope NAME|N]";
         g_autoptr(JsonObject) a = client_args_new ();
         g_autoptr(JsonNode) ret = NULL;
 
@@ -108,17 +149,21 @@ sub_route (Ctx *ctx, GError **error)
                 const char *val = i + 1 < ctx->argc ? ctx->argv[i + 1] : NULL;
                 gint64 scope;
                 if (val == NULL)
-                        return client_usage_error (error, usage);
+                        return client_bad_argument (error, "route", _("'%s' needs a value (%s)"), key, usage);
                 if (g_str_equal (key, "dev"))
                         json_object_set_string_member (a, "ifname", val);
                 else if (g_str_equal (key, "via"))
                         json_object_set_string_member (a, "gateway", val);
                 else if (g_str_equal (key, "src"))
                         json_object_set_string_member (a, "src", val);
-                else if (g_str_equal (key, "scope") && g_ascii_string_to_signed (val, 10, 0, 255, &scope, NULL))
+                else if (g_str_equal (key, "scope") && parse_scope (val, &scope))
                         json_object_set_int_member (a, "scope", scope);
+                else if (g_str_equal (key, "scope"))
+                        return client_bad_argument (error, "route",
+                                                    _("scope '%s' is not global, site, link, host, nowhere or 0 to 255"),
+                                                    val);
                 else
-                        return client_usage_error (error, usage);
+                        return client_bad_argument (error, "route", _("unknown keyword '%s' (%s)"), key, usage);
         }
         if (!json_object_has_member (a, "ifname"))
                 return client_usage_error (error, usage);

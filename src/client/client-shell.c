@@ -81,6 +81,9 @@ sub_shell (Ctx *ctx, GError **error)
         g_autofree char *history = tty ? history_path () : NULL;
         gboolean ok = TRUE;
 
+        /* a shell with no agent behind it is no use: say so before the first prompt */
+        if (!client_conn_connect (ctx->conn, error))
+                return FALSE;
         if (history != NULL) {
                 using_history ();
                 stifle_history (SHELL_HISTORY_MAX);

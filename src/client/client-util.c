@@ -21,6 +21,40 @@ client_usage_error (GError **error, const char *usage)
         return FALSE;
 }
 
+/* A wrong argument, named, with why: "put: --mode '999' is not an octal mode (0 to 7777)".
+ * A person who mistyped one value learns which and how to fix it, not only the usage line. */
+gboolean
+client_bad_argument (GError **error, const char *subcommand, const char *format, ...)
+{
+        g_autofree char *what = NULL;
+        va_list ap;
+
+        va_start (ap, format);
+        what = g_strdup_vprintf (format, ap);
+        va_end (ap);
+        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s: %s", subcommand, what);
+        return FALSE;
+}
+
+/* The same for the two value kinds several subcommands take. */
+gboolean
+client_want_octal (const char *subcommand, const char *what, const char *text, gint64 *out, GError **error)
+{
+        if (client_parse_octal (text, out))
+                return TRUE;
+        return client_bad_argument (error, subcommand, _("%s '%s' is not an octal mode (0 to 7777, e.g. 0644)"), what,
+                                    text);
+}
+
+gboolean
+client_want_owner (const char *subcommand, const char *text, gint64 *uid, gint64 *gid, GError **error)
+{
+        if (client_parse_owner (text, uid, gid))
+                return TRUE;
+        return client_bad_argument (error, subcommand,
+                                    _("'%s' is not UID:GID (numbers, -1 to leave one unchanged, e.g. 0:0)"), text);
+}
+
 /* Runs a command; with --json prints the raw reply instead of handing back the value. */
 JsonNode *
 client_run (Ctx *ctx, const char *execute, JsonObject *arguments, GError **error)

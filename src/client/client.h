@@ -19,6 +19,10 @@ typedef gboolean (*SubFunc) (Ctx *ctx, GError **error);
 JsonObject *client_args_new (void);
 JsonObject *client_path_args (const char *path);
 gboolean client_usage_error (GError **error, const char *usage);
+gboolean client_bad_argument (GError **error, const char *subcommand, const char *format, ...) G_GNUC_PRINTF (3, 4);
+gboolean client_want_octal (const char *subcommand, const char *what, const char *text, gint64 *out,
+                            GError **error);
+gboolean client_want_owner (const char *subcommand, const char *text, gint64 *uid, gint64 *gid, GError **error);
 JsonNode *client_run (Ctx *ctx, const char *execute, JsonObject *arguments, GError **error);
 void client_print_json (JsonNode *node);
 gboolean client_parse_octal (const char *text, gint64 *out);
@@ -35,6 +39,9 @@ gboolean sub_chmod (Ctx *ctx, GError **error);
 gboolean sub_chown (Ctx *ctx, GError **error);
 gboolean sub_md5 (Ctx *ctx, GError **error);
 gboolean sub_hash (Ctx *ctx, GError **error);
+
+/* client-complete.c */
+gboolean sub_complete_path (Ctx *ctx, GError **error);
 
 /* client-shell.c */
 gboolean sub_shell (Ctx *ctx, GError **error);

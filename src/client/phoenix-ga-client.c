@@ -33,8 +33,20 @@ sub_simple (Ctx *ctx, const char *execute, GError **error)
 static gboolean sub_ping (Ctx *c, GError **e) { return sub_simple (c, "ping", e); }
 static gboolean sub_freeze (Ctx *c, GError **e) { return sub_simple (c, "fs-freeze", e); }
 static gboolean sub_thaw (Ctx *c, GError **e) { return sub_simple (c, "fs-unfreeze", e); }
-static gboolean sub_freeze_status (Ctx *c, GError **e) { return sub_simple (c, "get-freeze-status", e); }
 static gboolean sub_shutdown (Ctx *c, GError **e) { return sub_simple (c, "agent-shutdown", e); }
+
+/* In the words a person uses (and qemu-ga's guest-fsfreeze-status answers): thawed or frozen. */
+static gboolean
+sub_freeze_status (Ctx *ctx, GError **error)
+{
+        g_autoptr(JsonNode) ret = client_run (ctx, "get-freeze-status", NULL, error);
+
+        if (ret == NULL)
+                return FALSE;
+        if (!ctx->json)
+                g_print ("%s\n", json_node_get_boolean (ret) ? "frozen" : "thawed");
+        return TRUE;
+}
 
 static gboolean
 sub_commands (Ctx *ctx, GError **error)
@@ -141,7 +153,7 @@ sub_info (Ctx *ctx, GError **error)
 static const struct {
         const char *name;
         SubFunc func;
-        const char *help;
+        const char *help; /* NULL: not listed in --help (the completion's helper) */
 } subcommands[] = {
         { "ping", sub_ping, N_("the agent's version") },
         { "commands", sub_commands, N_("the commands the agent accepts") },
@@ -166,7 +178,8 @@ static const struct {
         { "addr", sub_addr, "add|del CIDR dev IFNAME" },
         { "link", sub_link, "up|down IFNAME" },
         { "routes", sub_routes, "[-4|-6]" },
-        { "route", sub_route, "add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope N]" },
+        { "route", sub_route, "add|del DST dev IFNAME [via GATEWAY] [src ADDR] [scope NAME|N]" },
+        { "__complete-path", sub_complete_path, NULL },
 };
 
 static void
@@ -182,7 +195,7 @@ int
 main (int argc, char **argv)
 {
         g_autofree char *socket_path = NULL;
-        gboolean json = FALSE, timing = FALSE;
+        gboolean json = FALSE, timing = FALSE, version = FALSE;
         gint timeout = 30;
         const GOptionEntry entries[] = {
                 { "socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path,
@@ -192,6 +205,7 @@ main (int argc, char **argv)
                   N_("Seconds to wait for the agent to connect or answer (default 30)"), N_("SECONDS") },
                 { "timing", 0, 0, G_OPTION_ARG_NONE, &timing,
                   N_("get/put: print transfer=SECONDS verify=SECONDS on stderr"), NULL },
+                { "version", 'V', 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
                 { NULL }
         };
         g_autoptr(GOptionContext) context = NULL;
@@ -209,8 +223,10 @@ main (int argc, char **argv)
          * are reused as they are, instead of being mapped, faulted in and zeroed each time */
         mallopt (M_MMAP_THRESHOLD, 256 * 1024 * 1024);
         mallopt (M_TRIM_THRESHOLD, 512 * 1024 * 1024);
-        for (guint i = 0; i < G_N_ELEMENTS (subcommands); i++)
-                g_string_append_printf (desc, "  %-15s %s\n", subcommands[i].name, _(subcommands[i].help));
+        for (guint i = 0; i < G_N_ELEMENTS (subcommands); i++) {
+                if (subcommands[i].help != NULL)
+                        g_string_append_printf (desc, "  %-15s %s\n", subcommands[i].name, _(subcommands[i].help));
+        }
         g_option_context_add_main_entries (context, entries, CLIENT_GETTEXT_PACKAGE);
         g_option_context_set_description (context, desc->str);
         /* options of the subcommand (put --mode, mkdir -m) are its own */
@@ -218,6 +234,10 @@ main (int argc, char **argv)
         if (!g_option_context_parse (context, &argc, &argv, &error)) {
                 g_printerr ("phoenix-ga-client: %s\n", error->message);
                 return 2;
+        }
+        if (version) {
+                g_print ("phoenix-ga-client %s\n", PHX_VERSION);
+                return 0;
         }
         if (argc < 2) {
                 g_printerr (_("phoenix-ga-client: no command given (see --help)\n"));
@@ -236,8 +256,8 @@ main (int argc, char **argv)
                 ctx.timing = timing;
                 ctx.argc = argc - 1;
                 ctx.argv = argv + 1;
-                ctx.conn = client_conn_open (socket_path, (guint) MAX (timeout, 1), &error);
-                if (ctx.conn == NULL || !subcommands[i].func (&ctx, &error)) {
+                ctx.conn = client_conn_new (socket_path, (guint) MAX (timeout, 1));
+                if (!subcommands[i].func (&ctx, &error)) {
                         print_error (error);
                         client_conn_free (ctx.conn);
                         return g_error_matches (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE) ? 2 : 1;

@@ -45,7 +45,7 @@ def test_errors_exit_non_zero_with_errno_name(cli, tmp_path):
     out = cli("call", "nope", check=False)
     assert out.returncode == 1 and "Unknown command: nope" in out.stderr
     out = cli("chmod", "999", "/x", check=False)
-    assert out.returncode == 2 and "usage" in out.stderr
+    assert out.returncode == 2 and "chmod: mode '999' is not an octal mode" in out.stderr
     out = cli("frobnicate", check=False)
     assert out.returncode == 2
 
@@ -164,7 +164,8 @@ def test_interrupted_put_leaves_the_old_file(agent, tmp_path):
 
 def test_thaw_and_status_without_freezing_the_host(cli):
     # `freeze` is never run here: it would freeze the test machine (tests/vm does that).
-    assert cli("freeze-status").stdout.strip() == "false"
+    assert cli("freeze-status").stdout.strip() == "thawed"
+    assert cli("--json", "freeze-status").stdout.strip() == '{"return":false,"tag":"c1"}'
     assert cli("thaw").stdout.strip() == "true"
 
 
@@ -198,7 +199,12 @@ def test_network_subcommands_in_a_namespace(netns, tmp_path):
         table = run("ifaces")
         row = [l for l in table.splitlines() if l.split()[1:2] == ["v0"]][0]
         assert "10.33.0.1/24" in row and "up|broadcast|multicast" in row
-        assert "10.34.0.0/16 via 10.33.0.254 dev v0" in run("routes", "-4")
+        routes = run("routes", "-4")
+        assert "10.34.0.0/16 via 10.33.0.254 dev v0 metric" in routes  # global: unsaid, as `ip route`
+        assert "10.33.0.0/24 dev v0 scope link src 10.33.0.1" in routes
+        run("route", "add", "10.35.0.0/16", "dev", "v0", "scope", "link")
+        assert "10.35.0.0/16 dev v0 scope link metric" in run("routes", "-4")
+        run("route", "del", "10.35.0.0/16", "dev", "v0", "scope", "link")
         run("route", "del", "10.34.0.0/16", "dev", "v0")
         run("addr", "del", "10.33.0.1/24", "dev", "v0")
         run("link", "down", "v0")
@@ -320,3 +326,76 @@ def test_shell_line_editing_and_history_on_a_terminal(agent, tmp_path):
     assert b"^A" not in everything and b"^[" not in everything, everything
     history = (tmp_path / "state" / "phoenix-ga-client" / "history").read_text()
     assert '{"execute": "ping", "tag": "h1"}' in history.replace("\\040", " ")  # libedit's escaping
+
+
+def test_version_option():
+    out = subprocess.run([CLIENT, "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout == "phoenix-ga-client 0.1.0\n", out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["put", "a", "/b", "--mode", "999"], "put: --mode '999' is not an octal mode (0 to 7777, e.g. 0644)"),
+    (["put", "a", "/b", "--owner", "root"], "put: 'root' is not UID:GID"),
+    (["put", "a", "/b", "--mode"], "put: --mode needs a value"),
+    (["put", "a", "/b", "--mod", "644"], "put: unknown option '--mod'"),
+    (["put", "a", "/b", "/c"], "put: one argument too many: '/c'"),
+    (["chmod", "8", "/x"], "chmod: mode '8' is not an octal mode"),
+    (["mkdir", "-m", "abc", "/x"], "mkdir: -m 'abc' is not an octal mode"),
+    (["chown", "1.2", "/x"], "chown: '1.2' is not UID:GID"),
+    (["route", "add", "10.0.0.0/8", "dev", "x", "scope", "lnk"], "route: scope 'lnk' is not global, site, link"),
+    (["route", "add", "10.0.0.0/8", "dev", "x", "gw", "1.2.3.4"], "route: unknown keyword 'gw'"),
+])
+def test_a_wrong_argument_is_named_before_connecting(args, message, tmp_path):
+    """Checked before any connection: the socket named here does not exist, and the error is
+    still about the argument (exit status 2, as for every usage error)."""
+    env = dict(os.environ, PHOENIX_GA_SOCKET=str(tmp_path / "no-agent.sock"))
+    out = subprocess.run([CLIENT, *args], capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode == 2, out
+    assert out.stderr.startswith("phoenix-ga-client: " + message), out.stderr
+
+
+COMPLETION = ROOT / "data" / "completion" / "phoenix-ga-client"
+
+
+def complete(words, env=None, cwd=None):
+    """What the bash completion offers for a command line whose last word is being typed."""
+    script = 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); ' \
+             '_phoenix_ga_client; printf "%s\\n" "${COMPREPLY[@]}"'
+    path = os.path.dirname(CLIENT) + ":" + os.environ["PATH"]
+    out = subprocess.run(["bash", "-c", script, "bash", str(COMPLETION), "phoenix-ga-client", *words],
+                         capture_output=True, text=True, timeout=30, cwd=cwd,
+                         env=dict(env or os.environ, PATH=path))
+    assert out.returncode == 0, out.stderr
+    return [w for w in out.stdout.split("\n") if w]
+
+
+def test_completion_knows_every_subcommand_and_option():
+    help_text = subprocess.run([CLIENT, "--help"], capture_output=True, text=True, timeout=30).stdout
+    listed = help_text.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
+    subcommands = sorted(line.split()[0] for line in listed.splitlines() if line.strip())
+    env = dict(os.environ)
+    env.pop("PHOENIX_GA_SOCKET", None)
+    assert sorted(complete([""], env)) == subcommands
+    assert complete(["fr"], env) == ["freeze", "freeze-status"]
+    assert "--version" in complete(["--v"], env)
+    assert complete(["routes", ""], env) == ["-4", "-6"]
+    assert complete(["route", "add", "10.0.0.0/8", "dev", "eth0", "scope", "l"], env) == ["link"]
+    assert complete(["put", "a", "/b", "--m"], env) == ["--mode"]
+
+
+def test_completion_completes_guest_paths_through_the_agent(agent, tmp_path):
+    guest = tmp_path / "guest"
+    (guest / "dir-one").mkdir(parents=True)
+    (guest / "file-two").write_text("x")
+    (guest / "other").write_text("x")
+    env = dict(os.environ, PHOENIX_GA_SOCKET=agent.sock_path)
+    assert complete(["cat", str(guest) + "/"], env) == sorted(
+        [str(guest) + "/dir-one/", str(guest) + "/file-two", str(guest) + "/other"])
+    assert complete(["ls", str(guest) + "/d"], env) == [str(guest) + "/dir-one/"]
+    # the socket given on the line wins; the local file of put is completed locally
+    env.pop("PHOENIX_GA_SOCKET")
+    assert complete(["-s", agent.sock_path, "get", str(guest) + "/f"], env) == [str(guest) + "/file-two"]
+    assert complete(["put", "gue"], env, cwd=tmp_path) == ["guest"]
+    assert complete(["-s", agent.sock_path, "put", "local", str(guest) + "/o"], env) == [str(guest) + "/other"]
+    # no agent behind the socket: nothing offered, nothing printed
+    assert complete(["-s", str(tmp_path / "none.sock"), "cat", "/"], env) == []
