@@ -158,9 +158,14 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         if (inv->admitted && klass->finish != NULL)
                 klass->finish (inv->call.family, &inv->call, &inv->result, &inv->error);
         ok = inv->error == NULL;
-        if (!ok)
-                g_info (_("%s [tag '%s'] failed: %s"), phx_invocation_get_name (inv),
-                        inv->prepared.tag != NULL ? inv->prepared.tag : "", inv->error->message);
+        if (!ok) {
+                /* names, tags and messages carry what the host sent: escaped, a newline in
+                 * them cannot start a log line of its own */
+                g_autofree char *name = g_strescape (phx_invocation_get_name (inv), NULL);
+                g_autofree char *tag = g_strescape (inv->prepared.tag != NULL ? inv->prepared.tag : "", NULL);
+                g_autofree char *message = g_strescape (inv->error->message, NULL);
+                g_info (_("%s [tag '%s'] failed: %s"), name, tag, message);
+        }
         else if (phx_debug_enabled ())
                 g_debug ("%s [tag '%s'] ok", phx_invocation_get_name (inv), inv->prepared.tag);
         phx_invocation_deliver (inv);

@@ -141,3 +141,34 @@
  * after a quiet interval at once), so a busy port costs a few bus messages a second, not one
  * per request. */
 #define PHX_DBUS_PUBLISH_MS 250
+
+/* --- running commands (cmd-exec.c, exec-process.c) --- */
+
+/* Commands running, or finished and not yet collected with exec-status, at once. */
+#define PHX_EXEC_MAX 64
+
+/* Output kept per stream of one command; what comes after is read and dropped (the command
+ * does not block) and the status says truncated. qemu-ga's figure. */
+#define PHX_EXEC_CAPTURE_MAX ((gsize) 16 * 1024 * 1024)
+
+/* Captured output of all commands together: PHX_EXEC_MAX commands at PHX_EXEC_CAPTURE_MAX
+ * each would be 2 GiB; this keeps them inside PHX_MEMORY_HWM_MAX. */
+#define PHX_EXEC_CAPTURE_TOTAL_MAX ((gsize) 128 * 1024 * 1024)
+
+/* Bytes of each stream in one status reply: two streams in base64 (8 MiB) stay under
+ * libvirt's 10 MiB reply limit (QEMU_AGENT_MAX_RESPONSE). */
+#define PHX_EXEC_STATUS_PAGE ((gsize) 3 * 1024 * 1024)
+
+/* After the command has exited, how long its output pipes may stay open (held by a child it
+ * left running) before the agent stops waiting for them and reports it exited. */
+#define PHX_EXEC_PIPE_GRACE_MS 2000
+
+/* A finished command nobody asked about is forgotten after this long. */
+#define PHX_EXEC_RECORD_TTL_S 600
+
+/* Bytes read from an output pipe at a time. */
+#define PHX_EXEC_READ_CHUNK ((gsize) 64 * 1024)
+
+/* The longest timeout a host may set (a week). */
+#define PHX_EXEC_TIMEOUT_MAX_S (7 * 24 * 3600)
+
