@@ -515,11 +515,13 @@ jail_child (const char *name)
 static void
 agent_start (void)
 {
-        /* Jailed, everything may run (paths end in the tmpfs, the network is private); one
-         * harmless command is off so the disabled path is reached. Not jailed, nothing that
-         * names a path or touches the network: file-open is off, so handles exist only as
-         * numbers the host made up. */
-        static const char *const jailed_block[] = { "sysinfo", NULL };
+        /* Jailed, everything may run (paths end in the tmpfs, the network is private) but
+         * what reaches beyond the jail: running programs (a fuzzer that wrote one could run
+         * it as root), and what changes the machine itself (its clock, CPUs, memory, power).
+         * One harmless command is off so the disabled path is reached. Not jailed, nothing
+         * that names a path or touches the network: file-open is off, so handles exist only
+         * as numbers the host made up. */
+        static const char *const jailed_block[] = { "sysinfo", "exec", "exec-kill", "guest-exec", NULL };
         static const char *const unjailed_allow[] = { "ping", "get-commands", "agent-shutdown", "fs-freeze",
                                                       "fs-unfreeze", "get-freeze-status", "file-read",
                                                       "file-write", "file-close", NULL };
