@@ -112,6 +112,7 @@ GType phx_sysinfo_family_get_type (void);
 GType phx_network_family_get_type (void);
 GType phx_freeze_family_get_type (void);
 GType phx_exec_family_get_type (void);
+GType phx_accounts_family_get_type (void);
 
 /* A stateless family: a final subclass of PhxFamily whose class holds `table`. */
 #define PHX_DEFINE_STATELESS_FAMILY(TypeName, type_name, table)                            \

@@ -172,3 +172,14 @@
 /* The longest timeout a host may set (a week). */
 #define PHX_EXEC_TIMEOUT_MAX_S (7 * 24 * 3600)
 
+/* --- accounts (accounts-keys.c) --- */
+
+/* Largest authorized_keys file read (a few thousand keys). */
+#define PHX_KEYS_FILE_MAX ((gsize) 1024 * 1024)
+
+/* Groups of a user taken on while their keys are written; more are cut to the primary. */
+#define PHX_ACCOUNT_GROUPS_MAX 256
+
+/* Buffer for one passwd entry from NSS. */
+#define PHX_ACCOUNT_NSS_BUF ((gsize) 16 * 1024)
+
