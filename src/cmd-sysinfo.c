@@ -403,16 +403,18 @@ static const PhxArgSpec qga_set_time_args[] = {
 };
 
 /* Nothing here writes to a filesystem, so all of it answers while filesystems are frozen.
- * Rows that read files (os-release, utmp, zoneinfo) or talk to the RTC (which may take a
- * second) run in a worker; the rest are a system call or a /proc read. */
+ * The qemu-ga rows run inline, not in a worker: each is a system call or a read of a small
+ * file in /proc, /run or /etc (a frozen filesystem does not block reads), and a reply from a
+ * worker may overtake the replies to requests sent after it, while qemu-ga answers in order
+ * and its clients may pipeline requests without an `id` (a guest-sync after a command). */
 static const PhxCommand sysinfo_commands[] = {
         { "sysinfo", sysinfo_cmd, NULL, PHX_CMD_THREADED },
         { "qga-get-time", qga_get_time, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
-        { "qga-set-time", qga_set_time, qga_set_time_args, PHX_CMD_THREADED | PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-set-time", qga_set_time, qga_set_time_args, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
         { "qga-get-host-name", qga_get_host_name, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
-        { "qga-get-osinfo", qga_get_osinfo, NULL, PHX_CMD_THREADED | PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
-        { "qga-get-timezone", qga_get_timezone, NULL, PHX_CMD_THREADED | PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
-        { "qga-get-users", qga_get_users, NULL, PHX_CMD_THREADED | PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-get-osinfo", qga_get_osinfo, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-get-timezone", qga_get_timezone, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-get-users", qga_get_users, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
         { "qga-get-load", qga_get_load, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
         { "qga-get-cpustats", qga_get_cpustats, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
         { NULL }
