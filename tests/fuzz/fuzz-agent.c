@@ -515,11 +515,12 @@ jail_child (const char *name)
 static void
 agent_start (void)
 {
-        /* Jailed, everything may run (paths end in the tmpfs, the network is private); one
-         * harmless command is off so the disabled path is reached. Not jailed, nothing that
-         * names a path or touches the network: file-open is off, so handles exist only as
-         * numbers the host made up. */
-        static const char *const jailed_block[] = { "sysinfo", NULL };
+        /* Jailed, everything may run (paths end in the tmpfs, the network is private) but
+         * guest-set-time: no namespace has its own wall clock, so it would set the machine's.
+         * One harmless command is off too, so the disabled path is reached. Not jailed,
+         * nothing that names a path or touches the network: file-open is off, so handles
+         * exist only as numbers the host made up. */
+        static const char *const jailed_block[] = { "sysinfo", "guest-set-time", NULL };
         static const char *const unjailed_allow[] = { "ping", "get-commands", "agent-shutdown", "fs-freeze",
                                                       "fs-unfreeze", "get-freeze-status", "file-read",
                                                       "file-write", "file-close", NULL };
