@@ -247,10 +247,23 @@ sysinfo_cmd (PhxCall *call, GError **error)
 
 /* ---- qemu-ga's faces: each row reads through the same readers as sysinfo ---- */
 
+/* json_node_init_object/_array take a reference of their own: these hand the caller's on. */
 static JsonNode *
 object_node (JsonObject *obj)
 {
-        return json_node_init_object (json_node_alloc (), obj);
+        JsonNode *node = json_node_init_object (json_node_alloc (), obj);
+
+        json_object_unref (obj);
+        return node;
+}
+
+static JsonNode *
+array_node (JsonArray *arr)
+{
+        JsonNode *node = json_node_init_array (json_node_alloc (), arr);
+
+        json_array_unref (arr);
+        return node;
 }
 
 static JsonNode *
@@ -352,7 +365,7 @@ qga_get_users (PhxCall *call, GError **error)
                 json_object_set_double_member (u, "login-time", (double) login->login_usec / G_USEC_PER_SEC);
                 json_array_add_object_element (arr, u);
         }
-        return json_node_init_array (json_node_alloc (), arr);
+        return array_node (arr);
 }
 
 static JsonNode *
@@ -394,7 +407,7 @@ qga_get_cpustats (PhxCall *call, GError **error)
                         json_object_set_int_member (c, names[k], (gint64) (t->ticks[k] * 1000 / tck));
                 json_array_add_object_element (arr, c);
         }
-        return json_node_init_array (json_node_alloc (), arr);
+        return array_node (arr);
 }
 
 static const PhxArgSpec qga_set_time_args[] = {
