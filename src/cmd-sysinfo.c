@@ -1,5 +1,7 @@
-/* cmd-sysinfo.c — sysinfo: uname, uptime, load, memory, logged-in users and block devices,
- * read from the kernel's own files. Runs in a worker thread (statfs may block). */
+/* cmd-sysinfo.c — the system-information family: Phoenix's sysinfo (uname, uptime, load,
+ * memory, logged-in users, block devices) and qemu-ga's time, host name, osinfo, time zone,
+ * users, load and CPU statistics. The machine is read by the sysinfo-*.c readers, shared by
+ * both dialects; this file only shapes their replies. */
 #define G_LOG_DOMAIN "cmd-sysinfo"
 
 #include <errno.h>
@@ -9,12 +11,20 @@
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 #include <utmp.h>
 
 #include <gio/gunixmounts.h>
 
 #include "phx-error.h"
 #include "phx-family.h"
+#include "sysinfo-cpu.h"
+#include "sysinfo-os.h"
+#include "sysinfo-time.h"
+#include "sysinfo-users.h"
+
+/* Where the users are read from; a test runs the agent with its own /run. */
+#define LOGIND_SESSIONS_DIR "/run/systemd/sessions"
 
 static JsonObject *
 uname_object (GError **error)
@@ -22,10 +32,8 @@ uname_object (GError **error)
         struct utsname u;
         JsonObject *obj;
 
-        if (uname (&u) < 0) {
-                phx_error_set_errno (error, errno, "uname");
+        if (!phx_os_uname (&u, error))
                 return NULL;
-        }
         obj = json_object_new ();
         json_object_set_string_member (obj, "sysname", u.sysname);
         json_object_set_string_member (obj, "nodename", u.nodename);
@@ -39,24 +47,15 @@ uname_object (GError **error)
 static JsonObject *
 loadavg_object (GError **error)
 {
-        g_autofree char *text = NULL;
-        g_auto(GStrv) fields = NULL;
+        double load[3];
         JsonObject *obj;
 
-        /* /proc/loadavg has the kernel's own rounding; sysinfo(2) loads are fixed-point. */
-        if (!g_file_get_contents ("/proc/loadavg", &text, NULL, NULL)) {
-                phx_error_set_errno (error, errno, "read /proc/loadavg");
+        if (!phx_cpu_loadavg (load, error))
                 return NULL;
-        }
-        fields = g_strsplit (text, " ", 4);
-        if (g_strv_length (fields) < 4) {
-                phx_error_set (error, PHX_ERROR_GENERIC, "unexpected /proc/loadavg format");
-                return NULL;
-        }
         obj = json_object_new ();
-        json_object_set_double_member (obj, "1m", g_ascii_strtod (fields[0], NULL));
-        json_object_set_double_member (obj, "5m", g_ascii_strtod (fields[1], NULL));
-        json_object_set_double_member (obj, "15m", g_ascii_strtod (fields[2], NULL));
+        json_object_set_double_member (obj, "1m", load[0]);
+        json_object_set_double_member (obj, "5m", load[1]);
+        json_object_set_double_member (obj, "15m", load[2]);
         return obj;
 }
 
@@ -98,30 +97,20 @@ static JsonArray *
 users_array (void)
 {
         JsonArray *arr = json_array_new ();
-        g_autofree char *data = NULL;
-        gsize len = 0;
+        g_autoptr(GPtrArray) logins = NULL;
 
         /* A guest without utmp (containers, minimal images) simply has no sessions to
-         * report: that is not a sysinfo failure. The file is parsed directly because
-         * getutxent() keeps static state and is not safe in a worker thread. */
-        if (!g_file_get_contents (_PATH_UTMP, &data, &len, NULL))
-                return arr;
-        for (gsize off = 0; off + sizeof (struct utmp) <= len; off += sizeof (struct utmp)) {
-                struct utmp ut;
-                JsonObject *u;
-                g_autofree char *name = NULL, *line = NULL, *host = NULL;
+         * report: that is not a sysinfo failure. Phoenix's sysinfo lists utmp's records as it
+         * always did; qemu-ga's guest-get-users also asks logind (see below). */
+        logins = phx_users_read_utmp (_PATH_UTMP, NULL);
+        for (guint i = 0; logins != NULL && i < logins->len; i++) {
+                PhxLogin *login = g_ptr_array_index (logins, i);
+                JsonObject *u = json_object_new ();
 
-                memcpy (&ut, data + off, sizeof ut);
-                if (ut.ut_type != USER_PROCESS || ut.ut_user[0] == '\0')
-                        continue;
-                name = g_utf8_make_valid (ut.ut_user, strnlen (ut.ut_user, sizeof ut.ut_user));
-                line = g_utf8_make_valid (ut.ut_line, strnlen (ut.ut_line, sizeof ut.ut_line));
-                host = g_utf8_make_valid (ut.ut_host, strnlen (ut.ut_host, sizeof ut.ut_host));
-                u = json_object_new ();
-                json_object_set_string_member (u, "name", name);
-                json_object_set_string_member (u, "device", line);
-                json_object_set_string_member (u, "host", host);
-                json_object_set_int_member (u, "login_time", ut.ut_tv.tv_sec);
+                json_object_set_string_member (u, "name", login->user);
+                json_object_set_string_member (u, "device", login->line);
+                json_object_set_string_member (u, "host", login->host);
+                json_object_set_int_member (u, "login_time", login->login_usec / G_USEC_PER_SEC);
                 json_array_add_object_element (arr, u);
         }
         return arr;
@@ -256,9 +245,224 @@ sysinfo_cmd (PhxCall *call, GError **error)
         return json_node_init_object (json_node_alloc (), obj);
 }
 
-static const PhxCommand sysinfo_commands[] = {
-        { "sysinfo", sysinfo_cmd, NULL, PHX_CMD_THREADED },
+/* ---- qemu-ga's faces: each row reads through the same readers as sysinfo ---- */
+
+/* json_node_init_object/_array take a reference of their own: these hand the caller's on. */
+static JsonNode *
+object_node (JsonObject *obj)
+{
+        JsonNode *node = json_node_init_object (json_node_alloc (), obj);
+
+        json_object_unref (obj);
+        return node;
+}
+
+static JsonNode *
+array_node (JsonArray *arr)
+{
+        JsonNode *node = json_node_init_array (json_node_alloc (), arr);
+
+        json_array_unref (arr);
+        return node;
+}
+
+static JsonNode *
+qga_get_time (PhxCall *call, GError **error)
+{
+        return json_node_init_int (json_node_alloc (), phx_time_now_ns ());
+}
+
+/* qemu-ga 7.2 refuses times outside the years 1970..2069 ("Invalid time"). */
+#define QGA_TIME_MAX_NS (G_GINT64_CONSTANT (3155760000) * 1000000000) /* 2070-01-01 UTC */
+
+static JsonNode *
+qga_set_time (PhxCall *call, GError **error)
+{
+        if (phx_args_has (call->args, "time")) {
+                gint64 ns = phx_args_get_int (call->args, "time");
+
+                if (ns < 0 || ns >= QGA_TIME_MAX_NS) {
+                        phx_error_set (error, EINVAL, "Invalid time %" G_GINT64_FORMAT ": not within the years 1970 to 2069",
+                                       ns);
+                        return NULL;
+                }
+                if (!phx_time_set (ns, PHX_RTC_DEVICE, error))
+                        return NULL;
+        } else if (!phx_time_set_from_rtc (PHX_RTC_DEVICE, error)) {
+                return NULL;
+        }
+        return object_node (json_object_new ());
+}
+
+static JsonNode *
+qga_get_host_name (PhxCall *call, GError **error)
+{
+        g_autofree char *name = phx_os_host_name (error);
+        JsonObject *obj;
+
+        if (name == NULL)
+                return NULL;
+        obj = json_object_new ();
+        json_object_set_string_member (obj, "host-name", name);
+        return object_node (obj);
+}
+
+static JsonNode *
+qga_get_osinfo (PhxCall *call, GError **error)
+{
+        /* qemu-ga's member <- os-release variable; absent variables are absent members */
+        static const char *const members[][2] = {
+                { "id", "ID" },
+                { "name", "NAME" },
+                { "pretty-name", "PRETTY_NAME" },
+                { "version", "VERSION" },
+                { "version-id", "VERSION_ID" },
+                { "variant", "VARIANT" },
+                { "variant-id", "VARIANT_ID" },
+        };
+        g_autoptr(GHashTable) release = phx_os_release_read ();
+        struct utsname u;
+        JsonObject *obj;
+
+        if (!phx_os_uname (&u, error))
+                return NULL;
+        obj = json_object_new ();
+        json_object_set_string_member (obj, "kernel-release", u.release);
+        json_object_set_string_member (obj, "kernel-version", u.version);
+        json_object_set_string_member (obj, "machine", u.machine);
+        for (guint i = 0; i < G_N_ELEMENTS (members); i++) {
+                const char *value = g_hash_table_lookup (release, members[i][1]);
+                if (value != NULL)
+                        json_object_set_string_member (obj, members[i][0], value);
+        }
+        return object_node (obj);
+}
+
+static JsonNode *
+qga_get_timezone (PhxCall *call, GError **error)
+{
+        g_autofree char *zone = NULL;
+        JsonObject *obj = json_object_new ();
+        gint offset;
+
+        phx_time_zone_now (&zone, &offset);
+        json_object_set_string_member (obj, "zone", zone);
+        json_object_set_int_member (obj, "offset", offset);
+        return object_node (obj);
+}
+
+static JsonNode *
+qga_get_users (PhxCall *call, GError **error)
+{
+        g_autoptr(GPtrArray) logins = phx_users_first_logins (_PATH_UTMP, LOGIND_SESSIONS_DIR);
+        JsonArray *arr = json_array_sized_new (logins->len);
+
+        for (guint i = 0; i < logins->len; i++) {
+                PhxLogin *login = g_ptr_array_index (logins, i);
+                JsonObject *u = json_object_new ();
+
+                json_object_set_string_member (u, "user", login->user);
+                json_object_set_double_member (u, "login-time", (double) login->login_usec / G_USEC_PER_SEC);
+                json_array_add_object_element (arr, u);
+        }
+        return array_node (arr);
+}
+
+static JsonNode *
+qga_get_load (PhxCall *call, GError **error)
+{
+        double load[3];
+        JsonObject *obj;
+
+        if (!phx_cpu_loadavg (load, error))
+                return NULL;
+        obj = json_object_new ();
+        json_object_set_double_member (obj, "load1m", load[0]);
+        json_object_set_double_member (obj, "load5m", load[1]);
+        json_object_set_double_member (obj, "load15m", load[2]);
+        return object_node (obj);
+}
+
+static JsonNode *
+qga_get_cpustats (PhxCall *call, GError **error)
+{
+        static const char *const names[PHX_CPU_TIMES_MAX] = {
+                "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guestnice",
+        };
+        g_autoptr(GArray) cpus = phx_cpu_times_read (error);
+        long tck = sysconf (_SC_CLK_TCK);
+        JsonArray *arr;
+
+        if (cpus == NULL)
+                return NULL;
+        arr = json_array_sized_new (cpus->len);
+        for (guint i = 0; i < cpus->len; i++) {
+                const PhxCpuTimes *t = &g_array_index (cpus, PhxCpuTimes, i);
+                JsonObject *c = json_object_new ();
+
+                json_object_set_string_member (c, "type", "linux");
+                json_object_set_int_member (c, "cpu", t->cpu);
+                /* milliseconds, as qemu-ga: /proc/stat counts USER_HZ ticks */
+                for (guint k = 0; k < t->n_times; k++)
+                        json_object_set_int_member (c, names[k], (gint64) (t->ticks[k] * 1000 / tck));
+                json_array_add_object_element (arr, c);
+        }
+        return array_node (arr);
+}
+
+static const PhxArgSpec qga_set_time_args[] = {
+        { "time", PHX_ARG_INT, 0 },
         { NULL }
 };
 
-PHX_DEFINE_STATELESS_FAMILY (PhxSysinfoFamily, phx_sysinfo_family, sysinfo_commands)
+/* Nothing here writes to a filesystem, so all of it answers while filesystems are frozen.
+ * The qemu-ga rows run inline, not in a worker: each is a system call or a read of a small
+ * file in /proc, /run or /etc (a frozen filesystem does not block reads), and a reply from a
+ * worker may overtake the replies to requests sent after it, while qemu-ga answers in order
+ * and its clients may pipeline requests without an `id` (a guest-sync after a command). */
+static const PhxCommand sysinfo_commands[] = {
+        { "sysinfo", sysinfo_cmd, NULL, PHX_CMD_THREADED },
+        { "qga-get-time", qga_get_time, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-set-time", qga_set_time, qga_set_time_args, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-get-host-name", qga_get_host_name, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-get-osinfo", qga_get_osinfo, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-get-timezone", qga_get_timezone, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-get-users", qga_get_users, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-get-load", qga_get_load, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { "qga-get-cpustats", qga_get_cpustats, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
+        { NULL }
+};
+
+static const PhxFace sysinfo_faces[] = {
+        { PHX_DIALECT_QGA, "guest-get-time", "qga-get-time", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-set-time", "qga-set-time", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-get-host-name", "qga-get-host-name", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-get-osinfo", "qga-get-osinfo", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-get-timezone", "qga-get-timezone", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-get-users", "qga-get-users", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-get-load", "qga-get-load", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-get-cpustats", "qga-get-cpustats", NULL, NULL, PHX_FACE_STRICT },
+        { .name = NULL }
+};
+
+typedef struct {
+        PhxFamily parent_instance;
+} PhxSysinfoFamily;
+
+typedef struct {
+        PhxFamilyClass parent_class;
+} PhxSysinfoFamilyClass;
+
+G_DEFINE_TYPE (PhxSysinfoFamily, phx_sysinfo_family, PHX_TYPE_FAMILY)
+
+static void
+phx_sysinfo_family_class_init (PhxSysinfoFamilyClass *klass)
+{
+        PHX_FAMILY_CLASS (klass)->commands = sysinfo_commands;
+        PHX_FAMILY_CLASS (klass)->faces = sysinfo_faces;
+}
+
+static void
+phx_sysinfo_family_init (PhxSysinfoFamily *self)
+{
+}

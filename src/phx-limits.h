@@ -183,3 +183,21 @@
 /* Buffer for one passwd entry from NSS. */
 #define PHX_ACCOUNT_NSS_BUF ((gsize) 16 * 1024)
 
+
+/* ---- system information (sysinfo-*.c) ---- */
+
+/* Largest os-release(5) file read; real ones are under 1 KiB. */
+#define PHX_OS_RELEASE_MAX ((gsize) 64 * 1024)
+
+/* Largest utmp file read: 384 bytes a record, so some 40000 logins. */
+#define PHX_UTMP_MAX ((gsize) 16 * 1024 * 1024)
+
+/* logind session files looked at per request, and the largest one read (they are a few
+ * hundred bytes); a guest with more sessions reports the first ones found. */
+#define PHX_LOGIND_SESSIONS_MAX 4096
+#define PHX_LOGIND_SESSION_FILE_MAX ((gsize) 64 * 1024)
+
+/* /proc/loadavg is one short line; /proc/stat grows with CPUs and interrupts (a
+ * 1024-CPU machine writes some hundreds of KiB). */
+#define PHX_PROC_LOADAVG_MAX ((gsize) 4096)
+#define PHX_PROC_STAT_MAX ((gsize) 8 * 1024 * 1024)

@@ -521,7 +521,8 @@ agent_start (void)
          * One harmless command is off so the disabled path is reached. Not jailed, nothing
          * that names a path or touches the network: file-open is off, so handles exist only
          * as numbers the host made up. */
-        static const char *const jailed_block[] = { "sysinfo", "exec", "exec-kill", "guest-exec", NULL };
+        static const char *const jailed_block[] = { "sysinfo", "exec", "exec-kill", "guest-exec",
+                                                    "guest-set-time", NULL };
         static const char *const unjailed_allow[] = { "ping", "get-commands", "agent-shutdown", "fs-freeze",
                                                       "fs-unfreeze", "get-freeze-status", "file-read",
                                                       "file-write", "file-close", NULL };
