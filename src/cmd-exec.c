@@ -16,6 +16,8 @@
 #define G_LOG_DOMAIN "cmd-exec"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 
@@ -33,6 +35,7 @@ typedef struct {
 typedef struct {
         PhxFamily parent_instance;
         GHashTable *records; /* pid (gint64*) -> Record */
+        guint reserved;      /* exec admitted, not yet spawned */
         PhxExecQuota *quota;
 } PhxExecFamily;
 
@@ -135,54 +138,158 @@ capture_mode (JsonNode *node, PhxExecCapture *out, GError **error)
         return FALSE;
 }
 
-static JsonNode *
-exec_start (PhxCall *call, GError **error)
+/* What exec will spawn, made ready in a worker thread (the user lookup reads NSS, which
+ * may block) and spawned by the family's finish on the main thread, which owns the table. */
+typedef struct {
+        GStrv argv;
+        GStrv env;
+        char *cwd;
+        GBytes *input;
+        PhxExecCapture capture;
+        guint timeout_s;
+        gboolean as_user;
+        PhxExecUser user;
+        gid_t groups[PHX_ACCOUNT_GROUPS_MAX];
+} ExecPlan;
+
+static void
+exec_plan_free (gpointer data)
 {
-        PhxExecFamily *self = EXEC_FAMILY (call);
+        ExecPlan *plan = data;
+
+        g_strfreev (plan->argv);
+        g_strfreev (plan->env);
+        g_free (plan->cwd);
+        g_clear_pointer (&plan->input, g_bytes_unref);
+        g_free (plan);
+}
+
+/* `user`: their ids and groups; unless the host gave an environment, the one a login gives
+ * (HOME, USER, LOGNAME, SHELL, and the agent's PATH); unless it gave a directory, their home
+ * if it exists. */
+static gboolean
+plan_user (ExecPlan *plan, const char *name, GError **error)
+{
+        struct passwd pw, *found = NULL;
+        g_autofree char *buf = g_malloc (PHX_ACCOUNT_NSS_BUF);
+        int err = getpwnam_r (name, &pw, buf, PHX_ACCOUNT_NSS_BUF, &found);
+
+        if (found == NULL) {
+                phx_error_set (error, err != 0 ? err : ENOENT, "failed to find user '%s'", name);
+                return FALSE;
+        }
+        plan->as_user = TRUE;
+        plan->user.uid = pw.pw_uid;
+        plan->user.gid = pw.pw_gid;
+        plan->user.groups = plan->groups;
+        plan->user.n_groups = PHX_ACCOUNT_GROUPS_MAX;
+        if (getgrouplist (name, pw.pw_gid, plan->groups, &plan->user.n_groups) < 0) {
+                plan->groups[0] = pw.pw_gid; /* more than we keep: the primary group only, never more */
+                plan->user.n_groups = 1;
+        }
+        if (plan->env == NULL) {
+                GStrvBuilder *b = g_strv_builder_new ();
+                g_autofree char *home = g_strdup_printf ("HOME=%s", pw.pw_dir);
+                g_autofree char *user = g_strdup_printf ("USER=%s", pw.pw_name);
+                g_autofree char *logname = g_strdup_printf ("LOGNAME=%s", pw.pw_name);
+                g_autofree char *shell = g_strdup_printf ("SHELL=%s", pw.pw_shell);
+                g_autofree char *path = g_strdup_printf ("PATH=%s", g_getenv ("PATH") ? g_getenv ("PATH")
+                                                                                       : "/usr/bin:/bin");
+                g_strv_builder_add_many (b, home, user, logname, shell, path, NULL);
+                plan->env = g_strv_builder_end (b);
+                g_strv_builder_unref (b);
+        }
+        if (plan->cwd == NULL && g_file_test (pw.pw_dir, G_FILE_TEST_IS_DIR))
+                plan->cwd = g_strdup (pw.pw_dir);
+        return TRUE;
+}
+
+static JsonNode *
+exec_prepare (PhxCall *call, GError **error)
+{
         const char *path = phx_args_get_string (call->args, "path");
-        g_auto(GStrv) args = NULL;
-        g_auto(GStrv) env = NULL;
+        const char *user = phx_args_get_string (call->args, "user");
         g_autoptr(GStrvBuilder) argv = g_strv_builder_new ();
-        g_auto(GStrv) argv_strv = NULL;
-        g_autoptr(GError) local = NULL;
-        g_autofree char *printable = NULL;
+        g_auto(GStrv) args = NULL;
+        ExecPlan *plan = g_new0 (ExecPlan, 1);
+
+        call->family_data = plan;
+        call->family_data_free = exec_plan_free;
+        args = string_list (phx_args_get_node (call->args, "arg"), "arg", error);
+        if (error != NULL && *error != NULL)
+                return NULL;
+        plan->env = string_list (phx_args_get_node (call->args, "env"), "env", error);
+        if (error != NULL && *error != NULL)
+                return NULL;
+        if (!capture_mode (phx_args_get_node (call->args, "capture-output"), &plan->capture, error))
+                return NULL;
+        g_strv_builder_add (argv, path);
+        if (args != NULL)
+                g_strv_builder_addv (argv, (const char **) args);
+        plan->argv = g_strv_builder_end (argv);
+        plan->cwd = g_strdup (phx_args_get_string (call->args, "cwd"));
+        plan->input = phx_args_get_bytes (call->args, "input-data");
+        if (plan->input != NULL)
+                g_bytes_ref (plan->input);
+        plan->timeout_s = (guint) phx_args_get_int (call->args, "timeout");
+        if (user != NULL && !plan_user (plan, user, error))
+                return NULL;
+        return NULL; /* the pid comes from finish */
+}
+
+static gboolean
+is_exec (PhxCall *call)
+{
+        return call->command->func == exec_prepare;
+}
+
+/* A slot in the table is taken at admission, in arrival order, so that commands admitted
+ * together cannot go past the bound. */
+static gboolean
+exec_admit (PhxFamily *family, PhxCall *call, GError **error)
+{
+        PhxExecFamily *self = (PhxExecFamily *) family;
+
+        if (is_exec (call)) {
+                if (g_hash_table_size (self->records) + self->reserved >= PHX_EXEC_MAX) {
+                        phx_error_set (error, EAGAIN,
+                                       "%d commands are running or waiting to be collected with exec-status: no more",
+                                       PHX_EXEC_MAX);
+                        return FALSE;
+                }
+                self->reserved++;
+        }
+        return PHX_FAMILY_CLASS (phx_exec_family_parent_class)->admit (family, call, error);
+}
+
+static JsonNode *
+spawn (PhxExecFamily *self, ExecPlan *plan, GError **error)
+{
         PhxExecSpec spec = { 0 };
+        g_autofree char *printable = NULL;
         PhxExecProcess *proc;
         Record *record;
         gint64 *key;
         JsonObject *ret;
 
-        if (g_hash_table_size (self->records) >= PHX_EXEC_MAX) {
-                phx_error_set (error, EAGAIN,
-                               "%d commands are running or waiting to be collected with exec-status: no more",
-                               PHX_EXEC_MAX);
-                return NULL;
-        }
-        args = string_list (phx_args_get_node (call->args, "arg"), "arg", &local);
-        if (local == NULL)
-                env = string_list (phx_args_get_node (call->args, "env"), "env", &local);
-        if (local == NULL)
-                capture_mode (phx_args_get_node (call->args, "capture-output"), &spec.capture, &local);
-        if (local != NULL) {
-                g_propagate_error (error, g_steal_pointer (&local));
-                return NULL;
-        }
-        g_strv_builder_add (argv, path);
-        if (args != NULL)
-                g_strv_builder_addv (argv, (const char **) args);
-        argv_strv = g_strv_builder_end (argv);
-        spec.argv = argv_strv;
-        spec.envp = env;
-        spec.cwd = phx_args_get_string (call->args, "cwd");
-        spec.input = phx_args_get_bytes (call->args, "input-data");
-        spec.timeout_s = (guint) phx_args_get_int (call->args, "timeout");
+        spec.argv = plan->argv;
+        spec.envp = plan->env;
+        spec.cwd = plan->cwd;
+        spec.input = plan->input;
+        spec.capture = plan->capture;
+        spec.timeout_s = plan->timeout_s;
+        spec.user = plan->as_user ? &plan->user : NULL;
         proc = phx_exec_process_spawn (&spec, self->quota, error);
         if (proc == NULL)
                 return NULL;
         /* the path only, escaped: arguments, environment and input may carry secrets, and a
          * newline in a host-sent name must not make a log line of its own */
-        printable = g_strescape (path, NULL);
-        g_message ("exec: pid %" G_GINT64_FORMAT ": %s", phx_exec_process_get_pid (proc), printable);
+        printable = g_strescape (plan->argv[0], NULL);
+        if (plan->as_user)
+                g_message ("exec: pid %" G_GINT64_FORMAT " (uid %u): %s", phx_exec_process_get_pid (proc),
+                           (unsigned) plan->user.uid, printable);
+        else
+                g_message ("exec: pid %" G_GINT64_FORMAT ": %s", phx_exec_process_get_pid (proc), printable);
         record = g_new0 (Record, 1);
         record->proc = proc;
         g_object_set_data (G_OBJECT (proc), "phx-exec-family", self);
@@ -194,6 +301,18 @@ exec_start (PhxCall *call, GError **error)
         ret = json_object_new ();
         json_object_set_int_member (ret, "pid", *key);
         return json_node_init_object (json_node_alloc (), ret);
+}
+
+static void
+exec_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **error)
+{
+        PhxExecFamily *self = (PhxExecFamily *) family;
+
+        if (!is_exec (call))
+                return;
+        self->reserved--;
+        if (*error == NULL && call->family_data != NULL)
+                *result = spawn (self, call->family_data, error);
 }
 
 static const char *const stream_prefix[PHX_EXEC_N_STREAMS] = { "out", "err" };
@@ -209,7 +328,7 @@ add_stream (JsonObject *ret, PhxExecProcess *proc, PhxExecStream stream, gint64 
         g_autoptr(GBytes) page = NULL;
         gsize end;
         gboolean lost;
-
+        g_autofree char *text = NULL;
 
         if (!phx_exec_process_captures (proc, stream))
                 return TRUE;
@@ -218,7 +337,7 @@ add_stream (JsonObject *ret, PhxExecProcess *proc, PhxExecStream stream, gint64 
         /* as qemu-ga: a stream that said nothing has no members (unless a host reads pages) */
         if (total == 0 && !paged && !phx_exec_process_get_truncated (proc, stream))
                 return TRUE;
-        g_autofree char *text = phx_base64_encode (g_bytes_get_data (page, NULL), g_bytes_get_size (page));
+        text = phx_base64_encode (g_bytes_get_data (page, NULL), g_bytes_get_size (page));
         json_object_set_string_member (ret, data_name, text);
         /* the host got less than the command wrote: dropped at the capture bound, or (without
          * offsets, the last reply qemu-ga's way) past this reply's page */
@@ -295,6 +414,7 @@ static const PhxArgSpec exec_args[] = {
         { "capture-output", PHX_ARG_ANY, 0 },
         { "cwd", PHX_ARG_PATH, 0 },
         { "timeout", PHX_ARG_INT, 0, .def.i = 0, .min = 0, .max = PHX_EXEC_TIMEOUT_MAX_S },
+        { "user", PHX_ARG_STRING, 0 },
         { NULL }
 };
 
@@ -323,6 +443,7 @@ static const PhxArgSpec qga_exec_args[] = {
         { "capture-output", PHX_ARG_ANY, 0 },
         { EXT "cwd", PHX_ARG_PATH, 0, .as = "cwd" },
         { EXT "timeout", PHX_ARG_INT, 0, .def.i = 0, .min = 0, .max = PHX_EXEC_TIMEOUT_MAX_S, .as = "timeout" },
+        { EXT "user", PHX_ARG_STRING, 0, .as = "user" },
         { NULL }
 };
 
@@ -352,7 +473,7 @@ qga_status_reply (JsonNode *result)
 }
 
 static const PhxCommand exec_commands[] = {
-        { "exec", exec_start, exec_args, 0 },
+        { "exec", exec_prepare, exec_args, PHX_CMD_THREADED },
         { "exec-status", exec_status, status_args, PHX_CMD_FROZEN_OK },
         { "exec-kill", exec_kill, kill_args, PHX_CMD_FROZEN_OK },
         { NULL }
@@ -380,6 +501,8 @@ phx_exec_family_class_init (PhxExecFamilyClass *klass)
         G_OBJECT_CLASS (klass)->finalize = phx_exec_family_finalize;
         PHX_FAMILY_CLASS (klass)->commands = exec_commands;
         PHX_FAMILY_CLASS (klass)->faces = exec_faces;
+        PHX_FAMILY_CLASS (klass)->admit = exec_admit;
+        PHX_FAMILY_CLASS (klass)->finish = exec_finish;
 }
 
 static void

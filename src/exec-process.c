@@ -9,6 +9,7 @@
 #define G_LOG_DOMAIN "exec-process"
 
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -155,13 +156,20 @@ on_input_written (GObject *source, GAsyncResult *result, gpointer user_data)
         g_output_stream_close (G_OUTPUT_STREAM (source), NULL, NULL);
 }
 
-/* In the child, before exec: a process group of its own, and SIGPIPE as a command expects
- * it (the agent ignores it). */
+/* In the child, before exec: a process group of its own, SIGPIPE as a command expects it
+ * (the agent ignores it), and the user's ids when it runs as someone else: groups, then
+ * gid, then uid (after which it could change none of them). A step that fails ends the
+ * child with 126 before it runs anything as root. Only async-signal-safe calls here. */
 static void
 child_setup (gpointer user_data)
 {
+        const PhxExecUser *user = user_data;
+
         setpgid (0, 0);
         signal (SIGPIPE, SIG_DFL);
+        if (user != NULL && (setgroups ((size_t) user->n_groups, user->groups) < 0 || setgid (user->gid) < 0 ||
+                             setuid (user->uid) < 0))
+                _exit (126);
 }
 
 static gboolean
@@ -204,7 +212,8 @@ phx_exec_process_spawn (const PhxExecSpec *spec, PhxExecQuota *quota, GError **e
                 return NULL;
         }
         if (!g_spawn_async_with_pipes_and_fds (spec->cwd != NULL ? spec->cwd : "/", (const char *const *) spec->argv,
-                                               (const char *const *) spec->envp, flags, child_setup, NULL, -1,
+                                               (const char *const *) spec->envp, flags, child_setup,
+                                               (gpointer) spec->user, -1,
                                                merged[1], merged[1], NULL, NULL, 0, &pid,
                                                spec->input != NULL ? &in_fd : NULL,
                                                out && merged[1] < 0 ? &out_fd : NULL, err ? &err_fd : NULL,

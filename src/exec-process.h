@@ -28,8 +28,17 @@ typedef struct {
         gsize max;
 } PhxExecQuota;
 
+/* Who the command runs as, looked up beforehand (NSS may block: not in the child). */
+typedef struct {
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;
+        int n_groups;
+} PhxExecUser;
+
 typedef struct {
         char **argv;          /* argv[0] is looked up in PATH (of envp when given) */
+        const PhxExecUser *user; /* NULL: root, as the agent */
         char **envp;          /* NULL: the agent's environment */
         const char *cwd;      /* NULL: / */
         GBytes *input;        /* NULL: stdin is /dev/null */

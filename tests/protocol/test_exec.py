@@ -279,3 +279,38 @@ def test_arguments_environment_and_input_never_reach_the_log(agent, agent_log, o
     log = agent_log()
     assert "SECRET" not in log
     assert "\nforged" not in log and "no\\nforged" in log
+
+
+def test_run_as_another_user(agent):
+    h = agent.connect()
+    pid = h.ok("exec", {"path": "sh", "arg": ["-c", "id -u; id -g; id -G; echo $HOME $USER; pwd; touch /root/x"],
+                        "user": "nobody", "capture-output": "separated"})["pid"]
+    while not (st := h.ok("exec-status", {"pid": pid}))["exited"]:
+        time.sleep(0.05)
+    out = unb64(st["out-data"]).decode().split("\n")
+    assert out[0] == "65534" and out[1] == "65534" and out[2] == "65534"  # no root group left
+    assert out[3] == "/nonexistent nobody" and out[4] == "/"  # nobody's home does not exist: /
+    assert st["exitcode"] != 0 and b"Permission denied" in unb64(st["err-data"])
+    code, text = h.err("exec", {"path": "true", "user": "no-such-user"})
+    assert "failed to find user 'no-such-user'" in text
+
+
+def test_exec_slots_are_taken_in_arrival_order(ours):
+    """65 requests in one write: the 65th is refused at once, even though none has spawned
+    yet when it is admitted."""
+    msgs = b"".join(json.dumps({"execute": "guest-exec", "arguments": {"path": "sleep", "arg": ["100"]},
+                                "id": i}).encode() + b"\n" for i in range(65))
+    ours.sock.sendall(msgs)
+    got = {}
+    while len(got) < 65:
+        while b"\n" not in ours.buf:
+            ours.buf += ours.sock.recv(1 << 16)
+        line, ours.buf = ours.buf.split(b"\n", 1)
+        r = json.loads(line)
+        got[r["id"]] = r
+    pids = [r["return"]["pid"] for r in got.values() if "return" in r]
+    try:
+        assert len(pids) == 64 and "error" in got[64]
+    finally:
+        for pid in pids:
+            os.kill(pid, 9)
