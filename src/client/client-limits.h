@@ -21,3 +21,12 @@
 /* __complete-path: matches printed for one completion (bash asks before showing more than
  * its own completion-query-items anyway) */
 #define CLIENT_COMPLETE_MAX 1000
+
+/* exec: stdin sent with the command, at most (it travels in one request) */
+#define CLIENT_EXEC_INPUT_MAX ((gsize) 48 * 1024 * 1024)
+
+/* exec: how often the output is asked for, from at once while it flows to this while the
+ * command is quiet */
+#define CLIENT_EXEC_POLL_MIN_MS 10
+#define CLIENT_EXEC_POLL_MAX_MS 200
+

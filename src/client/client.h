@@ -12,6 +12,7 @@ typedef struct {
         gboolean timing; /* --timing: get/put print their transfer and verification times */
         int argc;
         char **argv; /* the subcommand's arguments, argv[0] is its name */
+        int exit_status; /* what the client exits with when the subcommand succeeds (exec) */
 } Ctx;
 
 typedef gboolean (*SubFunc) (Ctx *ctx, GError **error);
@@ -39,6 +40,9 @@ gboolean sub_chmod (Ctx *ctx, GError **error);
 gboolean sub_chown (Ctx *ctx, GError **error);
 gboolean sub_md5 (Ctx *ctx, GError **error);
 gboolean sub_hash (Ctx *ctx, GError **error);
+
+/* client-exec.c */
+gboolean sub_exec (Ctx *ctx, GError **error);
 
 /* client-complete.c */
 gboolean sub_complete_path (Ctx *ctx, GError **error);

@@ -173,6 +173,7 @@ static const struct {
         { "freeze-status", sub_freeze_status, N_("whether they are frozen") },
         { "shutdown-agent", sub_shutdown, N_("stop the agent") },
         { "info", sub_info, N_("system information, readable") },
+        { "exec", sub_exec, "[--timeout S] [--cwd DIR] [--env K=V]... [--user U] -- CMD [ARGS]" },
         { "shell", sub_shell, N_("raw JSON lines in, pretty replies out") },
         { "ifaces", sub_ifaces, N_("network interfaces, a table") },
         { "addr", sub_addr, "add|del CIDR dev IFNAME" },
@@ -263,7 +264,7 @@ main (int argc, char **argv)
                         return g_error_matches (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE) ? 2 : 1;
                 }
                 client_conn_free (ctx.conn);
-                return 0;
+                return ctx.exit_status;
         }
         g_printerr (_("phoenix-ga-client: unknown command '%s' (see --help)\n"), argv[1]);
         return 2;

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, needs_root
+from conftest import ROOT, needs_root, wait_until
 from test_network import netns  # noqa: F401  (fixture)
 
 CLIENT = os.environ.get("PHX_CLIENT", str(pathlib.Path(os.environ.get(
@@ -399,3 +399,43 @@ def test_completion_completes_guest_paths_through_the_agent(agent, tmp_path):
     assert complete(["-s", agent.sock_path, "put", "local", str(guest) + "/o"], env) == [str(guest) + "/other"]
     # no agent behind the socket: nothing offered, nothing printed
     assert complete(["-s", str(tmp_path / "none.sock"), "cat", "/"], env) == []
+
+
+def test_exec_streams_passes_stdin_and_exit_status(cli):
+    out = cli("exec", "--", "sh", "-c", "cat; echo to-err >&2; exit 7", input="from stdin\n", check=False)
+    assert (out.returncode, out.stdout, out.stderr) == (7, "from stdin\n", "to-err\n")
+    out = cli("exec", "--env", "A=1", "--env", "PATH=/usr/bin:/bin", "--cwd", "/tmp", "sh", "-c",
+              "echo $A; pwd; kill -TERM $$", check=False)
+    assert (out.returncode, out.stdout) == (128 + 15, "1\n/tmp\n")
+    out = cli("exec", "--user", "nobody", "--", "id", "-u")
+    assert out.stdout == "65534\n"
+    out = cli("exec", "--timeout", "1", "--", "sleep", "30", check=False)
+    assert out.returncode == 128 + 9 and "timed out" in out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["exec"], "exec: no command given"),
+    (["exec", "--timeout", "0", "--", "true"], "exec: --timeout '0' is not a number of seconds"),
+    (["exec", "--env", "NOEQUALS", "--", "true"], "exec: --env 'NOEQUALS' is not NAME=VALUE"),
+    (["exec", "--bogus", "--", "true"], "exec: unknown option '--bogus'"),
+])
+def test_exec_argument_errors(cli, args, message):
+    out = cli(*args, check=False)
+    assert out.returncode == 2 and out.stderr.startswith("phoenix-ga-client: " + message), out.stderr
+
+
+def test_exec_output_arrives_while_the_command_runs_and_ctrl_c_kills_it(agent, tmp_path):
+    env = dict(os.environ, PHOENIX_GA_SOCKET=agent.sock_path)
+    marker = str(tmp_path / "marker")
+    # the marker names the shell's own command line; the sleep is in its process group
+    p = subprocess.Popen([CLIENT, "exec", "--", "sh", "-c", "echo ready; sleep 100; echo %s" % marker],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"  # streamed: the command has not ended
+        wait_until(lambda: subprocess.run(["pgrep", "-f", marker]).returncode == 0, "the remote shell running")
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 128 + signal.SIGINT
+        assert subprocess.run(["pgrep", "-f", marker]).returncode == 1
+    finally:
+        p.kill()
+        p.wait()
