@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, needs_root, wait_until
+from conftest import ROOT, TIMEOUT, needs_root, wait_until
 from test_network import netns  # noqa: F401  (fixture)
 
 CLIENT = os.environ.get("PHX_CLIENT", str(pathlib.Path(os.environ.get(
@@ -439,3 +439,33 @@ def test_exec_output_arrives_while_the_command_runs_and_ctrl_c_kills_it(agent, t
     finally:
         p.kill()
         p.wait()
+
+
+def test_exec_ctrl_c_on_a_terminal_kills_the_remote_group(agent, tmp_path):
+    """As a person does it: the client on a pty, Ctrl-C typed; the terminal's line
+    discipline signals the client, which passes it on to the command's process group."""
+    import pty
+    import select
+    env = dict(os.environ, PHOENIX_GA_SOCKET=agent.sock_path, TERM="xterm")
+    marker = str(tmp_path / "pty-marker")
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execve(CLIENT, [CLIENT, "exec", "--", "sh", "-c", "echo ready; sleep 100; echo %s" % marker], env)
+    try:
+        seen = b""
+        deadline = time.monotonic() + TIMEOUT
+        while b"ready" not in seen:
+            assert time.monotonic() < deadline, seen
+            if select.select([master], [], [], 0.1)[0]:
+                seen += os.read(master, 65536)
+        wait_until(lambda: subprocess.run(["pgrep", "-f", marker]).returncode == 0, "the remote shell running")
+        os.write(master, b"\x03")
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGINT
+        wait_until(lambda: subprocess.run(["pgrep", "-f", marker]).returncode == 1, "the remote group gone")
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(master)
