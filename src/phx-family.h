@@ -50,6 +50,9 @@ typedef JsonNode *(*PhxReplyAdapter) (JsonNode *result); /* takes ownership */
 typedef enum {
         PHX_FACE_STRICT = 1 << 0,    /* unknown arguments are refused (qemu-ga does), not ignored */
         PHX_FACE_DELIMITED = 1 << 1, /* the reply is preceded by one 0xFF byte (guest-sync-delimited) */
+        PHX_FACE_RESYNC = 1 << 2,    /* answered at once: the replies its connection still owes to
+                                      * older qemu-ga requests are dropped (guest-sync: the host
+                                      * that asks has given up on them) */
 } PhxFaceFlags;
 
 typedef struct {

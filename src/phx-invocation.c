@@ -79,6 +79,14 @@ phx_invocation_encode (PhxInvocation *self)
                 g_ptr_array_add (self->reply, phx_reply_encode (g_steal_pointer (&self->result), self->prepared.tag));
 }
 
+/* The encoded reply parts, for a caller that sends them later (qemu-ga's reply order). */
+GPtrArray *
+phx_invocation_steal_reply (PhxInvocation *self)
+{
+        phx_invocation_encode (self);
+        return g_steal_pointer (&self->reply);
+}
+
 gsize
 phx_invocation_reply_size (PhxInvocation *self)
 {
