@@ -35,11 +35,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlLink, rtnl_link_put)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlRoute, rtnl_route_put)
 
 void
+phx_net_addr_free (PhxNetAddr *addr)
+{
+        g_free (addr->address);
+        g_free (addr->label);
+        g_free (addr);
+}
+
+void
 phx_net_iface_free (PhxNetIface *iface)
 {
         g_free (iface->name);
+        g_free (iface->lladdr);
         g_free (iface->hwaddr);
-        g_ptr_array_unref (iface->ips);
+        g_ptr_array_unref (iface->addrs);
         g_free (iface);
 }
 
@@ -49,6 +58,7 @@ phx_net_route_free (PhxNetRoute *route)
         g_free (route->ifname);
         g_free (route->dst);
         g_free (route->src);
+        g_free (route->from);
         g_free (route->gateway);
         g_free (route);
 }
@@ -211,38 +221,77 @@ phx_netlink_prefix_to_mask (int family, guint prefixlen)
 }
 
 static char *
-format_hwaddr (NlAddr *a)
+format_lladdr (NlAddr *a)
 {
         const guint8 *b;
         GString *s;
         guint len;
-        gboolean all_zero = TRUE;
 
         if (a == NULL || (len = nl_addr_get_len (a)) == 0)
-                return g_strdup ("");
+                return NULL;
         b = nl_addr_get_binary_addr (a);
-        for (guint i = 0; i < len; i++)
-                all_zero &= b[i] == 0;
-        /* loopback's 00:00:00:00:00:00 means "none", as the original agent reported it */
-        if (all_zero)
-                return g_strdup ("");
-        s = g_string_new (NULL);
+        s = g_string_sized_new (len * 3);
         for (guint i = 0; i < len; i++)
                 g_string_append_printf (s, i ? ":%02x" : "%02x", b[i]);
         return g_string_free (s, FALSE);
 }
 
-GPtrArray *
-phx_netlink_list_ifaces (GError **error)
+/* loopback's 00:00:00:00:00:00 means "none", as the original agent reported it */
+static char *
+phoenix_hwaddr (const char *lladdr)
+{
+        if (lladdr == NULL || strspn (lladdr, "0:") == strlen (lladdr))
+                return g_strdup ("");
+        return g_strdup (lladdr);
+}
+
+static PhxNetIface *
+iface_from_link (RtnlLink *link)
 {
         static const rtnl_link_stat_id_t stat_ids[PHX_NET_N_STATS] = {
                 RTNL_LINK_RX_BYTES, RTNL_LINK_RX_PACKETS, RTNL_LINK_RX_ERRORS, RTNL_LINK_RX_DROPPED,
                 RTNL_LINK_TX_BYTES, RTNL_LINK_TX_PACKETS, RTNL_LINK_TX_ERRORS, RTNL_LINK_TX_DROPPED,
         };
+        PhxNetIface *iface = g_new0 (PhxNetIface, 1);
+
+        iface->index = rtnl_link_get_ifindex (link);
+        iface->name = g_strdup (rtnl_link_get_name (link));
+        iface->lladdr = format_lladdr (rtnl_link_get_addr (link));
+        iface->hwaddr = phoenix_hwaddr (iface->lladdr);
+        iface->flags = rtnl_link_get_flags (link);
+        iface->mtu = rtnl_link_get_mtu (link);
+        for (guint i = 0; i < PHX_NET_N_STATS; i++)
+                iface->stats[i] = rtnl_link_get_stat (link, stat_ids[i]);
+        iface->rx_missed = rtnl_link_get_stat (link, RTNL_LINK_RX_MISSED_ERR);
+        iface->addrs = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_addr_free);
+        return iface;
+}
+
+static PhxNetAddr *
+addr_from_rtnl (RtnlAddr *a, const char *ifname)
+{
+        PhxNetAddr *addr = g_new0 (PhxNetAddr, 1);
+        const char *label = rtnl_addr_get_label (a);
+
+        addr->family = rtnl_addr_get_family (a);
+        addr->address = addr_to_string (rtnl_addr_get_local (a));
+        addr->prefixlen = (guint) rtnl_addr_get_prefixlen (a);
+        if (addr->family == AF_INET && label != NULL && label[0] != '\0' && g_strcmp0 (label, ifname) != 0)
+                addr->label = g_strdup (label);
+        return addr;
+}
+
+/* Two dumps (links, then addresses) and one pass over each: the cost grows with the number
+ * of interfaces plus addresses, never with their product, so hundreds of veth or VRRP
+ * addresses stay fast. */
+GPtrArray *
+phx_netlink_list_ifaces (GError **error)
+{
         g_autoptr(NlSock) sk = open_socket (error);
         g_autoptr(NlCache) links = NULL;
         g_autoptr(NlCache) addrs = NULL;
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_iface_free);
+        g_autoptr(GHashTable) by_index = g_hash_table_new (g_direct_hash, g_direct_equal);
         int err;
 
         if (sk == NULL)
@@ -252,69 +301,125 @@ phx_netlink_list_ifaces (GError **error)
                 set_nl_error (error, err, "netlink dump");
                 return NULL;
         }
+        /* Links in the kernel's dump order (glibc's getifaddrs, and so qemu-ga, use it too). */
         for (struct nl_object *o = nl_cache_get_first (links); o != NULL; o = nl_cache_get_next (o)) {
-                RtnlLink *link = (RtnlLink *) o;
-                PhxNetIface *iface = g_new0 (PhxNetIface, 1);
+                PhxNetIface *iface = iface_from_link ((RtnlLink *) o);
 
-                iface->index = rtnl_link_get_ifindex (link);
-                iface->name = g_strdup (rtnl_link_get_name (link));
-                iface->hwaddr = format_hwaddr (rtnl_link_get_addr (link));
-                iface->flags = rtnl_link_get_flags (link);
-                iface->mtu = rtnl_link_get_mtu (link);
-                for (guint i = 0; i < PHX_NET_N_STATS; i++)
-                        iface->stats[i] = rtnl_link_get_stat (link, stat_ids[i]);
-                iface->ips = g_ptr_array_new_with_free_func (g_free);
-                for (struct nl_object *p = nl_cache_get_first (addrs); p != NULL; p = nl_cache_get_next (p)) {
-                        RtnlAddr *addr = (RtnlAddr *) p;
-                        g_autofree char *ip = NULL;
-                        if (rtnl_addr_get_ifindex (addr) != iface->index)
-                                continue;
-                        ip = addr_to_string (rtnl_addr_get_local (addr));
-                        g_ptr_array_add (iface->ips, g_strdup_printf ("%s/%d", ip, rtnl_addr_get_prefixlen (addr)));
-                }
+                g_hash_table_insert (by_index, GINT_TO_POINTER (iface->index), iface);
                 g_ptr_array_add (out, iface);
         }
+        /* The address dump is one family after another (IPv4 first), each in the kernel's order. */
+        for (struct nl_object *p = nl_cache_get_first (addrs); p != NULL; p = nl_cache_get_next (p)) {
+                RtnlAddr *a = (RtnlAddr *) p;
+                PhxNetIface *iface = g_hash_table_lookup (by_index, GINT_TO_POINTER (rtnl_addr_get_ifindex (a)));
+                int family = rtnl_addr_get_family (a);
+
+                /* an address of a link that came after the link dump waits for the next call */
+                if (iface == NULL || (family != AF_INET && family != AF_INET6))
+                        continue;
+                g_ptr_array_add (iface->addrs, addr_from_rtnl (a, iface->name));
+        }
         return g_steal_pointer (&out);
+}
+
+static gboolean
+route_type_listed (int type)
+{
+        switch (type) {
+        case RTN_UNICAST:
+        case RTN_UNREACHABLE:
+        case RTN_PROHIBIT:
+        case RTN_BLACKHOLE:
+        case RTN_THROW:
+                return TRUE;
+        default:
+                return FALSE;
+        }
+}
+
+static PhxNetRoute *
+route_new (RtnlRoute *r, struct rtnl_nexthop *nh)
+{
+        PhxNetRoute *route = g_new0 (PhxNetRoute, 1);
+        NlAddr *dst = rtnl_route_get_dst (r);
+        NlAddr *from = rtnl_route_get_src (r);
+        char name[IF_NAMESIZE] = "";
+        guint32 v;
+
+        if (nh != NULL && rtnl_route_nh_get_ifindex (nh) > 0)
+                if_indextoname (rtnl_route_nh_get_ifindex (nh), name);
+        route->ifname = g_strdup (name);
+        route->family = rtnl_route_get_family (r);
+        route->scope = rtnl_route_get_scope (r);
+        route->type = rtnl_route_get_type (r);
+        route->prefixlen = dst != NULL ? nl_addr_get_prefixlen (dst) : 0;
+        route->dst = route->prefixlen > 0 ? addr_to_string (dst) : g_strdup ("");
+        route->src = addr_to_string (rtnl_route_get_pref_src (r));
+        route->from_prefixlen = from != NULL ? nl_addr_get_prefixlen (from) : 0;
+        route->from = route->from_prefixlen > 0 ? addr_to_string (from) : g_strdup ("");
+        route->gateway = addr_to_string (nh != NULL ? rtnl_route_nh_get_gateway (nh) : NULL);
+        route->metric = rtnl_route_get_priority (r);
+        route->table = rtnl_route_get_table (r);
+        if (rtnl_route_get_metric (r, RTAX_MTU, &v) == 0)
+                route->mtu = v;
+        if (rtnl_route_get_metric (r, RTAX_WINDOW, &v) == 0)
+                route->window = v;
+        if (rtnl_route_get_metric (r, RTAX_RTT, &v) == 0)
+                route->rtt = v;
+        return route;
+}
+
+typedef struct {
+        int family;
+        GPtrArray *out;
+} RouteDump;
+
+static int
+on_route (NlMsg *msg, void *arg)
+{
+        RouteDump *dump = arg;
+        g_autoptr(RtnlRoute) r = NULL;
+        int f, n;
+
+        /* a message libnl cannot read is one route fewer, not a failed listing */
+        if (rtnl_route_parse (nlmsg_hdr (msg), &r) < 0)
+                return NL_SKIP;
+        f = rtnl_route_get_family (r);
+        n = rtnl_route_get_nnexthops (r);
+        /* The local table holds the kernel's own host and broadcast entries; hosts manage
+         * routes in the others. IPv4/IPv6 multicast routing (families 128, 129) and MPLS
+         * share the dump and are not IP routes here. */
+        if ((f != AF_INET && f != AF_INET6) || (dump->family != AF_UNSPEC && f != dump->family) ||
+            rtnl_route_get_table (r) == RT_TABLE_LOCAL || !route_type_listed (rtnl_route_get_type (r)))
+                return NL_OK;
+        if (n == 0)
+                g_ptr_array_add (dump->out, route_new (r, NULL));
+        /* a multipath route: one entry per next hop, as /proc/net/ipv6_route lists them */
+        for (int i = 0; i < n; i++)
+                g_ptr_array_add (dump->out, route_new (r, rtnl_route_nexthop_n (r, i)));
+        return NL_OK;
 }
 
 GPtrArray *
 phx_netlink_list_routes (int family, GError **error)
 {
         g_autoptr(NlSock) sk = open_socket (error);
-        g_autoptr(NlCache) routes = NULL;
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_route_free);
+        struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
+        RouteDump dump = { family, out };
         int err;
 
         if (sk == NULL)
                 return NULL;
-        if ((err = rtnl_route_alloc_cache (sk, family, 0, &routes)) < 0) {
+        /* A plain dump, not a libnl cache: the cache keeps one route per (table, prefix,
+         * metric) and drops the rest, so of the fe80::/64 route every IPv6 link has, only
+         * one survived. One dump of every family, filtered above: asking for AF_INET6 on a
+         * kernel without IPv6 gets rtnetlink's all-families dump back, not an error. */
+        if ((err = nl_send_simple (sk, RTM_GETROUTE, NLM_F_DUMP, &rtm, sizeof rtm)) < 0 ||
+            (err = nl_socket_modify_cb (sk, NL_CB_VALID, NL_CB_CUSTOM, on_route, &dump)) < 0 ||
+            (err = nl_recvmsgs_default (sk)) < 0) {
                 set_nl_error (error, err, "netlink route dump");
                 return NULL;
-        }
-        for (struct nl_object *o = nl_cache_get_first (routes); o != NULL; o = nl_cache_get_next (o)) {
-                RtnlRoute *r = (RtnlRoute *) o;
-                struct rtnl_nexthop *nh = rtnl_route_get_nnexthops (r) > 0 ? rtnl_route_nexthop_n (r, 0) : NULL;
-                NlAddr *dst = rtnl_route_get_dst (r);
-                PhxNetRoute *route;
-                char name[IF_NAMESIZE] = "";
-
-                /* The local table holds the kernel's own host and broadcast entries; hosts
-                 * manage routes in the others. Only ordinary unicast routes are listed. */
-                if (rtnl_route_get_table (r) == RT_TABLE_LOCAL || rtnl_route_get_type (r) != RTN_UNICAST)
-                        continue;
-                route = g_new0 (PhxNetRoute, 1);
-                if (nh != NULL && rtnl_route_nh_get_ifindex (nh) > 0)
-                        if_indextoname (rtnl_route_nh_get_ifindex (nh), name);
-                route->ifname = g_strdup (name);
-                route->family = rtnl_route_get_family (r);
-                route->scope = rtnl_route_get_scope (r);
-                route->prefixlen = dst != NULL ? nl_addr_get_prefixlen (dst) : 0;
-                route->dst = route->prefixlen > 0 ? addr_to_string (dst) : g_strdup ("");
-                route->src = addr_to_string (rtnl_route_get_pref_src (r));
-                route->gateway = addr_to_string (nh != NULL ? rtnl_route_nh_get_gateway (nh) : NULL);
-                route->metric = rtnl_route_get_priority (r);
-                route->table = rtnl_route_get_table (r);
-                g_ptr_array_add (out, route);
         }
         return g_steal_pointer (&out);
 }
