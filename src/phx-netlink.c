@@ -337,18 +337,25 @@ route_type_listed (int type)
         }
 }
 
+typedef struct {
+        int family;
+        GHashTable *names; /* ifindex -> name, from one if_nameindex() */
+        GPtrArray *out;
+} RouteDump;
+
 static PhxNetRoute *
-route_new (RtnlRoute *r, struct rtnl_nexthop *nh)
+route_new (RouteDump *dump, RtnlRoute *r, struct rtnl_nexthop *nh)
 {
         PhxNetRoute *route = g_new0 (PhxNetRoute, 1);
         NlAddr *dst = rtnl_route_get_dst (r);
         NlAddr *from = rtnl_route_get_src (r);
-        char name[IF_NAMESIZE] = "";
+        const char *name = NULL;
         guint32 v;
 
         if (nh != NULL && rtnl_route_nh_get_ifindex (nh) > 0)
-                if_indextoname (rtnl_route_nh_get_ifindex (nh), name);
-        route->ifname = g_strdup (name);
+                name = g_hash_table_lookup (dump->names, GINT_TO_POINTER (rtnl_route_nh_get_ifindex (nh)));
+        /* "" also for a device that came after the name list: it is gone or brand new */
+        route->ifname = g_strdup (name != NULL ? name : "");
         route->family = rtnl_route_get_family (r);
         route->scope = rtnl_route_get_scope (r);
         route->type = rtnl_route_get_type (r);
@@ -369,11 +376,6 @@ route_new (RtnlRoute *r, struct rtnl_nexthop *nh)
         return route;
 }
 
-typedef struct {
-        int family;
-        GPtrArray *out;
-} RouteDump;
-
 static int
 on_route (NlMsg *msg, void *arg)
 {
@@ -393,10 +395,10 @@ on_route (NlMsg *msg, void *arg)
             rtnl_route_get_table (r) == RT_TABLE_LOCAL || !route_type_listed (rtnl_route_get_type (r)))
                 return NL_OK;
         if (n == 0)
-                g_ptr_array_add (dump->out, route_new (r, NULL));
+                g_ptr_array_add (dump->out, route_new (dump, r, NULL));
         /* a multipath route: one entry per next hop, as /proc/net/ipv6_route lists them */
         for (int i = 0; i < n; i++)
-                g_ptr_array_add (dump->out, route_new (r, rtnl_route_nexthop_n (r, i)));
+                g_ptr_array_add (dump->out, route_new (dump, r, rtnl_route_nexthop_n (r, i)));
         return NL_OK;
 }
 
@@ -405,12 +407,22 @@ phx_netlink_list_routes (int family, GError **error)
 {
         g_autoptr(NlSock) sk = open_socket (error);
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_route_free);
+        g_autoptr(GHashTable) names = g_hash_table_new (g_direct_hash, g_direct_equal);
         struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
-        RouteDump dump = { family, out };
+        RouteDump dump = { family, names, out };
+        struct if_nameindex *ni;
         int err;
 
         if (sk == NULL)
                 return NULL;
+        /* Every device's name from one netlink dump (glibc's), not one if_indextoname()
+         * (a socket and an ioctl) per route: hundreds of routes cost one call. */
+        if ((ni = if_nameindex ()) == NULL) {
+                phx_error_set_errno (error, errno, "interface names");
+                return NULL;
+        }
+        for (struct if_nameindex *p = ni; p->if_index != 0; p++)
+                g_hash_table_insert (names, GUINT_TO_POINTER (p->if_index), p->if_name);
         /* A plain dump, not a libnl cache: the cache keeps one route per (table, prefix,
          * metric) and drops the rest, so of the fe80::/64 route every IPv6 link has, only
          * one survived. One dump of every family, filtered above: asking for AF_INET6 on a
@@ -418,9 +430,11 @@ phx_netlink_list_routes (int family, GError **error)
         if ((err = nl_send_simple (sk, RTM_GETROUTE, NLM_F_DUMP, &rtm, sizeof rtm)) < 0 ||
             (err = nl_socket_modify_cb (sk, NL_CB_VALID, NL_CB_CUSTOM, on_route, &dump)) < 0 ||
             (err = nl_recvmsgs_default (sk)) < 0) {
+                if_freenameindex (ni);
                 set_nl_error (error, err, "netlink route dump");
                 return NULL;
         }
+        if_freenameindex (ni);
         return g_steal_pointer (&out);
 }
 
