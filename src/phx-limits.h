@@ -141,3 +141,10 @@
  * after a quiet interval at once), so a busy port costs a few bus messages a second, not one
  * per request. */
 #define PHX_DBUS_PUBLISH_MS 250
+
+/* --- network listings (phx-netlink.c) --- */
+
+/* Times a netlink dump is asked for again when the kernel marks it interrupted (a link,
+ * address or route changed while it was read). Each retry costs one dump; a table that
+ * keeps changing this often is reported as EAGAIN rather than read forever. */
+#define PHX_NETLINK_DUMP_TRIES 5

@@ -10,6 +10,9 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -17,6 +20,7 @@
 #include <netlink/socket.h>
 
 #include "phx-error.h"
+#include "phx-limits.h"
 #include "phx-netlink.h"
 
 typedef struct nl_sock NlSock;
@@ -74,6 +78,7 @@ set_nl_error (GError **error, int nle, const char *what)
                 { NLE_INVAL, EINVAL }, { NLE_NOADDR, EADDRNOTAVAIL }, { NLE_OBJ_NOTFOUND, ESRCH },
                 { NLE_AGAIN, EAGAIN }, { NLE_BUSY, EBUSY }, { NLE_OPNOTSUPP, EOPNOTSUPP },
                 { NLE_AF_NOSUPPORT, EAFNOSUPPORT }, { NLE_NOACCESS, EACCES },
+                { NLE_DUMP_INTR, EAGAIN }, /* still changing after PHX_NETLINK_DUMP_TRIES dumps */
         };
 
         nle = ABS (nle);
@@ -221,15 +226,12 @@ phx_netlink_prefix_to_mask (int family, guint prefixlen)
 }
 
 static char *
-format_lladdr (NlAddr *a)
+format_lladdr (const guint8 *b, guint len)
 {
-        const guint8 *b;
         GString *s;
-        guint len;
 
-        if (a == NULL || (len = nl_addr_get_len (a)) == 0)
+        if (len == 0)
                 return NULL;
-        b = nl_addr_get_binary_addr (a);
         s = g_string_sized_new (len * 3);
         for (guint i = 0; i < len; i++)
                 g_string_append_printf (s, i ? ":%02x" : "%02x", b[i]);
@@ -245,80 +247,158 @@ phoenix_hwaddr (const char *lladdr)
         return g_strdup (lladdr);
 }
 
-static PhxNetIface *
-iface_from_link (RtnlLink *link)
+/* One dump request and every reply to it, each handed to `on_msg`. A dump the kernel marks
+ * interrupted (its table changed meanwhile) is thrown away and asked for again, as libnl's
+ * caches do; `reset` forgets what the callback had collected from it. */
+static gboolean
+run_dump (NlSock *sk, int type, void *req, gsize req_len, nl_recvmsg_msg_cb_t on_msg, void (*reset) (void *),
+      void *arg, const char *what, GError **error)
 {
-        static const rtnl_link_stat_id_t stat_ids[PHX_NET_N_STATS] = {
-                RTNL_LINK_RX_BYTES, RTNL_LINK_RX_PACKETS, RTNL_LINK_RX_ERRORS, RTNL_LINK_RX_DROPPED,
-                RTNL_LINK_TX_BYTES, RTNL_LINK_TX_PACKETS, RTNL_LINK_TX_ERRORS, RTNL_LINK_TX_DROPPED,
-        };
-        PhxNetIface *iface = g_new0 (PhxNetIface, 1);
+        int err = 0;
 
-        iface->index = rtnl_link_get_ifindex (link);
-        iface->name = g_strdup (rtnl_link_get_name (link));
-        iface->lladdr = format_lladdr (rtnl_link_get_addr (link));
+        for (guint i = 0; i < PHX_NETLINK_DUMP_TRIES; i++) {
+                if (i > 0)
+                        reset (arg);
+                if ((err = nl_send_simple (sk, type, NLM_F_DUMP, req, req_len)) < 0 ||
+                    (err = nl_socket_modify_cb (sk, NL_CB_VALID, NL_CB_CUSTOM, on_msg, arg)) < 0)
+                        break;
+                if ((err = nl_recvmsgs_default (sk)) != -NLE_DUMP_INTR)
+                        break;
+        }
+        if (err < 0) {
+                set_nl_error (error, err, what);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+typedef struct {
+        GPtrArray *out;        /* PhxNetIface, in the link dump's order */
+        GHashTable *by_index;  /* ifindex -> PhxNetIface */
+} IfaceDump;
+
+static void
+iface_dump_reset_links (void *arg)
+{
+        IfaceDump *d = arg;
+
+        g_hash_table_remove_all (d->by_index);
+        g_ptr_array_set_size (d->out, 0);
+}
+
+static void
+iface_dump_reset_addrs (void *arg)
+{
+        IfaceDump *d = arg;
+
+        for (guint i = 0; i < d->out->len; i++)
+                g_ptr_array_set_size (((PhxNetIface *) g_ptr_array_index (d->out, i))->addrs, 0);
+}
+
+/* The link attributes are read straight from the message (no libnl object per link): a
+ * listing of hundreds of links stays a few allocations per link. Lengths are checked before
+ * any attribute is read. */
+static int
+on_link (NlMsg *msg, void *arg)
+{
+        IfaceDump *d = arg;
+        struct nlmsghdr *h = nlmsg_hdr (msg);
+        struct nlattr *tb[IFLA_MAX + 1];
+        struct ifinfomsg *ifi;
+        PhxNetIface *iface;
+
+        if (h->nlmsg_type != RTM_NEWLINK || nlmsg_parse (h, sizeof *ifi, tb, IFLA_MAX, NULL) < 0 ||
+            tb[IFLA_IFNAME] == NULL || nla_len (tb[IFLA_IFNAME]) < 1)
+                return NL_SKIP;
+        ifi = nlmsg_data (h);
+        iface = g_new0 (PhxNetIface, 1);
+        iface->index = ifi->ifi_index;
+        iface->name = g_strndup (nla_data (tb[IFLA_IFNAME]), MIN (nla_len (tb[IFLA_IFNAME]), IFNAMSIZ));
+        if (tb[IFLA_ADDRESS] != NULL)
+                iface->lladdr = format_lladdr (nla_data (tb[IFLA_ADDRESS]), (guint) nla_len (tb[IFLA_ADDRESS]));
         iface->hwaddr = phoenix_hwaddr (iface->lladdr);
-        iface->flags = rtnl_link_get_flags (link);
-        iface->mtu = rtnl_link_get_mtu (link);
-        for (guint i = 0; i < PHX_NET_N_STATS; i++)
-                iface->stats[i] = rtnl_link_get_stat (link, stat_ids[i]);
-        iface->rx_missed = rtnl_link_get_stat (link, RTNL_LINK_RX_MISSED_ERR);
+        iface->flags = ifi->ifi_flags;
+        if (tb[IFLA_MTU] != NULL && nla_len (tb[IFLA_MTU]) >= (int) sizeof (guint32))
+                iface->mtu = nla_get_u32 (tb[IFLA_MTU]);
+        if (tb[IFLA_STATS64] != NULL) {
+                struct rtnl_link_stats64 st = { 0 };
+
+                /* an older kernel's struct may be shorter, a newer one's longer */
+                memcpy (&st, nla_data (tb[IFLA_STATS64]), MIN ((gsize) nla_len (tb[IFLA_STATS64]), sizeof st));
+                iface->stats[PHX_NET_RX_BYTES] = st.rx_bytes;
+                iface->stats[PHX_NET_RX_PACKETS] = st.rx_packets;
+                iface->stats[PHX_NET_RX_ERRORS] = st.rx_errors;
+                iface->stats[PHX_NET_RX_DROPPED] = st.rx_dropped;
+                iface->stats[PHX_NET_TX_BYTES] = st.tx_bytes;
+                iface->stats[PHX_NET_TX_PACKETS] = st.tx_packets;
+                iface->stats[PHX_NET_TX_ERRORS] = st.tx_errors;
+                iface->stats[PHX_NET_TX_DROPPED] = st.tx_dropped;
+                iface->rx_missed = st.rx_missed_errors;
+        }
         iface->addrs = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_addr_free);
-        return iface;
+        g_hash_table_insert (d->by_index, GINT_TO_POINTER (iface->index), iface);
+        g_ptr_array_add (d->out, iface);
+        return NL_OK;
 }
 
-static PhxNetAddr *
-addr_from_rtnl (RtnlAddr *a, const char *ifname)
+static int
+on_addr (NlMsg *msg, void *arg)
 {
-        PhxNetAddr *addr = g_new0 (PhxNetAddr, 1);
-        const char *label = rtnl_addr_get_label (a);
+        IfaceDump *d = arg;
+        struct nlmsghdr *h = nlmsg_hdr (msg);
+        struct nlattr *tb[IFA_MAX + 1];
+        struct ifaddrmsg *ifa;
+        struct nlattr *local;
+        PhxNetIface *iface;
+        PhxNetAddr *addr;
+        char buf[INET6_ADDRSTRLEN];
 
-        addr->family = rtnl_addr_get_family (a);
-        addr->address = addr_to_string (rtnl_addr_get_local (a));
-        addr->prefixlen = (guint) rtnl_addr_get_prefixlen (a);
-        if (addr->family == AF_INET && label != NULL && label[0] != '\0' && g_strcmp0 (label, ifname) != 0)
-                addr->label = g_strdup (label);
-        return addr;
+        if (h->nlmsg_type != RTM_NEWADDR || nlmsg_parse (h, sizeof *ifa, tb, IFA_MAX, NULL) < 0)
+                return NL_SKIP;
+        ifa = nlmsg_data (h);
+        /* IFA_LOCAL is the address itself; IFA_ADDRESS is the peer's on a point-to-point
+         * link, and the only one IPv6 sends (getifaddrs makes the same choice) */
+        local = tb[IFA_LOCAL] != NULL ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+        /* an address of a link that came after the link dump waits for the next call */
+        iface = g_hash_table_lookup (d->by_index, GINT_TO_POINTER ((int) ifa->ifa_index));
+        if (iface == NULL || local == NULL || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) ||
+            nla_len (local) != (ifa->ifa_family == AF_INET ? 4 : 16) ||
+            inet_ntop (ifa->ifa_family, nla_data (local), buf, sizeof buf) == NULL)
+                return NL_SKIP;
+        addr = g_new0 (PhxNetAddr, 1);
+        addr->family = ifa->ifa_family;
+        addr->address = g_strdup (buf);
+        addr->prefixlen = ifa->ifa_prefixlen;
+        if (addr->family == AF_INET && tb[IFA_LABEL] != NULL && nla_len (tb[IFA_LABEL]) > 0) {
+                g_autofree char *label = g_strndup (nla_data (tb[IFA_LABEL]),
+                                                    MIN (nla_len (tb[IFA_LABEL]), IFNAMSIZ));
+                if (label[0] != '\0' && g_strcmp0 (label, iface->name) != 0)
+                        addr->label = g_steal_pointer (&label);
+        }
+        g_ptr_array_add (iface->addrs, addr);
+        return NL_OK;
 }
 
-/* Two dumps (links, then addresses) and one pass over each: the cost grows with the number
- * of interfaces plus addresses, never with their product, so hundreds of veth or VRRP
- * addresses stay fast. */
+/* Two dumps (links, then addresses), read as they arrive: the cost grows with the number of
+ * interfaces plus addresses, never with their product, so hundreds of veth or VRRP
+ * addresses stay fast. Links come in the kernel's order (glibc's getifaddrs, and so
+ * qemu-ga, use it too); addresses family by family (IPv4 first), each in the kernel's order. */
 GPtrArray *
 phx_netlink_list_ifaces (GError **error)
 {
         g_autoptr(NlSock) sk = open_socket (error);
-        g_autoptr(NlCache) links = NULL;
-        g_autoptr(NlCache) addrs = NULL;
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_iface_free);
         g_autoptr(GHashTable) by_index = g_hash_table_new (g_direct_hash, g_direct_equal);
-        int err;
+        IfaceDump d = { out, by_index };
+        struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+        struct ifaddrmsg ifa = { .ifa_family = AF_UNSPEC };
 
-        if (sk == NULL)
+        if (sk == NULL ||
+            !run_dump (sk, RTM_GETLINK, &ifi, sizeof ifi, on_link, iface_dump_reset_links, &d, "netlink link dump",
+                   error) ||
+            !run_dump (sk, RTM_GETADDR, &ifa, sizeof ifa, on_addr, iface_dump_reset_addrs, &d, "netlink address dump",
+                   error))
                 return NULL;
-        if ((err = rtnl_link_alloc_cache (sk, AF_UNSPEC, &links)) < 0 ||
-            (err = rtnl_addr_alloc_cache (sk, &addrs)) < 0) {
-                set_nl_error (error, err, "netlink dump");
-                return NULL;
-        }
-        /* Links in the kernel's dump order (glibc's getifaddrs, and so qemu-ga, use it too). */
-        for (struct nl_object *o = nl_cache_get_first (links); o != NULL; o = nl_cache_get_next (o)) {
-                PhxNetIface *iface = iface_from_link ((RtnlLink *) o);
-
-                g_hash_table_insert (by_index, GINT_TO_POINTER (iface->index), iface);
-                g_ptr_array_add (out, iface);
-        }
-        /* The address dump is one family after another (IPv4 first), each in the kernel's order. */
-        for (struct nl_object *p = nl_cache_get_first (addrs); p != NULL; p = nl_cache_get_next (p)) {
-                RtnlAddr *a = (RtnlAddr *) p;
-                PhxNetIface *iface = g_hash_table_lookup (by_index, GINT_TO_POINTER (rtnl_addr_get_ifindex (a)));
-                int family = rtnl_addr_get_family (a);
-
-                /* an address of a link that came after the link dump waits for the next call */
-                if (iface == NULL || (family != AF_INET && family != AF_INET6))
-                        continue;
-                g_ptr_array_add (iface->addrs, addr_from_rtnl (a, iface->name));
-        }
         return g_steal_pointer (&out);
 }
 
@@ -376,6 +456,12 @@ route_new (RouteDump *dump, RtnlRoute *r, struct rtnl_nexthop *nh)
         return route;
 }
 
+static void
+route_dump_reset (void *arg)
+{
+        g_ptr_array_set_size (((RouteDump *) arg)->out, 0);
+}
+
 static int
 on_route (NlMsg *msg, void *arg)
 {
@@ -409,9 +495,8 @@ phx_netlink_list_routes (int family, GError **error)
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_route_free);
         g_autoptr(GHashTable) names = g_hash_table_new (g_direct_hash, g_direct_equal);
         struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
-        RouteDump dump = { family, names, out };
+        RouteDump dump_state = { family, names, out };
         struct if_nameindex *ni;
-        int err;
 
         if (sk == NULL)
                 return NULL;
@@ -425,13 +510,11 @@ phx_netlink_list_routes (int family, GError **error)
                 g_hash_table_insert (names, GUINT_TO_POINTER (p->if_index), p->if_name);
         /* A plain dump, not a libnl cache: the cache keeps one route per (table, prefix,
          * metric) and drops the rest, so of the fe80::/64 route every IPv6 link has, only
-         * one survived. One dump of every family, filtered above: asking for AF_INET6 on a
-         * kernel without IPv6 gets rtnetlink's all-families dump back, not an error. */
-        if ((err = nl_send_simple (sk, RTM_GETROUTE, NLM_F_DUMP, &rtm, sizeof rtm)) < 0 ||
-            (err = nl_socket_modify_cb (sk, NL_CB_VALID, NL_CB_CUSTOM, on_route, &dump)) < 0 ||
-            (err = nl_recvmsgs_default (sk)) < 0) {
+         * one survived. One dump of every family, filtered in on_route: asking for AF_INET6
+         * on a kernel without IPv6 gets rtnetlink's all-families dump back, not an error. */
+        if (!run_dump (sk, RTM_GETROUTE, &rtm, sizeof rtm, on_route, route_dump_reset, &dump_state, "netlink route dump",
+                   error)) {
                 if_freenameindex (ni);
-                set_nl_error (error, err, "netlink route dump");
                 return NULL;
         }
         if_freenameindex (ni);
