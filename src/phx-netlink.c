@@ -421,6 +421,7 @@ typedef struct {
         int family;
         GHashTable *names; /* ifindex -> name, from one if_nameindex() */
         GPtrArray *out;
+        gboolean too_many; /* past PHX_NET_ROUTES_MAX: the dump was left unread */
 } RouteDump;
 
 static PhxNetRoute *
@@ -460,6 +461,7 @@ static void
 route_dump_reset (void *arg)
 {
         g_ptr_array_set_size (((RouteDump *) arg)->out, 0);
+        ((RouteDump *) arg)->too_many = FALSE;
 }
 
 static int
@@ -480,6 +482,10 @@ on_route (NlMsg *msg, void *arg)
         if ((f != AF_INET && f != AF_INET6) || (dump->family != AF_UNSPEC && f != dump->family) ||
             rtnl_route_get_table (r) == RT_TABLE_LOCAL || !route_type_listed (rtnl_route_get_type (r)))
                 return NL_OK;
+        if (dump->out->len + MAX (n, 1) > PHX_NET_ROUTES_MAX) {
+                dump->too_many = TRUE;
+                return NL_STOP;
+        }
         if (n == 0)
                 g_ptr_array_add (dump->out, route_new (dump, r, NULL));
         /* a multipath route: one entry per next hop, as /proc/net/ipv6_route lists them */
@@ -495,7 +501,7 @@ phx_netlink_list_routes (int family, GError **error)
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_route_free);
         g_autoptr(GHashTable) names = g_hash_table_new (g_direct_hash, g_direct_equal);
         struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
-        RouteDump dump_state = { family, names, out };
+        RouteDump dump_state = { family, names, out, FALSE };
         struct if_nameindex *ni;
 
         if (sk == NULL)
@@ -518,6 +524,13 @@ phx_netlink_list_routes (int family, GError **error)
                 return NULL;
         }
         if_freenameindex (ni);
+        if (dump_state.too_many) {
+                phx_error_set (error, EMSGSIZE,
+                               "more than %d routes: the listing would not fit in a reply a host reads "
+                               "(list them in the guest with `ip route`)",
+                               PHX_NET_ROUTES_MAX);
+                return NULL;
+        }
         return g_steal_pointer (&out);
 }
 

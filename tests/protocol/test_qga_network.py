@@ -399,3 +399,34 @@ def test_200_interfaces_within_50ms(netns, tmp_path):
     what = "agent CPU %.1f ms per call; wall ms %s" % (cpu_ms, ["%.1f" % t for t in times])
     assert cpu_ms < bound, what
     assert statistics.median(times) < bound * WALL_MARGIN, what
+
+
+ROUTES_MAX = 40000  # PHX_NET_ROUTES_MAX
+
+
+def test_too_many_routes_fail_whole(netns, tmp_path):
+    """Past PHX_NET_ROUTES_MAX a listing fails with EMSGSIZE in both dialects rather than
+    hand back part of the table; at the bound it is whole. IPv6 is off in the namespace so
+    that no link-local route comes and goes while we count."""
+    in_ns(netns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+    ip_batch(netns, ["link add v0 type veth peer name v1", "link set v0 up"] +
+             ["route add 10.%d.%d.0/24 dev v0" % (i // 256, i % 256) for i in range(ROUTES_MAX + 1)])
+    phx = Agent(tmp_path, wrap=["ip", "netns", "exec", netns])
+    try:
+        host = phx.connect()  # both dialects on one connection (the agent serves one host)
+
+        def qga_route():
+            host.send_raw(b'{"execute":"guest-network-get-route"}')
+            return json.loads(host.read_line())
+
+        reply = qga_route()
+        assert reply["error"]["class"] == "GenericError"
+        assert reply["error"]["desc"].startswith("more than %d routes" % ROUTES_MAX), reply
+        code, msg = host.err("get-route-list")
+        assert code == 90 and "more than %d routes" % ROUTES_MAX in msg  # EMSGSIZE
+        subprocess.run(["ip", "-n", netns, "route", "del", "10.0.0.0/24", "dev", "v0"], check=True)
+        routes = qga_route()["return"]
+        assert len(routes) == ROUTES_MAX and {r["version"] for r in routes} == {4}
+        assert len(host.ok("get-route-list")) == ROUTES_MAX
+    finally:
+        assert phx.stop() in (0, -15)
