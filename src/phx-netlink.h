@@ -29,8 +29,8 @@ typedef struct {
 typedef struct {
         int index;
         char *name;
-        char *lladdr;   /* the link-layer address as `ip link` writes it, NULL when the
-                         * link has none (tun, wireguard); loopback's is all zeros */
+        char *lladdr;   /* the link-layer address, "aa:bb:..." over all its bytes; NULL
+                         * when the link has none (tun, wireguard); loopback's is all zeros */
         char *hwaddr;   /* Phoenix's spelling: "" when none or all zeros */
         guint flags;    /* IFF_* */
         guint mtu;
