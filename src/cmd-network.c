@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <sys/socket.h>
 
 #include <linux/rtnetlink.h>
@@ -279,28 +280,23 @@ qga_get_interfaces (PhxCall *call, GError **error)
         arr = json_array_sized_new (entries->len);
         for (guint i = 0; i < entries->len; i++)
                 json_array_add_object_element (arr, qga_iface_to_json (&g_array_index (entries, QgaIface, i)));
-        return json_node_init_array (json_node_alloc (), g_steal_pointer (&arr));
+        return json_node_init_array (json_node_alloc (), arr);
 }
 
-/* route(8)'s RTF_* bits (linux/route.h, which glibc's headers clash with) */
-#define QGA_RTF_UP 0x0001
-#define QGA_RTF_GATEWAY 0x0002
-#define QGA_RTF_HOST 0x0004
-#define QGA_RTF_REJECT 0x0200
-
+/* route(8)'s RTF_* bits, as the kernel's /proc/net/route and /proc/net/ipv6_route show them */
 static guint64
 qga_route_flags (const PhxNetRoute *r)
 {
-        guint64 flags = QGA_RTF_UP;
+        guint64 flags = RTF_UP;
 
         if (r->gateway[0] != '\0')
-                flags |= QGA_RTF_GATEWAY;
+                flags |= RTF_GATEWAY;
         if (r->prefixlen == (r->family == AF_INET ? 32u : 128u))
-                flags |= QGA_RTF_HOST;
-        /* as the kernel's /proc/net/route and /proc/net/ipv6_route mark a refusing route */
+                flags |= RTF_HOST;
+        /* the refusing types the kernel marks REJECT in each family's listing */
         if (r->type == RTN_UNREACHABLE || r->type == RTN_PROHIBIT ||
             (r->family == AF_INET6 && (r->type == RTN_BLACKHOLE || r->type == RTN_THROW)))
-                flags |= QGA_RTF_REJECT;
+                flags |= RTF_REJECT;
         return flags;
 }
 
@@ -371,7 +367,7 @@ qga_get_route (PhxCall *call, GError **error)
         arr = json_array_sized_new (routes->len);
         for (guint i = 0; i < routes->len; i++)
                 json_array_add_object_element (arr, qga_route_to_json (g_ptr_array_index (routes, i)));
-        return json_node_init_array (json_node_alloc (), g_steal_pointer (&arr));
+        return json_node_init_array (json_node_alloc (), arr);
 }
 
 static const PhxArgSpec addr_args[] = {
