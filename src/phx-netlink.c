@@ -25,14 +25,12 @@
 
 typedef struct nl_sock NlSock;
 typedef struct nl_msg NlMsg;
-typedef struct nl_cache NlCache;
 typedef struct nl_addr NlAddr;
 typedef struct rtnl_addr RtnlAddr;
 typedef struct rtnl_link RtnlLink;
 typedef struct rtnl_route RtnlRoute;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlSock, nl_socket_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlMsg, nlmsg_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlCache, nl_cache_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlAddr, nl_addr_put)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlAddr, rtnl_addr_put)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlLink, rtnl_link_put)
@@ -252,7 +250,7 @@ phoenix_hwaddr (const char *lladdr)
  * caches do; `reset` forgets what the callback had collected from it. */
 static gboolean
 run_dump (NlSock *sk, int type, void *req, gsize req_len, nl_recvmsg_msg_cb_t on_msg, void (*reset) (void *),
-      void *arg, const char *what, GError **error)
+          void *arg, const char *what, GError **error)
 {
         int err = 0;
 
@@ -518,8 +516,8 @@ phx_netlink_list_routes (int family, GError **error)
          * metric) and drops the rest, so of the fe80::/64 route every IPv6 link has, only
          * one survived. One dump of every family, filtered in on_route: asking for AF_INET6
          * on a kernel without IPv6 gets rtnetlink's all-families dump back, not an error. */
-        if (!run_dump (sk, RTM_GETROUTE, &rtm, sizeof rtm, on_route, route_dump_reset, &dump_state, "netlink route dump",
-                   error)) {
+        if (!run_dump (sk, RTM_GETROUTE, &rtm, sizeof rtm, on_route, route_dump_reset, &dump_state,
+                       "netlink route dump", error)) {
                 if_freenameindex (ni);
                 return NULL;
         }
