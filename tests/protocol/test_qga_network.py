@@ -131,9 +131,11 @@ def agents(lab, tmp_path):
 
 
 def call(agent, command, arguments=None):
-    """One request on its own connection, and its one reply. Not qgalib.replies: its closing
-    guest-sync is answered inline and overtakes these commands' replies, which come from a
-    worker thread (see the lead's note on reply order in the qemu-ga dialect)."""
+    """One request on its own connection, and its one reply. Not qgalib.replies: these
+    commands run in a worker thread, and the guest-sync it sends after them is answered
+    inline, before them (qemu-ga answers in order; phoenix-ga's dispatcher does not hold an
+    inline reply behind an earlier threaded one yet), so the mark would end the exchange
+    before the reply came."""
     req = {"execute": command}
     if arguments is not None:
         req["arguments"] = arguments
