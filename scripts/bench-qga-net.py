@@ -141,14 +141,19 @@ def main():
                                        built, args.calls))
         print("| command | agent | entries | reply bytes | median ms | min ms | max ms | agent CPU ms/call |")
         print("|---|---|---:|---:|---:|---:|---:|---:|")
+        names = {}
         for command in ("guest-network-get-interfaces", "guest-network-get-route"):
             for name, pid, conn in conns:
                 times, cpu, size, ret = measure(conn, pid, command, args.calls)
+                if command == "guest-network-get-interfaces":
+                    names[name] = [e["name"] for e in ret]
                 if times is None:
                     print("| %s | %s | — | — | %s | | | |" % (command, name, ret))
                     continue
                 print("| %s | %s | %d | %d | %.1f | %.1f | %.1f | %.1f |"
                       % (command, name, len(ret), size, statistics.median(times), min(times), max(times), cpu))
+        # the same listing, or the race is not a fair one
+        assert len(set(map(tuple, names.values()))) == 1, "the agents list different interfaces"
     finally:
         for proc in procs:
             proc.terminate()
