@@ -201,3 +201,18 @@
  * 1024-CPU machine writes some hundreds of KiB). */
 #define PHX_PROC_LOADAVG_MAX ((gsize) 4096)
 #define PHX_PROC_STAT_MAX ((gsize) 8 * 1024 * 1024)
+
+/* --- network listings (phx-netlink.c) --- */
+
+/* Times a netlink dump is asked for again when the kernel marks it interrupted (a link,
+ * address or route changed while it was read). Each retry costs one dump; a table that
+ * keeps changing this often is reported as EAGAIN rather than read forever. */
+#define PHX_NETLINK_DUMP_TRIES 5
+
+/* Routes one listing (get-route-list, guest-network-get-route) returns. A guest that carries a
+ * full Internet table (a BGP router: about a million routes) would make a reply of hundreds
+ * of MB and a JSON tree past PHX_MEMORY_HWM_MAX. An IPv4 route in qemu-ga's form is about
+ * 200 bytes (measured: 50,000 made 10.2 MB), so 40,000 stay near 8 MB, under libvirt's 10 MiB
+ * reply cap even with long device names. Past it the listing fails (EMSGSIZE) instead of
+ * handing back a part that looks whole. */
+#define PHX_NET_ROUTES_MAX 40000

@@ -32,6 +32,10 @@ def test_guest_ping_returns_empty_object(agent, qga):
     assert ours == theirs == [{"return": {}}, {"return": {}, "id": 3}]
 
 
+# qemu-ga commands of a newer schema than Debian's 7.2 knows (the issue asks for the newest)
+NEWER_THAN_7_2 = {"guest-network-get-route", "guest-get-load"}  # qemu-ga 9.1, 10.0
+
+
 def test_guest_info_shape_and_commands(agent, qga):
     ours, theirs = both(agent, qga, [b'{"execute":"guest-info"}'])
     ours, theirs = ours[0]["return"], theirs[0]["return"]
@@ -43,10 +47,9 @@ def test_guest_info_shape_and_commands(agent, qga):
     names = [c["name"] for c in ours["supported_commands"]]
     assert len(names) == len(set(names))
     assert {"guest-ping", "guest-sync", "guest-sync-delimited", "guest-info"} <= set(names)
-    # every qemu-ga command we list is one qemu-ga has (or one newer than 7.2), and none of
-    # ours is a Phoenix name
-    newer = {"guest-get-load", "guest-network-get-route"}  # qemu-ga 10.0, 9.1
-    assert set(names) - newer <= {c["name"] for c in theirs["supported_commands"]}
+    # every qemu-ga command we list is one qemu-ga has (or one of its schema newer than 7.2),
+    # and none of ours is a Phoenix name
+    assert set(names) - NEWER_THAN_7_2 <= {c["name"] for c in theirs["supported_commands"]}
 
 
 def test_guest_info_lists_disabled_command(tmp_path):
