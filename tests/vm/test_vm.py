@@ -301,6 +301,9 @@ def test_agent_shutdown_exits_cleanly(guest):
         time.sleep(0.1)
     assert guest.sh("pidof phoenix-ga")[0] != 0
     assert guest.sh("tail -n 1 /run/agent-exits")[1] == "0"
+    # the tests after this one (and other files in the session) need an agent again
+    guest.sh("rm /run/stop-agent; setsid /init --agent-loop </dev/null >/dev/null 2>&1 &")
+    guest.wait_for_agent().close()
 
 
 def test_qga_dialect_on_the_same_port(guest):
