@@ -20,6 +20,7 @@
 #include "phx-invocation.h"
 #include "phx-limits.h"
 #include "phx-log.h"
+#include "phx-qga.h"
 #include "phx-workers.h"
 
 struct _PhxDispatcher {
@@ -262,9 +263,15 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
         /* Closed from the moment a freeze is admitted, not only once it is done: requests
          * behind an fs-freeze must not reach the disks it is about to freeze. */
         if (!(inv->call.command->flags & PHX_CMD_FROZEN_OK) && phx_freeze_state_get_gate_closed (self->freezer)) {
-                phx_error_set (&inv->error, PHX_ERROR_GENERIC,
-                               "%s is not allowed while the guest filesystems are frozen",
-                               phx_invocation_get_name (inv));
+                /* qemu-ga's clients match its words and class (CommandNotFound) */
+                if (inv->prepared.dialect == PHX_DIALECT_QGA)
+                        g_set_error (&inv->error, PHX_QGA_ERROR, PHX_QGA_ERROR_COMMAND_NOT_FOUND,
+                                     "Command %s has been disabled: the agent is in frozen state",
+                                     phx_invocation_get_name (inv));
+                else
+                        phx_error_set (&inv->error, PHX_ERROR_GENERIC,
+                                       "%s is not allowed while the guest filesystems are frozen",
+                                       phx_invocation_get_name (inv));
                 complete (self, inv);
                 return;
         }
