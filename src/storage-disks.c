@@ -1,7 +1,8 @@
 /* storage-disks.c — guest-get-disks: every block device of /sys/block that has a size (qemu-ga
  * leaves empty loop and zram devices out), each followed by its partitions, with what it is
  * built on (dependencies: its slaves, a partition's disk), a device-mapper device's name
- * (alias) and, for a device that is not virtual, its address (storage-address.c). The list
+ * (alias) and, for a device that is not virtual, its address (storage-address.c) and an NVMe
+ * disk's health log (storage-smart.c). The list
  * comes out in qemu-ga's order: /sys/block's, reversed. Reads sysfs only. */
 #define G_LOG_DOMAIN "storage-disks"
 
@@ -13,6 +14,7 @@
 #include "phx-limits.h"
 #include "storage-address.h"
 #include "storage-disks.h"
+#include "storage-smart.h"
 
 /* The /dev nodes of the devices a disk is built on (its slaves), qemu-ga's order. */
 static JsonArray *
@@ -42,14 +44,23 @@ disk_entry (const char *syspath)
         JsonObject *disk = json_object_new ();
         g_autofree char *node = phx_storage_dev_node (syspath);
         g_autofree char *alias = phx_storage_read_attr (syspath, "dm/name");
+        JsonObject *address = NULL;
 
         json_object_set_string_member (disk, "name", node);
         json_object_set_boolean_member (disk, "partition", FALSE);
         json_object_set_array_member (disk, "dependencies", dependencies (syspath));
-        if (g_strstr_len (syspath, -1, "/devices/virtual/") == NULL)
-                json_object_set_object_member (disk, "address", phx_storage_address (syspath));
+        if (g_strstr_len (syspath, -1, "/devices/virtual/") == NULL) {
+                address = phx_storage_address (syspath);
+                json_object_set_object_member (disk, "address", address);
+        }
         if (alias != NULL && alias[0] != '\0')
                 json_object_set_string_member (disk, "alias", alias);
+        if (address != NULL && g_str_equal (json_object_get_string_member (address, "bus-type"), "nvme")) {
+                JsonObject *smart = phx_storage_nvme_smart (node);
+
+                if (smart != NULL)
+                        json_object_set_object_member (disk, "smart", smart);
+        }
         return disk;
 }
 

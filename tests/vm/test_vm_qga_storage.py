@@ -9,14 +9,16 @@ loads them. Also: dm over the SCSI disk (fsinfo follows its slaves; get-disks li
 dependencies), partitions, statvfs bytes, diskstats, fstrim on real mounts (the modules disk
 has discard=off: the one that cannot trim)."""
 import os
-import pathlib
+import shutil
 import struct
 import subprocess
 import time
 
 import pytest
 
-from conftest import AGENT, ROOT, Guest
+from conftest import AGENT, ROOT, Guest, Host
+
+QEMU_GA = shutil.which("qemu-ga") or "/usr/sbin/qemu-ga"
 
 MODULES = ["scsi_common", "scsi_mod", "crct10dif_common", "crc-t10dif", "crc64", "crc64-rocksoft", "t10-pi",
            "sd_mod", "libata", "ata_piix", "libahci", "ahci", "virtio_scsi", "nvme-core", "nvme"]
@@ -57,6 +59,12 @@ def sguest(tmp_path_factory):
         assert found, "module %s not in the guest kernel package" % m
         (mods / (m + ".ko")).write_bytes(found[0].read_bytes())
     (mods / "order").write_text(" ".join(MODULES) + "\n")
+    # Debian's qemu-ga 7.2 and its libraries, to run beside the agent on a port of its own
+    (mods / "qga" / "lib").mkdir(parents=True)
+    shutil.copy(QEMU_GA, mods / "qga" / "qemu-ga")
+    libs = subprocess.run(["ldd", QEMU_GA], check=True, capture_output=True, text=True).stdout
+    for lib in [w for w in libs.split() if w.startswith("/")]:
+        shutil.copy(lib, mods / "qga" / "lib" / os.path.basename(lib))
     subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(mods), str(work / "mods.img"), "32M"], check=True)
     for name in ("ide", "sata", "scsi", "nvme"):
         (work / (name + ".img")).write_bytes(b"")
@@ -75,6 +83,8 @@ def sguest(tmp_path_factory):
         "-device", "scsi-hd,drive=scsi0d,bus=scsi0.0,channel=0,scsi-id=1,lun=3",
         "-drive", "file=%s,if=none,id=nvme0d,format=raw" % (work / "nvme.img"),
         "-device", "nvme,drive=nvme0d,serial=PHXNVME1,addr=0x%x" % SLOT_NVME,
+        "-chardev", "socket,id=qga1,path=%s,server=on,wait=off" % (work / "qga.sock"),
+        "-device", "virtserialport,chardev=qga1,name=org.qemu.guest_agent.0",
     ]
     g = Guest(work, extra_args=extra)
     try:
@@ -85,6 +95,12 @@ def sguest(tmp_path_factory):
         while must(g, "ls /sys/block | grep -c -E '^(sd|nvme)' || true") != "4":
             assert time.monotonic() < deadline, must(g, "ls /sys/block; dmesg | tail -n 30")
             time.sleep(0.5)
+        # qemu-ga on its own virtio-serial port (no udev here: its node made from sysfs)
+        must(g, "for p in /sys/class/virtio-ports/*; do [ $(cat $p/name) = org.qemu.guest_agent.0 ] && "
+                "d=$(cat $p/dev) && mknod /dev/qga0 c ${d%:*} ${d#*:}; done; mkdir -p /run/qga && "
+                "setsid /mnt/mods/qga/lib/ld-linux-x86-64.so.2 --library-path /mnt/mods/qga/lib "
+                "/mnt/mods/qga/qemu-ga -m virtio-serial -p /dev/qga0 -t /run/qga </dev/null >/run/qga.log 2>&1 &")
+        g.qga_sock = str(work / "qga.sock")
         yield g
     finally:
         g.stop()
@@ -103,8 +119,23 @@ def h(sguest):
     host.close()
 
 
-def node_of(guest, sysname):
-    return "/dev/" + sysname
+@pytest.fixture
+def qga(sguest):
+    """Debian's qemu-ga 7.2 in the same guest, on its own port."""
+    host = Host(sguest.qga_sock)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            host.qga_ok("guest-ping", timeout=2)
+            break
+        except TimeoutError:
+            assert time.monotonic() < deadline, must(sguest, "cat /run/qga.log")
+    yield host
+    host.close()
+
+
+def without_serial(addr):
+    return {k: v for k, v in addr.items() if k != "serial"}
 
 
 def block_named(guest, pattern):
@@ -140,6 +171,12 @@ def test_get_disks_addresses_on_every_bus(sguest, h):
         assert (a["pci-controller"], a["bus-type"], a["bus"], a["target"], a["unit"], a["dev"]) == \
             (ctrl, bus_type, bus, target, unit, dev), d
     assert disks["/dev/vdb"]["address"]["serial"] == SERIAL
+    # an NVMe disk's health log (QEMU's controller: 323 K, no spare used, powered on)
+    nvme = [dev for dev, w in want.items() if w[1] == "nvme"][0]
+    smart = disks[nvme]["smart"]
+    assert smart["type"] == "nvme" and smart["temperature"] == 323 and smart["critical-warning"] == 0, smart
+    assert smart["host-read-commands-lo"] > 0 and smart["host-read-commands-hi"] == 0, smart
+    assert all("smart" not in d for n, d in disks.items() if n != nvme)
     assert disks["/dev/vda"]["address"]["bus-type"] == "virtio"
     # the IDE disk's two partitions, each depending on it, right after it (qemu-ga's order)
     ide = [dev for dev, w in want.items() if w[1] == "ide"][0]
@@ -246,3 +283,63 @@ def test_listings_answer_while_frozen_and_fstrim_waits(sguest, h):
             ("CommandNotFound", "Command guest-fstrim has been disabled: the agent is in frozen state")
     finally:
         assert h.qga_ok("guest-fsfreeze-thaw", timeout=30) >= 1
+
+
+def test_same_as_qemu_ga_in_the_guest(sguest, h, qga, stacked):
+    """Debian's qemu-ga 7.2 on the same guest, the same moment: get-disks, get-fsinfo and
+    get-diskstats agree (but for what doc/protocol.md lists as extended: qemu-ga without udev
+    has no serial and no dm alias, 7.2 has no total-bytes-privileged; its virtio-scsi target is
+    always 0)."""
+    ours, theirs = h.qga_ok("guest-get-disks"), qga.qga_ok("guest-get-disks")
+    assert [d["name"] for d in ours] == [d["name"] for d in theirs]
+    for o, t in zip(ours, theirs):
+        o = dict(o)
+        if "alias" in o and "alias" not in t:
+            # qemu-ga takes it from udev's DM_NAME: none without udev; ours is sysfs' dm/name
+            assert o["alias"] == "phxq"
+            del o["alias"]
+        if "address" in o:
+            o["address"] = without_serial(o["address"])
+            if o["address"]["bus-type"] == "scsi" and o["address"]["target"] == 1:
+                o["address"]["target"] = 0  # qemu-ga 7.2 reports the LUN only
+        assert o == t
+    ours, theirs = h.qga_ok("guest-get-fsinfo"), qga.qga_ok("guest-get-fsinfo")
+    assert [f["mountpoint"] for f in ours] == [f["mountpoint"] for f in theirs]
+    for o, t in zip(ours, theirs):
+        disks = [without_serial(d) for d in o["disk"]]
+        for d in disks:
+            if d["bus-type"] == "scsi" and d["target"] == 1:
+                d["target"] = 0
+        assert disks == t["disk"], (o, t)
+        del o["total-bytes-privileged"], o["disk"], t["disk"]
+        assert o == t
+    ours, theirs = h.qga_ok("guest-get-diskstats"), qga.qga_ok("guest-get-diskstats")
+    assert [(d["name"], d["major"], d["minor"], sorted(d["stats"])) for d in ours] == \
+        [(d["name"], d["major"], d["minor"], sorted(d["stats"])) for d in theirs]
+
+
+def test_fstrim_same_paths_and_errors_as_qemu_ga(sguest, h, qga, stacked):
+    ours, theirs = h.qga_ok("guest-fstrim", timeout=120), qga.qga_ok("guest-fstrim", timeout=120)
+    assert [(p["path"], p.get("error"), "trimmed" in p, p.get("minimum")) for p in ours["paths"]] == \
+        [(p["path"], p.get("error"), "trimmed" in p, p.get("minimum")) for p in theirs["paths"]]
+
+
+def test_freeze_counts_same_as_qemu_ga(sguest, h, qga, stacked):
+    """The same freezes through both agents, one after the other, on the same mounts (the
+    data disk and a bind mount of it, a read-only ext4, an IDE partition, dm over SCSI): the
+    same counts. Each agent thaws what it froze before the other starts."""
+    must(sguest, "mkdir -p /data/sub /mnt/bindq && mount --bind /data/sub /mnt/bindq")
+    try:
+        for args in (None, {"mountpoints": ["/mnt/part", "/nope", "/mnt/bindq"]}, {"mountpoints": ["/data/"]}):
+            name = "guest-fsfreeze-freeze" if args is None else "guest-fsfreeze-freeze-list"
+            counts = []
+            for agent in (h, qga):
+                n = agent.qga_ok(name, args, timeout=60)
+                try:
+                    assert agent.qga_ok("guest-fsfreeze-status") == ("frozen" if n else "thawed")
+                finally:
+                    counts.append((n, agent.qga_ok("guest-fsfreeze-thaw", timeout=30)))
+            assert counts[0] == counts[1], (args, counts)
+        assert counts[0][0] == 0
+    finally:
+        must(sguest, "umount /mnt/bindq")
