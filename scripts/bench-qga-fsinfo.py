@@ -8,7 +8,12 @@ The same request goes to each agent over its unix socket, R times in turn, after
 the client's wall time per reply is reported (median, 90th percentile, max), with the number of
 filesystems each listed. Needs root.
 
+With --loop-devices N the mounts are N distinct small ext4 filesystems instead, each on a loop
+device of its own (so every mount has its own device to describe); the loop devices are
+detached again at the end, whatever happens.
+
     scripts/bench-qga-fsinfo.py [--agent build/src/phoenix-ga] [--mounts 100] [--runs 30]
+    scripts/bench-qga-fsinfo.py --loop-devices 100
 """
 import argparse
 import json
@@ -64,6 +69,7 @@ def main():
     ap.add_argument("--qemu-ga", default=shutil.which("qemu-ga") or "/usr/sbin/qemu-ga")
     ap.add_argument("--mounts", type=int, default=100)
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--loop-devices", type=int, default=0)
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (a private mount namespace)")
@@ -71,6 +77,7 @@ def main():
     work = tempfile.mkdtemp(prefix="phx-bench-fsinfo-")
     holder = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sleep", "3600"])
     procs = []
+    loops = []
     try:
         while os.readlink("/proc/%d/ns/mnt" % holder.pid) == os.readlink("/proc/self/ns/mnt"):
             if holder.poll() is not None:
@@ -80,10 +87,22 @@ def main():
         src = os.path.join(work, "src")
         os.mkdir(src)
         script = []
-        for i in range(args.mounts):
-            d = os.path.join(work, "m%03d" % i)
-            os.mkdir(d)
-            script.append("mount --bind %s %s" % (src, d))
+        if args.loop_devices:
+            for i in range(args.loop_devices):
+                img = os.path.join(work, "img%03d" % i)
+                with open(img, "wb") as f:
+                    f.truncate(2 << 20)
+                subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
+                loops.append(subprocess.run(["losetup", "-f", "--show", img], check=True, capture_output=True,
+                                            text=True).stdout.strip())
+                d = os.path.join(work, "m%03d" % i)
+                os.mkdir(d)
+                script.append("mount -t ext4 %s %s" % (loops[-1], d))
+        else:
+            for i in range(args.mounts):
+                d = os.path.join(work, "m%03d" % i)
+                os.mkdir(d)
+                script.append("mount --bind %s %s" % (src, d))
         subprocess.run(wrap + ["sh", "-e", "-c", "\n".join(script)], check=True)
 
         agents = {}
@@ -116,7 +135,9 @@ def main():
                 r = c.ask({"execute": "guest-get-fsinfo"})
                 times[name].append((time.perf_counter() - t0) * 1000)
                 assert "return" in r, r
-        print("guest-get-fsinfo, %d bind mounts in a private namespace, %d runs each" % (args.mounts, args.runs))
+        what = ("%d loop devices mounted" % args.loop_devices) if args.loop_devices else \
+            ("%d bind mounts" % args.mounts)
+        print("guest-get-fsinfo, %s in a private namespace, %d runs each" % (what, args.runs))
         print("%-11s %6s %9s %9s %9s" % ("agent", "listed", "median", "p90", "max"))
         for name, t in times.items():
             t.sort()
@@ -134,7 +155,9 @@ def main():
                 proc.wait()
         holder.kill()
         holder.wait()
-        # the mounts went with the namespace; only empty directories are left
+        # the mounts went with the namespace: the loop devices are free to go
+        for dev in loops:
+            subprocess.run(["losetup", "-d", dev])
         shutil.rmtree(work, ignore_errors=True)
 
 

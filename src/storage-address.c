@@ -6,31 +6,63 @@
  * answers what it can and leaves the rest at qemu-ga's "unknown" values. */
 #define G_LOG_DOMAIN "storage-address"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 
 #include "phx-limits.h"
 #include "storage-address.h"
 
-/* A sysfs attribute, without its trailing newline; NULL if absent or unreadable. */
+/* A sysfs attribute, without its trailing newline; NULL if absent or unreadable. A plain
+ * open/read: many of the files asked for do not exist (udev's database without udev, a
+ * disk's `partition`, `dm/name` of a disk that is no dm device), and g_file_get_contents
+ * formats an error message for each of those even when no one asks for it. */
 char *
 phx_storage_read_attr (const char *dir, const char *name)
 {
         g_autofree char *path = g_build_filename (dir, name, NULL);
-        char *text = NULL;
-        gsize len = 0;
+        g_autoptr(GString) text = NULL;
+        char buf[4096];
+        int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
-        if (!g_file_get_contents (path, &text, &len, NULL))
+        if (fd < 0)
                 return NULL;
-        if (len > PHX_STORAGE_ATTR_MAX || memchr (text, '\0', len) != NULL) {
-                g_free (text);
-                return NULL;
+        text = g_string_new (NULL);
+        for (;;) {
+                ssize_t n = read (fd, buf, sizeof buf);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 || text->len + n > PHX_STORAGE_ATTR_MAX || memchr (buf, '\0', n) != NULL) {
+                        close (fd);
+                        return NULL;
+                }
+                if (n == 0)
+                        break;
+                g_string_append_len (text, buf, n);
         }
-        return g_strchomp (text);
+        close (fd);
+        return g_strchomp (g_string_free (g_steal_pointer (&text), FALSE));
+}
+
+/* The /sys/devices path a sysfs link (/sys/block/vda, /sys/dev/block/254:0, slaves/dm-1)
+ * points at. sysfs links are relative, and what they point at is made of plain
+ * directories, so one readlink and a lexical join are realpath(): realpath itself reads
+ * every component of the deep device path as a possible link, 70 system calls a device. */
+char *
+phx_storage_sys_resolve (const char *link)
+{
+        g_autofree char *target = g_file_read_link (link, NULL);
+        g_autofree char *dir = NULL;
+
+        if (target == NULL)
+                return g_file_test (link, G_FILE_TEST_IS_DIR) ? g_canonicalize_filename (link, NULL) : NULL;
+        dir = g_path_get_dirname (link);
+        return g_canonicalize_filename (target, dir);
 }
 
 /* /dev/NAME as udev makes it: the DEVNAME the kernel gives in uevent, else the sysfs name. */

@@ -7,6 +7,7 @@
 G_BEGIN_DECLS
 
 char *phx_storage_read_attr (const char *dir, const char *name);
+char *phx_storage_sys_resolve (const char *link);
 char *phx_storage_dev_node (const char *syspath);
 JsonObject *phx_storage_address (const char *syspath);
 

@@ -6,7 +6,6 @@
  * comes out in qemu-ga's order: /sys/block's, reversed. Reads sysfs only. */
 #define G_LOG_DOMAIN "storage-disks"
 
-#include <stdlib.h>
 
 #include <gio/gio.h>
 
@@ -28,7 +27,7 @@ dependencies (const char *syspath)
 
         while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
                 g_autofree char *link = g_build_filename (slaves, name, NULL);
-                g_autofree char *real = realpath (link, NULL);
+                g_autofree char *real = phx_storage_sys_resolve (link);
 
                 if (real != NULL)
                         g_ptr_array_add (found, phx_storage_dev_node (real));
@@ -64,20 +63,25 @@ disk_entry (const char *syspath)
         return disk;
 }
 
-/* The partitions of the disk at `syspath` (subdirectories with a `partition` attribute). */
+/* The partitions of the disk `disk` at `syspath`: subdirectories named after it (vda1, nvme0n1p1)
+ * with a `partition` attribute. */
 static void
-add_partitions (GPtrArray *out, const char *syspath, const char *disk_node)
+add_partitions (GPtrArray *out, const char *syspath, const char *disk, const char *disk_node)
 {
         g_autoptr(GDir) dir = g_dir_open (syspath, 0, NULL);
         const char *name;
 
         while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-                g_autofree char *sub = g_build_filename (syspath, name, NULL);
-                g_autofree char *partition = phx_storage_read_attr (sub, "partition");
+                g_autofree char *sub = NULL;
+                g_autofree char *partition = NULL;
                 g_autofree char *node = NULL;
                 JsonObject *part;
                 JsonArray *deps;
 
+                if (!g_str_has_prefix (name, disk))
+                        continue;
+                sub = g_build_filename (syspath, name, NULL);
+                partition = phx_storage_read_attr (sub, "partition");
                 if (partition == NULL)
                         continue;
                 node = phx_storage_dev_node (sub);
@@ -106,7 +110,7 @@ phx_storage_disks (GError **error)
         }
         while ((name = g_dir_read_name (dir)) != NULL && found->len < PHX_STORAGE_ENTRIES_MAX) {
                 g_autofree char *link = g_build_filename ("/sys/block", name, NULL);
-                g_autofree char *syspath = realpath (link, NULL);
+                g_autofree char *syspath = phx_storage_sys_resolve (link);
                 g_autofree char *size = syspath != NULL ? phx_storage_read_attr (syspath, "size") : NULL;
                 JsonObject *disk;
 
@@ -114,7 +118,7 @@ phx_storage_disks (GError **error)
                         continue;
                 disk = disk_entry (syspath);
                 g_ptr_array_add (found, disk);
-                add_partitions (found, syspath, json_object_get_string_member (disk, "name"));
+                add_partitions (found, syspath, name, json_object_get_string_member (disk, "name"));
         }
         out = json_array_sized_new (found->len);
         for (guint i = found->len; i > 0; i--)

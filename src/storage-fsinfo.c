@@ -8,7 +8,6 @@
 #define G_LOG_DOMAIN "storage-fsinfo"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -87,7 +86,7 @@ add_disks (GPtrArray *disks, const char *syspath, guint depth)
         dir = g_dir_open (slaves, 0, NULL);
         while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
                 g_autofree char *link = g_build_filename (slaves, name, NULL);
-                g_autofree char *real = realpath (link, NULL);
+                g_autofree char *real = phx_storage_sys_resolve (link);
 
                 if (real != NULL)
                         add_disks (disks, real, depth + 1);
@@ -113,7 +112,7 @@ static Device *
 device_new (guint maj, guint min)
 {
         g_autofree char *link = g_strdup_printf ("/sys/dev/block/%u:%u", maj, min);
-        g_autofree char *syspath = realpath (link, NULL);
+        g_autofree char *syspath = phx_storage_sys_resolve (link);
         Device *d = g_new0 (Device, 1);
 
         d->disks = json_array_new ();

@@ -490,6 +490,9 @@ test_qga_freeze_list (Fixture *fx, gconstpointer data)
         host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[\"/a\",1]},"
                        "\"id\":\"e2\"}\n");
         assert_qga_error (fx, "e2", "GenericError", "Invalid parameter type for 'mountpoints[1]', expected: string");
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":null},"
+                       "\"id\":\"e4\"}\n");
+        assert_qga_error (fx, "e4", "GenericError", "Invalid parameter type for 'mountpoints', expected: array");
         host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze\",\"arguments\":{\"mountpoints\":[]},\"id\":\"e3\"}\n");
         assert_qga_error (fx, "e3", "GenericError", "Parameter 'mountpoints' is unexpected");
         g_assert_false (agent_frozen (fx));
