@@ -97,9 +97,8 @@ no_value (JsonNode *result)
 }
 
 static const PhxFace agent_faces[] = {
-        { PHX_DIALECT_QGA, "guest-sync-delimited", "qga-sync", NULL, NULL,
-          PHX_FACE_STRICT | PHX_FACE_DELIMITED | PHX_FACE_RESYNC },
-        { PHX_DIALECT_QGA, "guest-sync", "qga-sync", NULL, NULL, PHX_FACE_STRICT | PHX_FACE_RESYNC },
+        { PHX_DIALECT_QGA, "guest-sync-delimited", "qga-sync", NULL, NULL, PHX_FACE_STRICT | PHX_FACE_DELIMITED },
+        { PHX_DIALECT_QGA, "guest-sync", "qga-sync", NULL, NULL, PHX_FACE_STRICT },
         { PHX_DIALECT_QGA, "guest-ping", "ping", NULL, no_value, PHX_FACE_STRICT },
         { PHX_DIALECT_QGA, "guest-info", "qga-info", NULL, NULL, PHX_FACE_STRICT },
         { .name = NULL }

@@ -20,6 +20,7 @@
 #include "phx-invocation.h"
 #include "phx-limits.h"
 #include "phx-log.h"
+#include "phx-qga.h"
 #include "phx-workers.h"
 
 struct _PhxDispatcher {
@@ -50,10 +51,11 @@ typedef struct {
         GQueue qga_order;   /* OrderSlot*: its qemu-ga requests, in arrival order */
 } ConnState;
 
-/* qemu-ga's clients take replies in the order of their requests (libvirt takes "the next
- * reply" as the answer; a pipelined guest-sync comes last), while commands here run side by
- * side: a qemu-ga reply that is ready before those of older qemu-ga requests waits, encoded
- * and charged to the budget, in its slot. Phoenix replies carry their tag and never wait. */
+/* qemu-ga's clients take replies without an `id` in the order of their requests (libvirt
+ * takes "the next reply" as the answer; a pipelined guest-sync comes last), while commands
+ * here run side by side: such a reply that is ready before those of older such requests
+ * waits, encoded and charged to the budget, in its slot. Phoenix replies carry their tag, and
+ * qemu-ga replies with an `id` their id: they never wait. */
 typedef struct {
         PhxInvocation *inv; /* NULL once it has completed */
         GPtrArray *reply;   /* its encoded reply, waiting for the older ones */
@@ -196,40 +198,16 @@ order_flush (PhxDispatcher *self, ConnState *cs, PhxConnection *conn)
         }
 }
 
-/* guest-sync: the host has given up on older replies (it resynchronises because it stopped
- * waiting for them); they are dropped, so that the sync's reply is the next it reads, as
- * its client expects, and a command it sends next is not answered with a stale reply. */
-static void
-order_resync (PhxDispatcher *self, ConnState *cs, OrderSlot *sync)
-{
-        OrderSlot *slot;
-
-        while ((slot = g_queue_peek_head (&cs->qga_order)) != sync) {
-                g_queue_pop_head (&cs->qga_order);
-                if (slot->inv != NULL) {
-                        slot->inv->reply_dropped = TRUE;
-                        slot->inv->order_slot = NULL;
-                }
-                phx_budget_release (self->budget, slot->charge);
-                g_clear_pointer (&slot->reply, g_ptr_array_unref);
-                g_free (slot);
-        }
-}
-
 /* The reply, now or in its turn. */
 static void
 answer (PhxDispatcher *self, ConnState *cs, PhxInvocation *inv)
 {
         OrderSlot *slot = inv->order_slot;
 
-        if (inv->reply_dropped)
-                return;
         if (slot == NULL) {
                 phx_invocation_deliver (inv);
                 return;
         }
-        if (inv->prepared.entry != NULL && (inv->prepared.entry->flags & PHX_FACE_RESYNC))
-                order_resync (self, cs, slot);
         slot->inv = NULL;
         inv->order_slot = NULL;
         slot->reply = phx_invocation_steal_reply (inv);
@@ -352,8 +330,10 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
         PhxLane *lane;
         ConnState *cs = conn_state (inv->call.connection);
 
-        /* admission is in arrival order: so is the qemu-ga reply order */
-        if (cs != NULL && inv->prepared.dialect == PHX_DIALECT_QGA) {
+        /* admission is in arrival order: so is the qemu-ga reply order. A request with an
+         * `id` is answered when it is done: its id says which reply is which (so a status
+         * asked with an id is answered while an older freeze still runs). */
+        if (cs != NULL && inv->prepared.dialect == PHX_DIALECT_QGA && inv->prepared.id == NULL) {
                 OrderSlot *slot = g_new0 (OrderSlot, 1);
                 slot->inv = inv;
                 inv->order_slot = slot;
@@ -368,9 +348,15 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
         /* Closed from the moment a freeze is admitted, not only once it is done: requests
          * behind an fs-freeze must not reach the disks it is about to freeze. */
         if (!(inv->call.command->flags & PHX_CMD_FROZEN_OK) && phx_freeze_state_get_gate_closed (self->freezer)) {
-                phx_error_set (&inv->error, PHX_ERROR_GENERIC,
-                               "%s is not allowed while the guest filesystems are frozen",
-                               phx_invocation_get_name (inv));
+                /* qemu-ga's clients match its words and class (CommandNotFound) */
+                if (inv->prepared.dialect == PHX_DIALECT_QGA)
+                        g_set_error (&inv->error, PHX_QGA_ERROR, PHX_QGA_ERROR_COMMAND_NOT_FOUND,
+                                     "Command %s has been disabled: the agent is in frozen state",
+                                     phx_invocation_get_name (inv));
+                else
+                        phx_error_set (&inv->error, PHX_ERROR_GENERIC,
+                                       "%s is not allowed while the guest filesystems are frozen",
+                                       phx_invocation_get_name (inv));
                 complete (self, inv);
                 return;
         }

@@ -50,9 +50,6 @@ typedef JsonNode *(*PhxReplyAdapter) (JsonNode *result); /* takes ownership */
 typedef enum {
         PHX_FACE_STRICT = 1 << 0,    /* unknown arguments are refused (qemu-ga does), not ignored */
         PHX_FACE_DELIMITED = 1 << 1, /* the reply is preceded by one 0xFF byte (guest-sync-delimited) */
-        PHX_FACE_RESYNC = 1 << 2,    /* answered at once: the replies its connection still owes to
-                                      * older qemu-ga requests are dropped (guest-sync: the host
-                                      * that asks has given up on them) */
 } PhxFaceFlags;
 
 typedef struct {
@@ -116,6 +113,8 @@ GType phx_network_family_get_type (void);
 GType phx_freeze_family_get_type (void);
 GType phx_exec_family_get_type (void);
 GType phx_accounts_family_get_type (void);
+
+GType phx_storage_family_get_type (void);
 
 /* A stateless family: a final subclass of PhxFamily whose class holds `table`. */
 #define PHX_DEFINE_STATELESS_FAMILY(TypeName, type_name, table)                            \

@@ -24,7 +24,6 @@ struct _PhxInvocation {
         gboolean admitted;      /* the family's admit took it: its finish step will run */
         gboolean started;
         gboolean held;          /* in the dispatcher's queue of calls waiting for budget */
-        gboolean reply_dropped; /* a later guest-sync made its reply moot: none is sent */
         gpointer order_slot;    /* qemu-ga: its place in its connection's reply order */
         GList link;             /* in its connection's list of unanswered invocations */
 };

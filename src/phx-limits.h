@@ -216,3 +216,18 @@
  * reply cap even with long device names. Past it the listing fails (EMSGSIZE) instead of
  * handing back a part that looks whole. */
 #define PHX_NET_ROUTES_MAX 40000
+
+/* ---- storage: guest-get-fsinfo, guest-get-disks, guest-fstrim, guest-get-diskstats ---- */
+
+/* Levels of device-mapper/md slaves followed from a filesystem's device down to the disks
+ * guest-get-fsinfo reports (LVM on LUKS on a partition is three). A loop in sysfs cannot
+ * make the walk endless. */
+#define PHX_STORAGE_SLAVES_DEPTH 16
+
+/* Largest sysfs attribute or udev database file read (uevent, dm/name, serial, b<M>:<m>). */
+#define PHX_STORAGE_ATTR_MAX ((gsize) 64 * 1024)
+
+/* Mounts (guest-get-fsinfo, guest-fstrim) and block devices (guest-get-disks,
+ * guest-get-diskstats) listed in one reply; qemu-ga has no bound, and a guest with more has
+ * a problem no listing solves. */
+#define PHX_STORAGE_ENTRIES_MAX 10000
