@@ -141,3 +141,8 @@
  * after a quiet interval at once), so a busy port costs a few bus messages a second, not one
  * per request. */
 #define PHX_DBUS_PUBLISH_MS 250
+
+/* ---- power: qemu-ga's guest-suspend-* (power-sysfs.c) ---- */
+
+/* Largest /sys/power file read (state, disk, resume hold a line of a few words). */
+#define PHX_POWER_SYSFS_READ_MAX 4096
