@@ -37,6 +37,11 @@ def test_guest_info_shape_and_commands(agent, qga):
     ours, theirs = ours[0]["return"], theirs[0]["return"]
     assert shape(ours) == shape(theirs)
     assert set(ours) == {"version", "supported_commands"}
+    # phoenix-ga's own version, the one its Phoenix ping gives (doc/protocol.md: clients
+    # decide by supported_commands, and a made-up qemu version would claim what is not so)
+    c = agent.connect()
+    assert ours["version"] == c.ok("ping")
+    assert theirs["version"].startswith("7.2")
     theirs_by_name = {c["name"]: c for c in theirs["supported_commands"]}
     for cmd in ours["supported_commands"]:
         assert shape(cmd) == {"name": "str", "enabled": "bool", "success-response": "bool"}
