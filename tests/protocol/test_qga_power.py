@@ -149,6 +149,14 @@ def test_suspend_takes_no_arguments(power):
     assert (power.dir / "state").read_text() == "mem\n"
 
 
+def test_agents_under_test_never_see_the_machines_sys_power(agent):
+    """conftest gives every agent a /sys/power of its own that does not exist: whatever a
+    test sends, the machine running the tests is never suspended."""
+    got = ask(agent, req("guest-suspend-ram", 1), req("guest-suspend-disk", 2), req("guest-suspend-hybrid", 3))
+    for r in got:
+        assert r["error"]["desc"].startswith(QGA_NOT_SUPPORTED), r
+
+
 def test_guest_info_marks_suspend_without_success_response(power, qga):
     agent = power("mem")
     ours = replies(agent.sock_path, [req("guest-info", 1)])[0]["return"]["supported_commands"]
