@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "phx-error.h"
+#include "phx-invocation.h"
 #include "phx-json.h"
 #include "phx-protocol.h"
+#include "phx-qga.h"
 
 /* What the encoder wrote before it was written by hand: json-glib's generator over the
  * envelope object. */
@@ -207,21 +209,34 @@ test_shortest_double (void)
         }
 }
 
-/* No locale: a decimal comma locale changes nothing (when the machine has one). */
+/* No locale: under one whose decimal point is a comma (ru_RU, built here with localedef
+ * into a directory of the test's own) the text is the same. */
 static void
 test_double_locale (void)
 {
-        g_autofree char *before = setlocale (LC_NUMERIC, NULL) != NULL ? g_strdup (setlocale (LC_NUMERIC, NULL)) : NULL;
-        const char *const comma[] = { "de_DE.UTF-8", "ru_RU.UTF-8", "fr_FR.UTF-8", NULL };
+        g_autofree char *dir = g_dir_make_tmp ("phx-locale-XXXXXX", NULL);
+        g_autofree char *target = g_build_filename (dir, "ru_RU.UTF-8", NULL);
+        const char *argv[] = { "localedef", "-i", "ru_RU", "-f", "UTF-8", target, NULL };
+        g_autofree char *before = g_strdup (setlocale (LC_NUMERIC, NULL));
         g_autofree char *got = NULL;
+        g_autofree char *tiny = NULL;
+        g_autofree char *rm = NULL;
+        int status = -1;
 
-        for (guint i = 0; comma[i] != NULL; i++) {
-                if (setlocale (LC_NUMERIC, comma[i]) != NULL)
-                        break;
-        }
+        g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                     NULL, NULL, NULL, NULL, &status, NULL));
+        g_assert_true (g_spawn_check_wait_status (status, NULL));
+        g_setenv ("LOCPATH", dir, TRUE);
+        g_assert_nonnull (setlocale (LC_NUMERIC, "ru_RU.UTF-8"));
+        g_assert_cmpstr (localeconv ()->decimal_point, ==, ",");
         got = encoded_double (0.51);
-        setlocale (LC_NUMERIC, before != NULL ? before : "C");
+        tiny = encoded_double (-1.5e-10);
+        setlocale (LC_NUMERIC, before);
+        g_unsetenv ("LOCPATH");
+        rm = g_strdup_printf ("rm -rf '%s'", dir);
+        g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
         g_assert_cmpstr (got, ==, "0.51");
+        g_assert_cmpstr (tiny, ==, "-1.5e-10");
 }
 
 static char *
@@ -287,6 +302,49 @@ test_error (void)
                                         "\"code\":-1},\"tag\":\"\"}\n"));
 }
 
+/* qemu-ga's success-response: false — a success is no bytes at all, an error is answered. */
+static void
+test_qga_no_success_reply (void)
+{
+        PhxEntry silent = { .dialect = PHX_DIALECT_QGA, .name = "guest-x", .flags = PHX_FACE_NO_SUCCESS_REPLY };
+        PhxEntry plain = { .dialect = PHX_DIALECT_QGA, .name = "guest-y" };
+        PhxInvocation *inv;
+        gsize len;
+        const char *data;
+
+        inv = phx_invocation_new (NULL, NULL);
+        inv->prepared.dialect = PHX_DIALECT_QGA;
+        inv->prepared.entry = &silent;
+        inv->prepared.id = json_node_init_int (json_node_alloc (), 3);
+        inv->result = json_node_init_object (json_node_alloc (), json_object_new ());
+        phx_invocation_encode (inv);
+        g_assert_nonnull (inv->reply);
+        g_assert_cmpuint (inv->reply->len, ==, 0);
+        g_assert_cmpuint (phx_invocation_reply_size (inv), ==, 0);
+        phx_invocation_free (inv);
+
+        inv = phx_invocation_new (NULL, NULL);
+        inv->prepared.dialect = PHX_DIALECT_QGA;
+        inv->prepared.entry = &silent;
+        inv->prepared.id = json_node_init_int (json_node_alloc (), 4);
+        phx_error_set (&inv->error, EOPNOTSUPP, "no");
+        phx_invocation_encode (inv);
+        g_assert_cmpuint (inv->reply->len, ==, 1);
+        data = g_bytes_get_data (inv->reply->pdata[0], &len);
+        g_assert_cmpmem (data, len, "{\"error\":{\"class\":\"GenericError\",\"desc\":\"no\"},\"id\":4}\n", 54);
+        phx_invocation_free (inv);
+
+        /* without the flag, {} as usual */
+        inv = phx_invocation_new (NULL, NULL);
+        inv->prepared.dialect = PHX_DIALECT_QGA;
+        inv->prepared.entry = &plain;
+        phx_invocation_encode (inv);
+        g_assert_cmpuint (inv->reply->len, ==, 1);
+        data = g_bytes_get_data (inv->reply->pdata[0], &len);
+        g_assert_cmpmem (data, len, "{\"return\":{}}\n", 14);
+        phx_invocation_free (inv);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -296,6 +354,7 @@ main (int argc, char **argv)
         g_test_add_func ("/reply/shortest-double", test_shortest_double);
         g_test_add_func ("/reply/double-locale", test_double_locale);
         g_test_add_func ("/reply/payload", test_payload);
+        g_test_add_func ("/reply/qga-no-success-reply", test_qga_no_success_reply);
         g_test_add_func ("/reply/error", test_error);
         return g_test_run ();
 }
