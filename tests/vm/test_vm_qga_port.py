@@ -3,9 +3,12 @@ Proxmox add), started with nothing but its path; the packaged rule and unit's vi
 port; and guest-suspend-ram for real: the guest suspends (no reply, QEMU's SUSPEND event, as
 libvirt waits for it) and comes back on system_wakeup. A guest of its own: it is suspended."""
 import json
+import os
 import pathlib
 import re
+import shutil
 import socket
+import tempfile
 import time
 
 import pytest
@@ -115,25 +118,30 @@ def connect_when_served(path, timeout=60):
 
 
 @pytest.fixture(scope="module")
-def qguest(tmp_path_factory):
-    workdir = pathlib.Path(tempfile_dir(tmp_path_factory))
+def qguest():
+    # beside the session guest's directory when there is one (its kernel .deb is reused, not
+    # downloaded again); unix socket paths must stay under 108 bytes
+    base = os.environ.get("PHX_VM_DIR")
+    workdir = pathlib.Path(base) / "qport" if base else pathlib.Path(tempfile.mkdtemp(prefix="phx-vmq-"))
+    (workdir / "cache").mkdir(parents=True, exist_ok=True)
+    for deb in (pathlib.Path(base) / "cache").glob("*.deb") if base else ():
+        if not (workdir / "cache" / deb.name).exists():
+            shutil.copy(deb, workdir / "cache" / deb.name)
     lv = workdir / "lv.sock"
     g = Guest(workdir, extra_args=("-chardev", "socket,id=lv,path=%s,server=on,wait=off" % lv,
                                    "-device", "virtserialport,chardev=lv,name=" + PORT))
     g.lv_path = str(lv)
-    # no udev in this guest: the node, as udev would make it
-    code, out = g.sh("for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = %s ] && "
-                     "d=$(cat $p/dev) && mknod /dev/virtio-ports/%s c ${d%%:*} ${d##*:}; done; "
-                     "ls /dev/virtio-ports" % (PORT, PORT))
-    assert PORT in out, out
-    yield g
-    g.stop()
-
-
-def tempfile_dir(factory):
-    # unix socket paths must stay under 108 bytes: a short directory under /tmp
-    import tempfile
-    return tempfile.mkdtemp(prefix="phx-vmq-")
+    try:
+        # no udev in this guest: the node, as udev would make it
+        code, out = g.sh("for p in /sys/class/virtio-ports/*; do [ \"$(cat $p/name)\" = %s ] && "
+                         "d=$(cat $p/dev) && mknod /dev/virtio-ports/%s c ${d%%%%:*} ${d##*:}; done; "
+                         "ls /dev/virtio-ports" % (PORT, PORT))
+        assert PORT in out, out
+        yield g
+    finally:
+        g.stop()
+        if not base:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_udev_rule_wants_the_qemu_port_unit(qguest):
