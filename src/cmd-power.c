@@ -13,9 +13,12 @@
 static JsonNode *
 suspend (PhxCall *call, PhxSuspendMode mode, GError **error)
 {
+        g_autoptr(JsonObject) empty = NULL;
+
         if (!phx_power_suspend (mode, error))
                 return NULL;
-        return json_node_init_object (json_node_alloc (), json_object_new ());
+        empty = json_object_new ();
+        return json_node_init_object (json_node_alloc (), empty);
 }
 
 static JsonNode *
