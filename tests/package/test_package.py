@@ -108,6 +108,17 @@ def test_control_fields_replace_qemu_guest_agent():
     assert got == {"Provides": QGA, "Conflicts": QGA, "Replaces": QGA}, fields
 
 
+def test_postinst_starts_the_agent_only_where_systemd_runs():
+    """The postinst starts the unit for a port the guest already has, through
+    deb-systemd-invoke, and only under systemd (not here, in a chroot or a container)."""
+    out = run("sh", "-c", 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./postinst', "sh", str(deb("phoenix-ga")))
+    script = out.stdout
+    assert "[ -d /run/systemd/system ]" in script
+    assert "deb-systemd-invoke start phoenix-ga-qemu.service" in script
+    assert "deb-systemd-invoke start phoenix-ga.service" in script
+    assert run("sh", "-n", "-c", script).returncode == 0
+
+
 def test_installing_removes_qemu_guest_agent(installed):
     if installed:
         # removed, its conffiles kept (as dpkg does for a replaced package)
