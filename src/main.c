@@ -88,6 +88,7 @@ typedef struct {
         char *block;
         char *allow;
         char *socket_mode;
+        char *dialect;
         gboolean version;
 } CommandLine;
 
@@ -102,6 +103,7 @@ command_line_clear (CommandLine *cl)
         g_clear_pointer (&cl->block, g_free);
         g_clear_pointer (&cl->allow, g_free);
         g_clear_pointer (&cl->socket_mode, g_free);
+        g_clear_pointer (&cl->dialect, g_free);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CommandLine, command_line_clear)
@@ -134,6 +136,8 @@ parse_command_line (int *argc, char ***argv, CommandLine *cl, GError **error)
                   N_("Disable these commands (comma-separated)"), N_("LIST") },
                 { "allow-commands", 0, 0, G_OPTION_ARG_STRING, &cl->allow,
                   N_("Enable only these commands, and ping and get-commands (comma-separated)"), N_("LIST") },
+                { "dialect", 0, 0, G_OPTION_ARG_STRING, &cl->dialect,
+                  N_("Serve both dialects on the port (default), or only phoenix or qemu-ga"), N_("DIALECT") },
                 { "version", 'v', 0, G_OPTION_ARG_NONE, &cl->version, N_("Print the version and exit"), NULL },
                 { NULL }
         };
@@ -164,6 +168,7 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 { "block-commands", cl->block, "--block-commands: " },
                 { "allow-commands", cl->allow, "--allow-commands: " },
                 { "socket-mode", cl->socket_mode, "--socket-mode: " },
+                { "dialect", cl->dialect, "--dialect: " },
         };
 
         for (guint i = 0; i < G_N_ELEMENTS (given); i++) {
@@ -244,6 +249,7 @@ run (const PhxConfig *config)
                 .dbus = config->dbus,
                 .allow_commands = (const char *const *) config->allow_commands,
                 .block_commands = (const char *const *) config->block_commands,
+                .dialects = config->dialects,
         };
         g_autoptr(GError) error = NULL;
         g_autoptr(GMainLoop) loop = NULL;

@@ -185,6 +185,8 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
         const GType *types = phx_family_types (&n_types);
 
         self->registry = phx_registry_new ();
+        if (options->dialects != 0)
+                phx_registry_set_dialects (self->registry, options->dialects);
         if (!phx_registry_set_enabled (self->registry, options->allow_commands, options->block_commands, error))
                 return NULL;
         self->freezer = phx_freeze_state_new (options->freeze_backend != NULL ? options->freeze_backend

@@ -22,6 +22,7 @@ typedef struct {
         guint dbus_publish_ms;       /* 0: PHX_DBUS_PUBLISH_MS (tests pass a long one) */
         const char *const *allow_commands; /* NULL: all; else only these (and ping, get-commands) */
         const char *const *block_commands; /* NULL: none */
+        guint dialects;              /* served, 1 << PhxDialect; 0: both */
         const struct _PhxFreezeBackend *freeze_backend; /* NULL: the kernel's (tests pass a fake) */
         gsize request_max;           /* 0: PHX_REQUEST_MAX (tests and fuzzing use a small one) */
 } PhxAgentOptions;

@@ -31,6 +31,7 @@ typedef enum {
         KEY_SECONDS,
         KEY_COMMANDS,
         KEY_MODE,
+        KEY_DIALECT,
 } KeyKind;
 
 static const struct {
@@ -47,6 +48,7 @@ static const struct {
         { "block-commands", KEY_COMMANDS },
         { "allow-commands", KEY_COMMANDS },
         { "socket-mode", KEY_MODE },
+        { "dialect", KEY_DIALECT },
 };
 
 void
@@ -58,6 +60,7 @@ phx_config_init (PhxConfig *config)
                 .runtime_dir = g_strdup (PHX_DEFAULT_RUNTIME_DIR),
                 .dbus = TRUE,
                 .socket_mode = PHX_SOCKET_MODE_DEFAULT,
+                .dialects = PHX_DIALECTS_ALL,
         };
 }
 
@@ -233,6 +236,13 @@ phx_config_set (PhxConfig *config, const char *key, const char *value, GError **
                 config->socket_mode = (guint) mode;
                 return TRUE;
         }
+        case KEY_DIALECT:
+                if (!phx_dialects_from_string (value, &config->dialects)) {
+                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("unknown dialect '%s' (use both, phoenix or qemu-ga)"), value);
+                        return FALSE;
+                }
+                return TRUE;
         case KEY_BOOLEAN:
                 break;
         }

@@ -25,6 +25,7 @@ typedef struct {
         GStrv block_commands; /* NULL: none */
         GStrv allow_commands; /* NULL: all */
         guint socket_mode;    /* unix-listen: permission bits of the socket */
+        guint dialects;       /* the dialects the port serves: 1 << PhxDialect (PHX_DIALECTS_ALL) */
 } PhxConfig;
 
 void phx_config_init (PhxConfig *config);

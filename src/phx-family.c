@@ -48,6 +48,7 @@ static GType (*const family_getters[]) (void) = {
         phx_exec_family_get_type,
         phx_accounts_family_get_type,
         phx_storage_family_get_type,
+        phx_power_family_get_type,
 };
 
 const GType *

@@ -231,3 +231,8 @@
  * guest-get-diskstats) listed in one reply; qemu-ga has no bound, and a guest with more has
  * a problem no listing solves. */
 #define PHX_STORAGE_ENTRIES_MAX 10000
+
+/* ---- power: qemu-ga's guest-suspend-* (power-sysfs.c) ---- */
+
+/* Largest /sys/power file read (state, disk, resume hold a line of a few words). */
+#define PHX_POWER_SYSFS_READ_MAX 4096
