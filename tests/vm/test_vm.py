@@ -149,12 +149,12 @@ def test_client_freeze_status_and_thaw_subcommands(guest):
         assert out.returncode == 0, out.stderr
         return out.stdout.strip()
 
-    assert cli("freeze-status") == "false"
+    assert cli("freeze-status") == "thawed"
     assert cli("freeze") == "true"
-    assert cli("freeze-status") == "true"
+    assert cli("freeze-status") == "frozen"
     assert frozen_marker(guest)
     assert cli("thaw") == "true"
-    assert cli("freeze-status") == "false"
+    assert cli("freeze-status") == "thawed"
     assert not frozen_marker(guest)
     assert guest.sh("touch /data/after-client-thaw", timeout=5)[0] == 0
 
