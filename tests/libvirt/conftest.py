@@ -38,6 +38,9 @@ LOGD_SOCK = "/run/libvirt/virtlogd-sock"
 LIBVIRTD_SOCK = "/run/libvirt/libvirt-sock"
 PORT = "org.qemu.guest_agent.0"
 DAEMON_TIMEOUT = 60
+# How long libvirt waits for any one agent reply (`virsh guest-agent-timeout`; its default is
+# for ever): an agent that never answers fails its test, not the whole CI run.
+AGENT_TIMEOUT = 15
 BOOT_TIMEOUT = 120
 
 # What the guest is made to be, so that the tests know the right answers.
@@ -104,6 +107,8 @@ class Daemons:
         self.started = []
         self.kvm = None
         self.network = host_network()
+        # libvirt's runtime directory goes again with the daemons, if they made it
+        self.run_dir_was = os.path.exists("/run/libvirt")
         self._fix_kvm()
         try:
             self._ensure("virtlogd", LOGD_SOCK, logdir)
@@ -156,6 +161,9 @@ class Daemons:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self.started and not self.run_dir_was and not answers(LIBVIRTD_SOCK) \
+                and not answers(LOGD_SOCK):
+            shutil.rmtree("/run/libvirt", ignore_errors=True)
         self.started = []
         if self.kvm is not None:
             uid, gid, mode = self.kvm
@@ -282,6 +290,7 @@ class Domain(vm.Guest):
             self.define_seconds = time.monotonic() - t0
             t0 = time.monotonic()
             virsh("start", self.name)
+            virsh("guest-agent-timeout", self.name, "--timeout", str(AGENT_TIMEOUT))
             self._boot(time.monotonic() + BOOT_TIMEOUT)
             self.boot_seconds = time.monotonic() - t0
             self.agent_seconds = self.wait_for_agent(time.monotonic() + 60) - t0
@@ -324,7 +333,7 @@ class Domain(vm.Guest):
                     raise
             time.sleep(0.1)
 
-    def agent(self, execute, arguments=None, timeout=30):
+    def agent(self, execute, arguments=None, timeout=AGENT_TIMEOUT):
         """`virsh qemu-agent-command`: the agent's "return" member."""
         msg = {"execute": execute}
         if arguments is not None:
@@ -358,6 +367,21 @@ class Domain(vm.Guest):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def remove_stale_domains():
+    """Domains this harness left behind when it was killed (a CI timeout): named after a pytest
+    process that is gone. Concurrent runs (a live PID) are left alone."""
+    for name in virsh("list", "--all", "--name").split():
+        m = re.match(r"^phx-libvirt-(\d+)$", name)
+        if not m or os.path.exists("/proc/" + m.group(1)):
+            continue
+        try:
+            virsh("destroy", name)
+        except VirshError:
+            pass  # not running
+        virsh("undefine", name, "--snapshots-metadata")
+        shutil.rmtree(IMAGES / name, ignore_errors=True)
+
+
 def setup_guest(dom):
     """What the guest's own tools would have done at boot: the utmp record of a login, the
     loopback and the NIC up with an address."""
@@ -377,6 +401,13 @@ def setup_guest(dom):
 
 
 _domain = None
+FIGURES = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The harness's timings, in meson's log of the run."""
+    for line in FIGURES:
+        terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -395,8 +426,9 @@ def daemons():
     logdir = tempfile.mkdtemp(prefix="phx-libvirtd-")
     t0 = time.monotonic()
     d = Daemons(logdir)
-    print("\nlibvirt daemons: %s in %.1f s" % (", ".join(n for n, _ in d.started) or "already running",
-                                              time.monotonic() - t0))
+    FIGURES.append("libvirt daemons: %s in %.1f s" % (
+        "started " + ", ".join(n for n, _ in d.started) if d.started else "already running",
+        time.monotonic() - t0))
     yield d
     d.stop()
     shutil.rmtree(logdir, ignore_errors=True)
@@ -411,15 +443,17 @@ def dom(daemons):
     vm_cache = os.environ.get("PHX_VM_DIR") and pathlib.Path(os.environ["PHX_VM_DIR"]) / "cache"
     if vm_cache and vm_cache.is_dir() and not (workdir / "cache").exists():
         (workdir / "cache").symlink_to(vm_cache)
+    remove_stale_domains()
     t0 = time.monotonic()
     d = _domain = Domain(workdir, daemons)
     try:
         setup_guest(d)
         # figures for the log (pytest -s, or meson's test log)
-        print("\nlibvirt guest (%s): built in %.1f s, defined in %.1f s; after `virsh start` its "
-              "shell at %.1f s, the agent's first answer at %.1f s; ready for the tests %.1f s "
-              "after the build began" % (AGENT_KIND, d.build_seconds, d.define_seconds, d.boot_seconds,
-                                         d.agent_seconds, time.monotonic() - t0))
+        FIGURES.append("libvirt guest (%s): built in %.1f s, defined in %.1f s; after `virsh start` "
+                       "its shell at %.1f s, the agent's first answer at %.1f s; ready for the tests "
+                       "%.1f s after the build began" % (AGENT_KIND, d.build_seconds, d.define_seconds,
+                                                        d.boot_seconds, d.agent_seconds,
+                                                        time.monotonic() - t0))
         yield d
     finally:
         _domain = None
