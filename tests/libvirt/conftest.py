@@ -367,12 +367,21 @@ class Domain(vm.Guest):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def harness_alive(pid):
+    """A pytest process with this PID runs (not a zombie: PID 1 here reaps late)."""
+    try:
+        cmdline = pathlib.Path("/proc/%d/cmdline" % pid).read_bytes()
+    except OSError:
+        return False
+    return b"pytest" in cmdline
+
+
 def remove_stale_domains():
     """Domains this harness left behind when it was killed (a CI timeout): named after a pytest
     process that is gone. Concurrent runs (a live PID) are left alone."""
     for name in virsh("list", "--all", "--name").split():
         m = re.match(r"^phx-libvirt-(\d+)$", name)
-        if not m or os.path.exists("/proc/" + m.group(1)):
+        if not m or harness_alive(int(m.group(1))):
             continue
         try:
             virsh("destroy", name)
