@@ -396,9 +396,11 @@ def setup_guest(dom):
     loopback and the NIC up with an address."""
     rec = base64.b64encode(utmp_record(*LOGIN)).decode()
     dom.must("mkdir -p /var && ln -sfn /run /var/run && echo %s | base64 -d >/run/utmp" % rec)
+    # No IPv6 autoconfiguration from the router advertisements of QEMU's user network (they
+    # would add an address at a time of their choosing); the kernel still adds eth0's IPv6
+    # link-local address by itself once the link has carrier: the list is stable after that.
+    dom.must("echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_ra && echo 0 >/proc/sys/net/ipv6/conf/eth0/autoconf")
     dom.must("ip link set lo up && ip link set eth0 up && ip addr add %s/%d dev eth0" % GUEST_ADDR)
-    # The kernel adds eth0's IPv6 link-local address by itself once the link has carrier:
-    # the interface list is stable only after that.
     deadline = time.monotonic() + 30
     while True:
         out = dom.must("ip -6 -o addr show dev eth0 scope link")

@@ -176,17 +176,24 @@ def test_domtime_sets_the_guest_clock(dom, how):
 def test_domifaddr_source_agent(dom):
     """The guest's interfaces as its kernel has them (busybox ip), which for the NIC means
     the MAC address of the domain's <interface>."""
+    before = guest_addresses(dom)
     rows = table(virsh("domifaddr", dom.name, "--source", "agent", "--full"))
+    assert guest_addresses(dom) == before, "the guest's addresses changed meanwhile"
     got = {(r[0], r[1], r[2], r[3]) for r in rows}
-    want = set()
+    assert ("eth0", MAC, "ipv4", "%s/%d" % GUEST_ADDR) in before
+    assert ("lo", "00:00:00:00:00:00", "ipv4", "127.0.0.1/8") in before
+    assert got == before
+
+
+def guest_addresses(dom):
+    """{(interface, MAC, ipv4|ipv6, address/prefix)} as the guest's kernel has them."""
     link = dom.must("ip -o link show")
     macs = dict(re.findall(r"^\d+: ([^:@]+)[:@].*link/\S+ ([0-9a-f:]{17})", link, re.M))
+    want = set()
     for line in dom.must("ip -o addr show").splitlines():
         m = re.match(r"^\d+: (\S+)\s+(inet6?) (\S+)", line)
         want.add((m.group(1), macs[m.group(1)], "ipv4" if m.group(2) == "inet" else "ipv6", m.group(3)))
-    assert macs["eth0"] == MAC
-    assert ("eth0", MAC, "ipv4", "%s/%d" % GUEST_ADDR) in want
-    assert got == want
+    return want
 
 
 # ---- domfsinfo, domfstrim
