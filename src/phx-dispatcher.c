@@ -51,11 +51,12 @@ typedef struct {
         GQueue qga_order;   /* OrderSlot*: its qemu-ga requests, in arrival order */
 } ConnState;
 
-/* qemu-ga's clients take replies without an `id` in the order of their requests (libvirt
- * takes "the next reply" as the answer; a pipelined guest-sync comes last), while commands
- * here run side by side: such a reply that is ready before those of older such requests
- * waits, encoded and charged to the budget, in its slot. Phoenix replies carry their tag, and
- * qemu-ga replies with an `id` their id: they never wait. */
+/* qemu-ga's clients take replies in the order of their requests (libvirt takes "the next
+ * reply" as the answer; a guest-sync sent last is a barrier: its reply comes last), as
+ * qemu-ga, which runs one command at a time, gives them. Commands here run side by side: a
+ * qemu-ga reply that is ready before those of older qemu-ga requests waits, encoded and
+ * charged to the budget, in its slot (what it reports was read when it ran). Phoenix replies
+ * carry their tag and never wait. */
 typedef struct {
         PhxInvocation *inv; /* NULL once it has completed */
         GPtrArray *reply;   /* its encoded reply, waiting for the older ones */
@@ -330,10 +331,8 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
         PhxLane *lane;
         ConnState *cs = conn_state (inv->call.connection);
 
-        /* admission is in arrival order: so is the qemu-ga reply order. A request with an
-         * `id` is answered when it is done: its id says which reply is which (so a status
-         * asked with an id is answered while an older freeze still runs). */
-        if (cs != NULL && inv->prepared.dialect == PHX_DIALECT_QGA && inv->prepared.id == NULL) {
+        /* admission is in arrival order: so is the qemu-ga reply order */
+        if (cs != NULL && inv->prepared.dialect == PHX_DIALECT_QGA) {
                 OrderSlot *slot = g_new0 (OrderSlot, 1);
                 slot->inv = inv;
                 inv->order_slot = slot;

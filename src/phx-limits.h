@@ -236,3 +236,10 @@
 
 /* Largest /sys/power file read (state, disk, resume hold a line of a few words). */
 #define PHX_POWER_SYSFS_READ_MAX 4096
+
+/* --- power (power-shutdown.c) --- */
+
+/* Seconds a shutdown program (systemctl, shutdown, poweroff) has to accept the request
+ * before the next way is tried. */
+#define PHX_SHUTDOWN_PROGRAM_S 30
+

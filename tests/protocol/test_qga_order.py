@@ -1,6 +1,6 @@
-"""qemu-ga's replies to requests without an `id` come in the order of the requests on a
-connection (libvirt takes "the next reply" as the answer; a guest-sync sent last answers
-last), though commands here run side by side; a request with an `id` is answered when done."""
+"""qemu-ga's replies come in the order of the requests on a connection, as qemu-ga gives them
+(libvirt takes "the next reply" as the answer; a guest-sync sent last answers last), though
+commands here run side by side."""
 import json
 import os
 import socket
@@ -42,9 +42,9 @@ def test_replies_in_request_order_though_some_run_in_workers(agent):
             assert reply == {"return": {}}, (i, reply)
 
 
-def test_a_request_with_an_id_is_answered_when_done(agent, tmp_path):
-    """The id says which reply is which: a quick request with an id is not held behind a slow
-    one (here a guest-file-read on a FIFO nobody writes, which waits for data)."""
+def test_with_ids_too_and_beside_phoenix_requests(agent, tmp_path):
+    """Ids do not change the order (qemu-ga's clients may count on it); a Phoenix request on
+    the same connection is answered when done, by its tag."""
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -55,8 +55,13 @@ def test_a_request_with_an_id_is_answered_when_done(agent, tmp_path):
     f.flush()
     handle = json.loads(f.readline())["return"]
     f.write(json.dumps({"execute": "guest-file-read", "arguments": {"handle": handle}, "id": "slow"}).encode() +
-            json.dumps({"execute": "guest-ping", "id": "quick"}).encode())
+            json.dumps({"execute": "guest-ping", "id": "quick"}).encode() +
+            json.dumps({"execute": "ping", "tag": "phx"}).encode() + b"\n")
     f.flush()
+    assert json.loads(f.readline())["tag"] == "phx"  # while the read still waits
+    with open(fifo, "wb") as w:
+        w.write(b"data")
+    assert json.loads(f.readline())["id"] == "slow"
     assert json.loads(f.readline()) == {"return": {}, "id": "quick"}
     f.close()
     s.close()

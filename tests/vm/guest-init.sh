@@ -78,9 +78,17 @@ fi
 /init --agent-loop &
 
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
+# busybox's poweroff, halt and reboot ask PID 1 with USR2, USR1 and TERM, as they ask
+# busybox's init: this init answers as that one would (sync, then the system call), so an
+# agent's guest-shutdown through them works here as on a busybox system.
+trap 'sync; poweroff -f' USR2
+trap 'sync; halt -f' USR1
+trap 'sync; reboot -f' TERM
 echo "GUEST READY"
 while :; do
         # Input that reaches a tty nobody holds open is lost, so the host waits for this
         # shell to say it holds ttyS1. An empty prompt; the banner is discarded by the host.
-        setsid sh -c 'echo CTL-READY; export PS1=; exec sh' </dev/ttyS1 >/dev/ttyS1 2>&1
+        # In the background with a wait, so that a trap runs at once.
+        setsid sh -c 'echo CTL-READY; export PS1=; exec sh' </dev/ttyS1 >/dev/ttyS1 2>&1 &
+        wait $!
 done
