@@ -89,6 +89,7 @@ typedef struct {
         char *allow;
         char *socket_mode;
         char *dialect;
+        char *exec_capture_max;
         gboolean version;
 } CommandLine;
 
@@ -104,6 +105,7 @@ command_line_clear (CommandLine *cl)
         g_clear_pointer (&cl->allow, g_free);
         g_clear_pointer (&cl->socket_mode, g_free);
         g_clear_pointer (&cl->dialect, g_free);
+        g_clear_pointer (&cl->exec_capture_max, g_free);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CommandLine, command_line_clear)
@@ -136,6 +138,8 @@ parse_command_line (int *argc, char ***argv, CommandLine *cl, GError **error)
                   N_("Disable these commands (comma-separated)"), N_("LIST") },
                 { "allow-commands", 0, 0, G_OPTION_ARG_STRING, &cl->allow,
                   N_("Enable only these commands, and ping and get-commands (comma-separated)"), N_("LIST") },
+                { "exec-capture-max", 0, 0, G_OPTION_ARG_STRING, &cl->exec_capture_max,
+                  N_("MiB of output kept per stream of a command the host runs (default 16)"), N_("MIB") },
                 { "dialect", 0, 0, G_OPTION_ARG_STRING, &cl->dialect,
                   N_("Serve both dialects on the port (default), or only phoenix or qemu-ga"), N_("DIALECT") },
                 { "version", 'v', 0, G_OPTION_ARG_NONE, &cl->version, N_("Print the version and exit"), NULL },
@@ -169,6 +173,7 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 { "allow-commands", cl->allow, "--allow-commands: " },
                 { "socket-mode", cl->socket_mode, "--socket-mode: " },
                 { "dialect", cl->dialect, "--dialect: " },
+                { "exec-capture-max", cl->exec_capture_max, "--exec-capture-max: " },
         };
 
         for (guint i = 0; i < G_N_ELEMENTS (given); i++) {
@@ -250,6 +255,7 @@ run (const PhxConfig *config)
                 .allow_commands = (const char *const *) config->allow_commands,
                 .block_commands = (const char *const *) config->block_commands,
                 .dialects = config->dialects,
+                .exec_capture_max = config->exec_capture_max,
         };
         g_autoptr(GError) error = NULL;
         g_autoptr(GMainLoop) loop = NULL;

@@ -16,6 +16,7 @@ typedef struct {
         const char *path;
         guint socket_mode;           /* unix-listen: permission bits; 0 = PHX_SOCKET_MODE_DEFAULT */
         guint freeze_timeout;        /* seconds; 0 = never thaw by ourselves */
+        gsize exec_capture_max;      /* bytes kept per output stream of a command; 0 = PHX_EXEC_CAPTURE_MAX */
         const char *fsfreeze_hook;   /* NULL for none */
         const char *runtime_dir;
         gboolean dbus;               /* publish state on the system bus */

@@ -32,6 +32,7 @@ typedef enum {
         KEY_COMMANDS,
         KEY_MODE,
         KEY_DIALECT,
+        KEY_MIB,
 } KeyKind;
 
 static const struct {
@@ -49,6 +50,7 @@ static const struct {
         { "allow-commands", KEY_COMMANDS },
         { "socket-mode", KEY_MODE },
         { "dialect", KEY_DIALECT },
+        { "exec-capture-max", KEY_MIB },
 };
 
 void
@@ -61,6 +63,7 @@ phx_config_init (PhxConfig *config)
                 .dbus = TRUE,
                 .socket_mode = PHX_SOCKET_MODE_DEFAULT,
                 .dialects = PHX_DIALECTS_ALL,
+                .exec_capture_max = PHX_EXEC_CAPTURE_MAX,
         };
 }
 
@@ -243,6 +246,21 @@ phx_config_set (PhxConfig *config, const char *key, const char *value, GError **
                         return FALSE;
                 }
                 return TRUE;
+        case KEY_MIB: {
+                guint64 mib;
+
+                /* at least a page of a status reply; at most what the capture bound of all
+                 * commands together leaves one command */
+                if (!g_ascii_string_to_unsigned (value, 10, 1, PHX_EXEC_CAPTURE_TOTAL_MAX / (1024 * 1024), &mib,
+                                                 NULL)) {
+                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("'%s' is not a number of MiB from 1 to %u"), value,
+                                     (unsigned) (PHX_EXEC_CAPTURE_TOTAL_MAX / (1024 * 1024)));
+                        return FALSE;
+                }
+                config->exec_capture_max = (gsize) mib * 1024 * 1024;
+                return TRUE;
+        }
         case KEY_BOOLEAN:
                 break;
         }

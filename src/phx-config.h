@@ -25,6 +25,7 @@ typedef struct {
         GStrv block_commands; /* NULL: none */
         GStrv allow_commands; /* NULL: all */
         guint socket_mode;    /* unix-listen: permission bits of the socket */
+        gsize exec_capture_max; /* bytes of output kept per stream of a command */
         guint dialects;       /* the dialects the port serves: 1 << PhxDialect (PHX_DIALECTS_ALL) */
 } PhxConfig;
 
