@@ -467,6 +467,9 @@ def main():
     ap.add_argument("--pings", type=int, default=20000,
                     help="sequential pings per agent, split into --ping-rounds turns")
     ap.add_argument("--ping-rounds", type=int, default=5)
+    ap.add_argument("--pin", default="none", choices=["none", "same", "split"],
+                    help="sequential pings with host and agents on one core (same), on two (split), "
+                         "or where the scheduler puts them (none)")
     ap.add_argument("--only-ping", action="store_true",
                     help="only the sequential-ping figures (D-Bus on, --no-dbus, qemu-ga), in ~a minute")
     ap.add_argument("--settle-seconds", type=float, default=20,
@@ -589,6 +592,22 @@ def start_agents(exe, work):
     return agents
 
 
+def pin(how, agents):
+    """Where the benchmark (the host) and the agents run. A request-reply exchange costs the
+    agent about twice as much when it sleeps on the other core than the host's (the wake-up
+    is an inter-processor interrupt, a VM exit here), and the scheduler picks anew for each
+    turn: "same" (all on CPU 0) and "split" (host on 0, agents on 1) take that choice away."""
+    cpus = set(range(os.cpu_count()))
+    host, agent = {"none": (cpus, cpus), "same": ({0}, {0}), "split": ({0}, {1})}[how]
+    os.sched_setaffinity(0, host)
+    for a in agents:
+        for t in tasks(a.pid):
+            try:
+                os.sched_setaffinity(int(t.rsplit("/", 1)[1]), agent)
+            except OSError:
+                pass  # a thread that has just ended
+
+
 def sequential_pings(opts, work, agents):
     """The unix-socket agents of `agents` (or fresh ones) and a phoenix-ga started with
     --no-dbus take turns at sequential pings."""
@@ -605,6 +624,7 @@ def sequential_pings(opts, work, agents):
                 a.conn.send(a.ping_msg())
                 a.conn.line(10)
         assert bus_owner_path() == turn["phoenix-ga"].path, "the D-Bus agent lost its name"
+        pin(opts.pin, turn.values())
         per = max(1, opts.pings // opts.ping_rounds)
         res = {}
         for k, (c, r, lo, hi, sw) in ping_cpu(turn, per, opts.ping_rounds).items():
@@ -613,6 +633,7 @@ def sequential_pings(opts, work, agents):
             res[k, "unix", "ping_switches"] = sw
         return res
     finally:
+        pin("none", turn.values())
         nodbus.stop()
         if own:
             for a in agents.values():
@@ -633,8 +654,10 @@ def report_pings(res, opts, header=True):
     P, Q = "phoenix-ga", "qemu-ga"
     if header:
         print_machine()
-        print("Sequential pings on the unix socket: %d per agent in %d turns, median turn (min-max)."
-              % (opts.pings, opts.ping_rounds))
+        print("Sequential pings on the unix socket: %d per agent in %d turns, median turn (min-max); "
+              "cores: %s." % (opts.pings, opts.ping_rounds,
+                              {"none": "as scheduled", "same": "host and agents on CPU 0",
+                               "split": "host on CPU 0, agents on CPU 1"}[opts.pin]))
         print()
         print("| figure | transport | qemu-ga | phoenix-ga | ratio / target |")
         print("|---|---|---|---|---|")
