@@ -125,6 +125,27 @@ on_client_closed (PhxConnection *conn, gpointer user_data)
         set_host_connected (self, self->clients->len > 0);
 }
 
+/* What a host's socket is watched for. EPOLLOUT is added only while a reply waits for room:
+ * edge-triggered EPOLLOUT also fires each time the host reads a reply (the socket's room
+ * grows), which woke the agent a second time for many requests (1.4-2 sleeps per sequential
+ * ping instead of 1; doc/performance.md). */
+#define CLIENT_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
+
+static void
+on_client_blocked (PhxConnection *conn, gboolean blocked, gpointer user_data)
+{
+        PhxChannel *self = user_data;
+        int fd = phx_connection_get_fd (conn);
+        struct epoll_event ev = { .events = CLIENT_EVENTS | (blocked ? EPOLLOUT : 0), .data.fd = fd };
+
+        /* a modified watch reports readiness that is already there: no wake-up is lost */
+        if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
+                /* never told when to write again: better closed than hung */
+                g_warning (_("epoll_ctl on a host socket: %s"), g_strerror (errno));
+                phx_connection_close (conn);
+        }
+}
+
 static void
 accept_client (PhxChannel *self)
 {
@@ -137,12 +158,13 @@ accept_client (PhxChannel *self)
                 return;
         }
         conn = phx_connection_new (fd, TRUE, self->request_max, self->budget);
-        if (!epoll_add (self, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, NULL)) {
+        if (!epoll_add (self, fd, CLIENT_EVENTS, NULL)) {
                 phx_connection_close (conn);
                 return;
         }
         g_ptr_array_add (self->clients, g_object_ref (conn));
         g_signal_connect (conn, "closed", G_CALLBACK (on_client_closed), self);
+        g_signal_connect (conn, "blocked", G_CALLBACK (on_client_blocked), self);
         set_accepting (self, self->clients->len < PHX_CLIENTS_MAX);
         set_host_connected (self, TRUE);
         g_signal_emit (self, signals[SIGNAL_CONNECTION], 0, conn);

@@ -32,6 +32,7 @@ struct _PhxConnection {
         gboolean paused;      /* the budget is exhausted: take no more requests */
         gboolean in_read;     /* replies made while reading are written together after */
         gboolean peer_eof;    /* a socket host shut down its sending side */
+        gboolean blocked;     /* a write met EAGAIN and the queue has not drained since */
         guint pending;        /* requests taken and not yet answered */
         guint resume_id;
         PhxBudget *budget;
@@ -46,7 +47,7 @@ struct _PhxConnection {
         char *readbuf;
 };
 
-enum { SIGNAL_LINE, SIGNAL_OVERLONG, SIGNAL_CLOSED, SIGNAL_DRAINED, N_SIGNALS };
+enum { SIGNAL_LINE, SIGNAL_OVERLONG, SIGNAL_CLOSED, SIGNAL_DRAINED, SIGNAL_BLOCKED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxConnection, phx_connection, G_TYPE_OBJECT)
@@ -168,8 +169,16 @@ phx_connection_flush (PhxConnection *self)
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno == EAGAIN)
-                                break; /* EPOLLOUT tells the channel when to go on */
+                        if (errno == EAGAIN) {
+                                /* EPOLLOUT tells the channel when to go on */
+                                if (!self->blocked) {
+                                        self->blocked = TRUE;
+                                        g_signal_emit (self, signals[SIGNAL_BLOCKED], 0, TRUE);
+                                        if (self->closed)
+                                                return; /* the owner could not watch it */
+                                }
+                                break;
+                        }
                         g_debug ("connection %u: write: %s", self->id, g_strerror (errno));
                         phx_connection_close (self);
                         return;
@@ -187,6 +196,10 @@ phx_connection_flush (PhxConnection *self)
                 }
         }
         recharge (self);
+        if (self->blocked && self->out_bytes == 0 && !self->closed) {
+                self->blocked = FALSE;
+                g_signal_emit (self, signals[SIGNAL_BLOCKED], 0, FALSE);
+        }
         if (had_output && self->out_bytes == 0) {
                 g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
                 maybe_finish (self);
@@ -415,6 +428,12 @@ phx_connection_class_init (PhxConnectionClass *klass)
         /* Every reply queued so far has been written. */
         signals[SIGNAL_DRAINED] = g_signal_new ("drained", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                 NULL, NULL, NULL, G_TYPE_NONE, 0);
+        /* TRUE: a write would block, the rest waits for the descriptor to take more; FALSE:
+         * everything has been written since. Lets the owner watch for room only when a
+         * reply waits for it. */
+        signals[SIGNAL_BLOCKED] = g_signal_new ("blocked", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                NULL, NULL, g_cclosure_marshal_VOID__BOOLEAN, G_TYPE_NONE, 1,
+                                                G_TYPE_BOOLEAN);
 }
 
 static void
