@@ -51,9 +51,15 @@ keys_argument (PhxCall *call, GError **error)
                         phx_error_set (error, EINVAL, "Invalid parameter type for 'keys[%u]', expected: string", i);
                         return NULL;
                 }
-                if (!phx_keys_check (json_node_get_string (e), error))
+                g_autofree char *key = g_strstrip (g_strdup (json_node_get_string (e)));
+
+                /* blank: skipped (virsh set-user-sshkeys sends the empty text after its
+                 * file's last newline) */
+                if (key[0] == '\0')
+                        continue;
+                if (!phx_keys_check (key, error))
                         return NULL;
-                g_ptr_array_add (keys, g_strstrip (g_strdup (json_node_get_string (e))));
+                g_ptr_array_add (keys, g_steal_pointer (&key));
         }
         return g_steal_pointer (&keys);
 }

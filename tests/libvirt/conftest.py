@@ -54,6 +54,7 @@ GUEST_ADDR = ("10.0.2.15", 24)  # QEMU's user-mode network's usual guest address
 DATA_DEV = "vda"
 DATA_MOUNT = "/data"
 DATA_SERIAL = "phx-data-disk"
+USER = ("alice", 4242, "/home/alice")  # a guest user for set-user-password and the ssh keys
 LOGIN = ("root", "ttyS1", 1700000000)  # user, line, login time (s) of the guest's one utmp record
 
 _spec = importlib.util.spec_from_file_location("phx_vm_guest", ROOT / "tests" / "vm" / "conftest.py")
@@ -200,6 +201,32 @@ def overlay(path):
     (etc / "timezone").write_text(TIMEZONE[0] + "\n")
     # The RTC keeps UTC (QEMU's base=utc); busybox's hwclock reads local time unless told.
     (etc / "adjtime").write_text("0.0 0 0.0\n0\nUTC\n")
+    accounts_overlay(path)
+
+
+def accounts_overlay(path):
+    """Users and the distribution's chpasswd with what it needs (PAM's pam_unix for a plain
+    password), as in a Debian guest, for set-user-password and set-user-sshkeys."""
+    etc = path / "etc"
+    name, uid, home = USER
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n%s:x:%d:%d::%s:/bin/sh\n" % (name, uid, uid, home))
+    (etc / "group").write_text("root:x:0:\n%s:x:%d:\n" % (name, uid))
+    (etc / "shadow").write_text("root:*:19000:0:99999:7:::\n%s:!:19000:0:99999:7:::\n" % name)
+    (etc / "shadow").chmod(0o640)
+    (etc / "login.defs").write_text("ENCRYPT_METHOD SHA512\n")
+    (etc / "pam.d").mkdir(exist_ok=True)
+    (etc / "pam.d" / "chpasswd").write_text("password required pam_unix.so sha512\n")
+    (etc / "pam.d" / "other").write_text("auth required pam_deny.so\naccount required pam_deny.so\n"
+                                          "password required pam_deny.so\nsession required pam_deny.so\n")
+    binaries = ["/usr/sbin/chpasswd"]
+    modules = ["/lib/x86_64-linux-gnu/security/pam_unix.so", "/lib/x86_64-linux-gnu/security/pam_deny.so"]
+    for f in binaries + modules:
+        for dep in [f] + re.findall(r"(/\S+) \(", subprocess.run(["ldd", f], capture_output=True,
+                                                                  text=True).stdout):
+            target = path / dep.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                shutil.copy2(os.path.realpath(dep), target)
 
 
 def domain_xml(name, d, append):
@@ -213,10 +240,12 @@ def domain_xml(name, d, append):
     <initrd>{d}/initramfs.gz</initrd>
     <cmdline>console=ttyS0 quiet panic=-1 {append}</cmdline>
   </os>
+  <!-- ACPI: without it a guest's power-off only halts it (shutdown --mode agent) -->
+  <features><acpi/></features>
   <cpu mode='maximum' check='none'/>
   <clock offset='utc'/>
   <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
+  <on_reboot>restart</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
@@ -395,6 +424,7 @@ def setup_guest(dom):
     """What the guest's own tools would have done at boot: the utmp record of a login, the
     loopback and the NIC up with an address."""
     rec = base64.b64encode(utmp_record(*LOGIN)).decode()
+    dom.must("mkdir -p %s && chown %d:%d %s && chmod 755 %s" % (USER[2], USER[1], USER[1], USER[2], USER[2]))
     dom.must("mkdir -p /var && ln -sfn /run /var/run && echo %s | base64 -d >/run/utmp" % rec)
     # No IPv6 autoconfiguration from the router advertisements of QEMU's user network (they
     # would add an address at a time of their choosing); the kernel still adds eth0's IPv6

@@ -44,7 +44,7 @@ import time
 import pytest
 
 from conftest import (DATA_DEV, DATA_MOUNT, GUEST_ADDR, HOSTNAME, LOGIN, MAC, OS_RELEASE,
-                      TIMEZONE, host_network, virsh)
+                      TIMEZONE, USER, host_network, virsh)
 
 
 def fields(out):
@@ -332,3 +332,79 @@ def test_the_host_network_is_unchanged(daemons, dom):
     """The guest's NIC is QEMU's user-mode network inside the QEMU process: no bridge, no tap,
     no firewall rule on the host (libvirt's default NAT network stays off)."""
     assert host_network() == daemons.network
+
+
+# ---- accounts (issue 13): set-user-password, set-user-sshkeys / get-user-sshkeys
+
+
+def shadow_hash(dom, user):
+    return dom.must("grep '^%s:' /etc/shadow" % user).split(":")[1]
+
+
+def test_set_user_password(dom):
+    import crypt
+    name = USER[0]
+    virsh("set-user-password", dom.name, name, "s3cret pass")
+    h = shadow_hash(dom, name)
+    assert h.startswith("$") and crypt.crypt("s3cret pass", h) == h
+    hashed = crypt.crypt("other", crypt.mksalt(crypt.METHOD_SHA512))
+    virsh("set-user-password", dom.name, name, hashed, "--encrypted")
+    assert shadow_hash(dom, name) == hashed
+
+
+def test_user_sshkeys(dom, tmp_path):
+    name, uid, home = USER
+    k1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAbc alice@one"
+    k2 = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCx alice@two"
+    keys = tmp_path / "keys"
+    keys.write_text(k1 + "\n" + k2 + "\n")
+    virsh("set-user-sshkeys", dom.name, name, "--file", str(keys))
+    # virsh 9.0 prints the keys one after the other, with no separator
+    assert virsh("get-user-sshkeys", dom.name, name).strip() == k1 + k2
+    # written as alice would: her files, sshd's modes
+    assert dom.must("stat -c '%%u %%a' %s/.ssh %s/.ssh/authorized_keys" % (home, home)).split("\n") == \
+        ["%d 700" % uid, "%d 600" % uid]
+    keys.write_text(k1 + "\n")
+    virsh("set-user-sshkeys", dom.name, name, "--remove", "--file", str(keys))
+    assert virsh("get-user-sshkeys", dom.name, name).strip() == k2
+    virsh("set-user-sshkeys", dom.name, name, "--reset", "--file", str(keys))
+    assert virsh("get-user-sshkeys", dom.name, name).strip() == k1
+
+
+# ---- power (issue 13), last: they end the guest
+
+
+def boot_id(dom):
+    pid = dom.agent("guest-exec", {"path": "cat", "arg": ["/proc/sys/kernel/random/boot_id"],
+                                   "capture-output": True})["pid"]
+    deadline = time.monotonic() + 30
+    while True:
+        st = dom.agent("guest-exec-status", {"pid": pid})
+        if st["exited"]:
+            return __import__("base64").b64decode(st["out-data"]).decode().strip()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_reboot_mode_agent(dom):
+    before = boot_id(dom)
+    virsh("reboot", dom.name, "--mode", "agent")
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            after = boot_id(dom)
+            if after != before:
+                break
+        except Exception:  # the agent is gone while the guest reboots
+            pass
+        assert time.monotonic() < deadline, "the guest did not come back: " + dom.console_tail()
+        time.sleep(1)
+    assert virsh("domstate", dom.name).strip() == "running"
+
+
+def test_shutdown_mode_agent(dom):
+    virsh("shutdown", dom.name, "--mode", "agent")
+    deadline = time.monotonic() + 120
+    while virsh("domstate", dom.name).strip() != "shut off":
+        assert time.monotonic() < deadline, "the domain did not reach shut off"
+        time.sleep(0.5)
