@@ -1,4 +1,5 @@
-/* cmd-handles.c — the handles family: file-open, file-read, file-write, file-close. It owns
+/* cmd-handles.c — the handles family: file-open, file-read, file-write, file-close, and
+ * qemu-ga's guest-file-* faces of them (plus its seek and flush). It owns
  * the handle table and each handle's lane; its main-thread steps reserve a slot before a file
  * is opened, run a handle's calls one at a time in the order sent, cancel what waits on a
  * handle when it is closed, and close a file whose id could not be told to the host that
@@ -33,14 +34,50 @@ handle_file (PhxCall *call)
         return ((PhxHandle *) call->family_data)->file;
 }
 
+static gboolean
+is_qga (PhxCall *call)
+{
+        return call->dialect == PHX_DIALECT_QGA;
+}
+
+/* qemu-ga's words for an unknown handle, which its clients may match on. */
+static void
+set_unknown_handle (PhxCall *call, gint64 id, GError **error)
+{
+        if (is_qga (call))
+                phx_error_set (error, EBADF, "handle '%" G_GINT64_FORMAT "' has not been found", id);
+        else
+                phx_error_set (error, EBADF, "unknown handle %" G_GINT64_FORMAT, id);
+}
+
+/* An optional argument only one face has: the other face's spec does not list it. */
+static gboolean
+get_flag (PhxArgs *a, const char *name)
+{
+        return phx_args_has (a, name) && phx_args_get_bool (a, name);
+}
+
 static JsonNode *
 file_open (PhxCall *call, GError **error)
 {
         PhxArgs *a = call->args;
-        PhxFile *file = phx_file_open (phx_args_get_string (a, "path"), phx_args_get_string (a, "mode"),
-                                       phx_args_has (a, "perm") ? (gint) phx_args_get_int (a, "perm") : -1,
-                                       phx_args_get_bool (a, "force"),
-                                       phx_args_get_bool (a, "atomic"), error);
+        const char *mode_name = phx_args_get_string (a, "mode");
+        PhxFileMode mode;
+        PhxFile *file;
+
+        /* The Phoenix dialect keeps its two modes: its file-read closes the handle at end of
+         * file, which would surprise a host reading back what it wrote through "w+". */
+        if (!phx_file_mode_parse (mode_name, &mode) ||
+            (!is_qga (call) && !g_str_equal (mode_name, "r") && !g_str_equal (mode_name, "w"))) {
+                if (is_qga (call))
+                        phx_error_set (error, EINVAL, "invalid file open mode '%s'", mode_name);
+                else
+                        phx_error_set (error, EINVAL, "unsupported mode '%s' (use \"r\" or \"w\")", mode_name);
+                return NULL;
+        }
+        file = phx_file_open (phx_args_get_string (a, "path"), mode,
+                              phx_args_has (a, "perm") ? (gint) phx_args_get_int (a, "perm") : -1,
+                              get_flag (a, "force"), get_flag (a, "atomic"), error);
 
         /* The id is given on the main thread, in the slot admit reserved (see finish). */
         call->family_data = file;
@@ -67,14 +104,20 @@ file_read (PhxCall *call, GError **error)
         b64 = g_malloc (b64_len + 1);
         phx_base64_encode_to (buf, len, b64);
         /* 48 MiB of base64 needs no escaping: it goes out as it is (see PhxCall.payload). */
-        call->payload_member = "bufb64";
+        call->payload_member = is_qga (call) ? "buf-b64" : "bufb64";
         call->payload = g_bytes_new_take (b64, b64_len);
-        json_object_set_string_member (obj, "bufb64", "");
+        json_object_set_string_member (obj, call->payload_member, "");
+        if (is_qga (call)) {
+                /* qemu-ga keeps the handle open at end of file: its host closes it */
+                json_object_set_int_member (obj, "count", (gint64) len);
+                json_object_set_boolean_member (obj, "eof", eof);
+                return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
+        }
         json_object_set_boolean_member (obj, "eof", eof);
         /* The contract closes the handle at end of file; the host must not close it again. */
         if (eof && !phx_file_close (file, error))
                 return NULL;
-        return json_node_init_object (json_node_alloc (), obj);
+        return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
 }
 
 /* What a read will queue for the host: its count as base64, and the envelope. */
@@ -91,15 +134,34 @@ file_write (PhxCall *call, GError **error)
         PhxFile *file = handle_file (call);
         gsize len;
         const guint8 *buf = g_bytes_get_data (data, &len);
+        g_autoptr(JsonObject) obj = NULL;
 
+        /* qemu-ga's count: only the first bytes of the data are written */
+        if (phx_args_has (call->args, "count")) {
+                gint64 count = phx_args_get_int (call->args, "count");
+
+                if (count < 0 || (guint64) count > len) {
+                        phx_error_set (error, EINVAL, "value '%" G_GINT64_FORMAT "' is invalid for argument count",
+                                       count);
+                        return NULL;
+                }
+                len = (gsize) count;
+        }
         /* With eof the data is written first, then the handle closed (the original agent
          * closed without writing). A failed write leaves the handle open so the host can
          * retry or close it. */
         if (!phx_file_write (file, buf, len, call->cancellable, error))
                 return NULL;
-        if (phx_args_get_bool (call->args, "eof") && !phx_file_close (file, error))
+        if (get_flag (call->args, "eof") && !phx_file_close (file, error))
                 return NULL;
-        return json_node_init_boolean (json_node_alloc (), TRUE);
+        if (!is_qga (call))
+                return json_node_init_boolean (json_node_alloc (), TRUE);
+        /* qemu-ga's eof says whether its stdio stream had met the end of the file, which a
+         * write never does: always false */
+        obj = json_object_new ();
+        json_object_set_int_member (obj, "count", (gint64) len);
+        json_object_set_boolean_member (obj, "eof", FALSE);
+        return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
 }
 
 static JsonNode *
@@ -107,6 +169,69 @@ file_close (PhxCall *call, GError **error)
 {
         if (!phx_file_close (handle_file (call), error))
                 return NULL;
+        return json_node_init_boolean (json_node_alloc (), TRUE);
+}
+
+/* qemu-ga's whence: 0, 1, 2 or their names (QAPI's alternate of an int and an enum). */
+static gboolean
+whence_from_node (JsonNode *node, int *whence, GError **error)
+{
+        static const char *const names[] = { "set", "cur", "end" };
+        static const int values[] = { SEEK_SET, SEEK_CUR, SEEK_END };
+
+        if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64) {
+                gint64 code = json_node_get_int (node);
+
+                if (code < 0 || code >= (gint64) G_N_ELEMENTS (values)) {
+                        phx_error_set (error, EINVAL, "invalid whence code %" G_GINT64_FORMAT, code);
+                        return FALSE;
+                }
+                *whence = values[code];
+                return TRUE;
+        }
+        if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING) {
+                const char *name = json_node_get_string (node);
+
+                for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+                        if (g_str_equal (name, names[i])) {
+                                *whence = values[i];
+                                return TRUE;
+                        }
+                }
+                phx_error_set (error, EINVAL, "Parameter 'whence' does not accept value '%s'", name);
+                return FALSE;
+        }
+        /* a number that is not an integer is read as a wrong integer, as qemu-ga reads it */
+        if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_DOUBLE)
+                phx_error_set (error, EINVAL, "Invalid parameter type for 'whence', expected: integer");
+        else
+                phx_error_set (error, EINVAL, "Invalid parameter type for 'whence', expected: GuestFileWhence");
+        return FALSE;
+}
+
+static JsonNode *
+file_seek (PhxCall *call, GError **error)
+{
+        g_autoptr(JsonObject) obj = json_object_new ();
+        gint64 position;
+        int whence;
+
+        if (!whence_from_node (phx_args_get_node (call->args, "whence"), &whence, error) ||
+            !phx_file_seek (handle_file (call), phx_args_get_int (call->args, "offset"), whence, &position,
+                            error))
+                return NULL;
+        json_object_set_int_member (obj, "position", position);
+        /* a seek clears qemu-ga's end-of-file flag */
+        json_object_set_boolean_member (obj, "eof", FALSE);
+        return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
+}
+
+/* Writes go straight to the file (no stdio buffer, unlike qemu-ga's): nothing waits to be
+ * pushed, so a flush only answers for the handle, in its turn. Like qemu-ga's, it does
+ * not sync to disk. */
+static JsonNode *
+file_flush (PhxCall *call, GError **error)
+{
         return json_node_init_boolean (json_node_alloc (), TRUE);
 }
 
@@ -129,6 +254,7 @@ static const PhxArgSpec write_args[] = {
         { "handle_id", PHX_ARG_INT, PHX_ARG_REQUIRED },
         { "bufb64", PHX_ARG_BASE64, PHX_ARG_REQUIRED },
         { "eof", PHX_ARG_BOOL, 0, .def.b = FALSE },
+        { "count", PHX_ARG_INT, 0 }, /* qemu-ga's, checked against the data by file_write */
         { NULL }
 };
 
@@ -137,12 +263,71 @@ static const PhxArgSpec close_args[] = {
         { NULL }
 };
 
+/* The face-only rows' own specs are qemu-ga's (they have no other face). */
+static const PhxArgSpec seek_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { "offset", PHX_ARG_INT, PHX_ARG_REQUIRED },
+        { "whence", PHX_ARG_ANY, PHX_ARG_REQUIRED },
+        { NULL }
+};
+
+static const PhxArgSpec flush_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { NULL }
+};
+
 static const PhxCommand handle_commands[] = {
         { "file-open", file_open, open_args, PHX_CMD_THREADED },
         { "file-read", file_read, read_args, PHX_CMD_THREADED | PHX_CMD_LONG, ON_HANDLE, file_read_estimate },
         { "file-write", file_write, write_args, PHX_CMD_THREADED | PHX_CMD_LONG, ON_HANDLE },
         { "file-close", file_close, close_args, PHX_CMD_THREADED | PHX_CMD_LONG, ON_HANDLE },
+        { "qga-file-seek", file_seek, seek_args, PHX_CMD_THREADED | PHX_CMD_LONG | PHX_CMD_FACE_ONLY, ON_HANDLE },
+        { "qga-file-flush", file_flush, flush_args, PHX_CMD_THREADED | PHX_CMD_LONG | PHX_CMD_FACE_ONLY, ON_HANDLE },
         { NULL }
+};
+
+/* qemu-ga's faces. No perm: a new file gets the Phoenix default (0644), not qemu-ga's
+ * 0666 (see doc/protocol.md, "Files"). qemu-ga allows a read of 0 bytes. */
+static const PhxArgSpec qga_open_args[] = {
+        { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
+        { "mode", PHX_ARG_STRING, 0, .def.s = "r" },
+        { NULL }
+};
+
+static const PhxArgSpec qga_read_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { "count", PHX_ARG_INT, 0, .def.i = PHX_READ_COUNT_DEFAULT, .min = 0, .max = PHX_READ_COUNT_MAX },
+        { NULL }
+};
+
+static const PhxArgSpec qga_write_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { "buf-b64", PHX_ARG_BASE64, PHX_ARG_REQUIRED, .as = "bufb64" },
+        { "count", PHX_ARG_INT, 0 },
+        { NULL }
+};
+
+static const PhxArgSpec qga_handle_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { NULL }
+};
+
+/* qemu-ga answers close and flush with an empty object; NULL is that "no value". */
+static JsonNode *
+no_value (JsonNode *result)
+{
+        json_node_unref (result);
+        return NULL;
+}
+
+static const PhxFace handle_faces[] = {
+        { PHX_DIALECT_QGA, "guest-file-open", "file-open", qga_open_args, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-read", "file-read", qga_read_args, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-write", "file-write", qga_write_args, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-close", "file-close", qga_handle_args, no_value, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-seek", "qga-file-seek", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-flush", "qga-file-flush", NULL, no_value, PHX_FACE_STRICT },
+        { .name = NULL }
 };
 
 static void
@@ -197,9 +382,11 @@ handles_admit (PhxFamily *family, PhxCall *call, GError **error)
 
         if (!(call->command->family_flags & ON_HANDLE))
                 return reserve_slot (self, error); /* file-open */
-        handle = phx_handle_table_lookup (self->table, phx_args_get_int (call->args, "handle_id"), error);
-        if (handle == NULL)
+        handle = phx_handle_table_lookup (self->table, phx_args_get_int (call->args, "handle_id"), NULL);
+        if (handle == NULL) {
+                set_unknown_handle (call, phx_args_get_int (call->args, "handle_id"), error);
                 return FALSE;
+        }
         call->lane = &handle->lane;
         call->family_data = phx_handle_ref (handle);
         call->family_data_free = (GDestroyNotify) phx_handle_unref;
@@ -226,7 +413,7 @@ handles_start (PhxFamily *family, PhxCall *call, GError **error)
         /* Queued behind the call that closed it (file-close, or a read that met end of
          * file): as if sent after. */
         if (handle->file->closed) {
-                phx_error_set (error, EBADF, "unknown handle %" G_GINT64_FORMAT, handle->id);
+                set_unknown_handle (call, handle->id, error);
                 return FALSE;
         }
         handle->running = call;
@@ -329,6 +516,7 @@ phx_files_family_class_init (PhxFilesFamilyClass *klass)
         object_class->get_property = phx_files_family_get_property;
         object_class->finalize = phx_files_family_finalize;
         family_class->commands = handle_commands;
+        family_class->faces = handle_faces;
         family_class->admit = handles_admit;
         family_class->start = handles_start;
         family_class->finish = handles_finish;
