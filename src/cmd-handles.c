@@ -7,6 +7,7 @@
 #define G_LOG_DOMAIN "cmd-handles"
 
 #include <errno.h>
+#include <string.h>
 
 #include "cmd-handles.h"
 #include "phx-base64.h"
@@ -85,37 +86,49 @@ file_open (PhxCall *call, GError **error)
         return NULL;
 }
 
+/* The file's bytes are read into the tail of the buffer that will hold their base64 and
+ * encoded in place, and that text is spliced into the reply unescaped (see PhxCall.payload):
+ * one buffer, two passes over it. */
+static GBytes *
+read_base64 (PhxCall *call, gsize count, gsize *got, gboolean *eof, GError **error)
+{
+        gsize capacity = phx_base64_encoded_len (count);
+        char *buf = g_malloc (capacity + 1);
+        gsize b64_len;
+
+        if (!phx_file_read_into (handle_file (call), (guint8 *) buf + phx_base64_tail_offset (count), count, got,
+                                 eof, call->cancellable, error)) {
+                g_free (buf);
+                return NULL;
+        }
+        b64_len = phx_base64_encode_in_place (buf, count, *got);
+        /* A large count on a small file must not pin the whole buffer. */
+        if (b64_len < capacity / 2)
+                buf = g_realloc (buf, b64_len + 1);
+        return g_bytes_new_take (buf, b64_len);
+}
+
 static JsonNode *
 file_read (PhxCall *call, GError **error)
 {
         g_autoptr(JsonObject) obj = json_object_new ();
-        g_autoptr(GBytes) data = NULL;
-        PhxFile *file = handle_file (call);
         gboolean eof;
-        gsize len, b64_len;
-        const guint8 *buf;
-        char *b64;
+        gsize got;
 
-        data = phx_file_read (file, (gsize) phx_args_get_int (call->args, "count"), &eof, call->cancellable, error);
-        if (data == NULL)
+        call->payload = read_base64 (call, (gsize) phx_args_get_int (call->args, "count"), &got, &eof, error);
+        if (call->payload == NULL)
                 return NULL;
-        buf = g_bytes_get_data (data, &len);
-        b64_len = phx_base64_encoded_len (len);
-        b64 = g_malloc (b64_len + 1);
-        phx_base64_encode_to (buf, len, b64);
-        /* 48 MiB of base64 needs no escaping: it goes out as it is (see PhxCall.payload). */
         call->payload_member = is_qga (call) ? "buf-b64" : "bufb64";
-        call->payload = g_bytes_new_take (b64, b64_len);
         json_object_set_string_member (obj, call->payload_member, "");
         if (is_qga (call)) {
                 /* qemu-ga keeps the handle open at end of file: its host closes it */
-                json_object_set_int_member (obj, "count", (gint64) len);
+                json_object_set_int_member (obj, "count", (gint64) got);
                 json_object_set_boolean_member (obj, "eof", eof);
                 return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
         }
         json_object_set_boolean_member (obj, "eof", eof);
         /* The contract closes the handle at end of file; the host must not close it again. */
-        if (eof && !phx_file_close (file, error))
+        if (eof && !phx_file_close (handle_file (call), error))
                 return NULL;
         return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
 }
@@ -127,32 +140,76 @@ file_read_estimate (PhxArgs *args)
         return phx_base64_encoded_len ((gsize) phx_args_get_int (args, "count")) + 64;
 }
 
-static JsonNode *
-file_write (PhxCall *call, GError **error)
+/* The data to write, checked: canonical base64 (or nothing is written), and qemu-ga's count
+ * no more than it holds. *text: the base64, *len: the bytes to write. */
+static gboolean
+write_data (PhxCall *call, const char **text, gsize *text_len, gsize *len, GError **error)
 {
-        GBytes *data = phx_args_get_bytes (call->args, "bufb64");
-        PhxFile *file = handle_file (call);
-        gsize len;
-        const guint8 *buf = g_bytes_get_data (data, &len);
-        g_autoptr(JsonObject) obj = NULL;
+        JsonNode *node = phx_args_get_node (call->args, "bufb64");
+        const char *wire = is_qga (call) ? "buf-b64" : "bufb64";
 
+        if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING) {
+                if (is_qga (call))
+                        phx_error_set (error, EINVAL, "Invalid parameter type for '%s', expected: string", wire);
+                else
+                        phx_error_set (error, EINVAL, "argument '%s' must be a string", wire);
+                return FALSE;
+        }
+        *text = json_node_get_string (node);
+        *text_len = strlen (*text);
+        if (!phx_base64_check (*text, *text_len, len, error)) {
+                g_prefix_error (error, "argument '%s': ", wire);
+                return FALSE;
+        }
         /* qemu-ga's count: only the first bytes of the data are written */
         if (phx_args_has (call->args, "count")) {
                 gint64 count = phx_args_get_int (call->args, "count");
 
-                if (count < 0 || (guint64) count > len) {
+                if (count < 0 || (guint64) count > *len) {
                         phx_error_set (error, EINVAL, "value '%" G_GINT64_FORMAT "' is invalid for argument count",
                                        count);
-                        return NULL;
+                        return FALSE;
                 }
-                len = (gsize) count;
+                *len = (gsize) count;
         }
+        return TRUE;
+}
+
+/* Decodes and writes a piece at a time through one small buffer: no copy of the whole data,
+ * and what the kernel copies into the file is still in the cache. */
+static gboolean
+write_base64 (PhxCall *call, const char *text, gsize text_len, gsize len, GError **error)
+{
+        g_autofree guint8 *buf = g_malloc (PHX_WRITE_PIECE / 4 * 3 + 1);
+        gsize done = 0;
+
+        for (gsize at = 0; done < len; at += PHX_WRITE_PIECE) {
+                gsize n = phx_base64_decode_valid (text + at, MIN (PHX_WRITE_PIECE, text_len - at), buf);
+
+                n = MIN (n, len - done);
+                if (!phx_file_write (handle_file (call), buf, n, call->cancellable, error)) {
+                        if (done > 0)
+                                g_prefix_error (error, "after %" G_GSIZE_FORMAT " bytes: ", done);
+                        return FALSE;
+                }
+                done += n;
+        }
+        return TRUE;
+}
+
+static JsonNode *
+file_write (PhxCall *call, GError **error)
+{
+        g_autoptr(JsonObject) obj = NULL;
+        const char *text;
+        gsize text_len, len;
+
         /* With eof the data is written first, then the handle closed (the original agent
          * closed without writing). A failed write leaves the handle open so the host can
          * retry or close it. */
-        if (!phx_file_write (file, buf, len, call->cancellable, error))
+        if (!write_data (call, &text, &text_len, &len, error) || !write_base64 (call, text, text_len, len, error))
                 return NULL;
-        if (get_flag (call->args, "eof") && !phx_file_close (file, error))
+        if (get_flag (call->args, "eof") && !phx_file_close (handle_file (call), error))
                 return NULL;
         if (!is_qga (call))
                 return json_node_init_boolean (json_node_alloc (), TRUE);
@@ -252,7 +309,8 @@ static const PhxArgSpec read_args[] = {
 
 static const PhxArgSpec write_args[] = {
         { "handle_id", PHX_ARG_INT, PHX_ARG_REQUIRED },
-        { "bufb64", PHX_ARG_BASE64, PHX_ARG_REQUIRED },
+        /* a string of base64, checked by file_write: it is decoded a piece at a time */
+        { "bufb64", PHX_ARG_ANY, PHX_ARG_REQUIRED },
         { "eof", PHX_ARG_BOOL, 0, .def.b = FALSE },
         { "count", PHX_ARG_INT, 0 }, /* qemu-ga's, checked against the data by file_write */
         { NULL }
@@ -302,7 +360,7 @@ static const PhxArgSpec qga_read_args[] = {
 
 static const PhxArgSpec qga_write_args[] = {
         { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
-        { "buf-b64", PHX_ARG_BASE64, PHX_ARG_REQUIRED, .as = "bufb64" },
+        { "buf-b64", PHX_ARG_ANY, PHX_ARG_REQUIRED, .as = "bufb64" },
         { "count", PHX_ARG_INT, 0 },
         { NULL }
 };

@@ -318,51 +318,44 @@ wait_stream (PhxFile *self, short events, GCancellable *cancellable, GError **er
         return ret > 0 ? 1 : 0;
 }
 
-/* Reads up to count bytes; *eof is TRUE once the end of the file was met. A stream gives
- * what it has: the read returns once some data came and no more is waiting, or empty (not
- * at end) after PHX_STREAM_WAIT_MS with nothing. */
-GBytes *
-phx_file_read (PhxFile *self, gsize count, gboolean *eof, GCancellable *cancellable, GError **error)
+/* Reads up to count bytes into buf; *got says how many came, *eof is TRUE once the end of
+ * the file was met. A stream gives what it has: the read returns once some data came and
+ * no more is waiting, or empty (not at end) after PHX_STREAM_WAIT_MS with nothing. */
+gboolean
+phx_file_read_into (PhxFile *self, guint8 *buf, gsize count, gsize *got, gboolean *eof,
+                    GCancellable *cancellable, GError **error)
 {
-        guint8 *buf = g_malloc (count > 0 ? count : 1);
-        gsize got = 0;
-
+        *got = 0;
         *eof = FALSE;
-        while (got < count) {
-                ssize_t n = read (self->fd, buf + got, count - got);
+        while (*got < count) {
+                ssize_t n = read (self->fd, buf + *got, count - *got);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN && self->stream) {
                         int ready;
 
-                        if (got > 0)
+                        if (*got > 0)
                                 break;
                         ready = wait_stream (self, G_IO_IN, cancellable, error);
                         if (ready < 0) {
-                                g_free (buf);
                                 g_prefix_error (error, "read %s: ", self->path);
-                                return NULL;
+                                return FALSE;
                         }
                         if (ready == 0)
                                 break;
                         continue;
                 }
                 if (n < 0) {
-                        int errsv = errno;
-                        g_free (buf);
-                        phx_error_set_errno (error, errsv, "read %s", self->path);
-                        return NULL;
+                        phx_error_set_errno (error, errno, "read %s", self->path);
+                        return FALSE;
                 }
                 if (n == 0) {
                         *eof = TRUE;
                         break;
                 }
-                got += n;
+                *got += n;
         }
-        /* A large count on a small file must not pin the whole buffer. */
-        if (got < count / 2)
-                buf = g_realloc (buf, got > 0 ? got : 1);
-        return g_bytes_new_take (buf, got);
+        return TRUE;
 }
 
 /* A stream that takes nothing for PHX_STREAM_WAIT_MS (a pipe nobody reads) fails the write

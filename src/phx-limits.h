@@ -141,3 +141,11 @@
  * after a quiet interval at once), so a busy port costs a few bus messages a second, not one
  * per request. */
 #define PHX_DBUS_PUBLISH_MS 250
+
+/* ---- qemu-ga's file commands and file transfers (cmd-handles.c, phx-file.c) ---- */
+
+/* file-write and guest-file-write decode their base64 this many bytes of text at a time
+ * (48 KiB of data) into one small buffer, writing each piece before decoding the next: no
+ * buffer the size of the data, and the bytes the kernel copies are still in the cache. A
+ * multiple of 4. */
+#define PHX_WRITE_PIECE ((gsize) 64 * 1024)
