@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "cmd-handles.h"
 #include "phx-base64.h"
 #include "phx-connection.h"
@@ -532,12 +534,24 @@ phx_files_family_get_open_handles (PhxFilesFamily *self)
         return phx_handle_table_count (self->table);
 }
 
+/* runtime_dir: where handle ids are carried over agent restarts (NULL: they start at 1). */
 PhxFilesFamily *
-phx_files_family_new (guint max_handles)
+phx_files_family_new (guint max_handles, const char *runtime_dir)
 {
         PhxFilesFamily *self = g_object_new (PHX_TYPE_FILES_FAMILY, NULL);
 
         self->table = phx_handle_table_new (max_handles);
+        if (runtime_dir != NULL) {
+                g_autofree char *state = g_build_filename (runtime_dir, "handle-ids", NULL);
+                g_autoptr(GError) error = NULL;
+
+                /* the freezer makes it too, lazily, and just as private */
+                if (g_mkdir (runtime_dir, 0700) < 0 && errno != EEXIST)
+                        g_warning ("handle ids may repeat after a restart: mkdir %s: %s", runtime_dir,
+                                   g_strerror (errno));
+                else if (!phx_handle_table_persist_ids (self->table, state, &error))
+                        g_warning ("handle ids may repeat after a restart: %s", error->message);
+        }
         return self;
 }
 

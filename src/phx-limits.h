@@ -149,3 +149,11 @@
  * buffer the size of the data, and the bytes the kernel copies are still in the cache. A
  * multiple of 4. */
 #define PHX_WRITE_PIECE ((gsize) 64 * 1024)
+
+/* Handle ids claimed ahead in the runtime directory's handle-ids file: one write per this
+ * many file-opens, and a restart skips at most this many ids. */
+#define PHX_HANDLE_ID_BLOCK 1024
+
+/* Largest handle id read back from that file; ids stay below 2^53 so that hosts that read
+ * JSON numbers as doubles (JavaScript) still read them exactly. */
+#define PHX_HANDLE_ID_MAX ((gint64) 1 << 52)
