@@ -9,8 +9,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <glib/gstdio.h>
-
 #include "cmd-handles.h"
 #include "phx-base64.h"
 #include "phx-connection.h"
@@ -534,24 +532,26 @@ phx_files_family_get_open_handles (PhxFilesFamily *self)
         return phx_handle_table_count (self->table);
 }
 
-/* runtime_dir: where handle ids are carried over agent restarts (NULL: they start at 1). */
+/* runtime_dir: where handle ids are carried over agent restarts. Only when it exists: the
+ * service's RuntimeDirectory= makes it and keeps it across restarts, which is the life the
+ * ids need; the agent does not make it for them (the freezer makes it when it freezes). */
 PhxFilesFamily *
 phx_files_family_new (guint max_handles, const char *runtime_dir)
 {
         PhxFilesFamily *self = g_object_new (PHX_TYPE_FILES_FAMILY, NULL);
+        g_autofree char *state = NULL;
+        g_autoptr(GError) error = NULL;
 
         self->table = phx_handle_table_new (max_handles);
-        if (runtime_dir != NULL) {
-                g_autofree char *state = g_build_filename (runtime_dir, "handle-ids", NULL);
-                g_autoptr(GError) error = NULL;
-
-                /* the freezer makes it too, lazily, and just as private */
-                if (g_mkdir (runtime_dir, 0700) < 0 && errno != EEXIST)
-                        g_warning ("handle ids may repeat after a restart: mkdir %s: %s", runtime_dir,
-                                   g_strerror (errno));
-                else if (!phx_handle_table_persist_ids (self->table, state, &error))
-                        g_warning ("handle ids may repeat after a restart: %s", error->message);
+        if (runtime_dir == NULL)
+                return self;
+        if (!g_file_test (runtime_dir, G_FILE_TEST_IS_DIR)) {
+                g_message ("handle ids start at 1 and may repeat after a restart: no directory %s", runtime_dir);
+                return self;
         }
+        state = g_build_filename (runtime_dir, "handle-ids", NULL);
+        if (!phx_handle_table_persist_ids (self->table, state, &error))
+                g_warning ("handle ids may repeat after a restart: %s", error->message);
         return self;
 }
 

@@ -546,6 +546,7 @@ def test_handle_ids_not_reused_across_restarts(tmp_path):
     """A host still holding a handle from before the agent restarted must not reach a file
     opened since: ids continue after the last run's (state in the runtime directory)."""
     (tmp_path / "f").write_bytes(b"x")
+    (tmp_path / "run").mkdir(mode=0o700)  # as the unit's RuntimeDirectory= makes it
     seen = []
     for run in range(3):
         a = Agent(tmp_path)
@@ -577,3 +578,16 @@ def test_handle_id_state_file_unwritable_still_serves(tmp_path):
     finally:
         assert a.stop() in (0, -15)
     assert "handle ids may repeat after a restart" in a.log_path.read_text()
+
+
+def test_no_runtime_directory_none_made(agent, tmp_path):
+    """Without its runtime directory the agent makes none for the ids (the service makes it,
+    the freezer when it freezes): ids start at 1 and the log says they may repeat."""
+    s = Session(agent.sock_path, tmp_path)
+    try:
+        (tmp_path / "f").write_bytes(b"x")
+        assert s.call("guest-file-open", {"path": str(tmp_path / "f")}) == {"return": 1}
+    finally:
+        s.close()
+    assert not (tmp_path / "run").exists()
+    assert "handle ids start at 1 and may repeat after a restart" in agent.log_path.read_text()
