@@ -322,6 +322,24 @@ def test_bad_base64_refused_by_both(pair, text):
         assert (s.root / "b").read_bytes() == b""
 
 
+@pytest.mark.parametrize("at", [0, 1, 63, 64, 65, 127, 128, 500, 1000, -6, -5, -4, -3, -2, -1])
+@pytest.mark.parametrize("bad", ["*", "\x7f", "\u00e9", "-"])
+def test_bad_character_anywhere_in_a_long_text(pair, at, bad):
+    """Every position of a long text is checked before a byte is written: the block-wise
+    check, the byte-wise tail and the last quantum."""
+    text = b64(os.urandom(1500))
+    text = text[:at] + bad + text[at + 1:] if at != -1 else text[:-1] + bad
+    steps = [("guest-file-open", {"path": "b", "mode": "w"}, "h"),
+             ("guest-file-write", {"handle": "h", "buf-b64": text}),
+             ("guest-file-close", {"handle": "h"})]
+    ours, theirs = run_both(pair, steps)
+    assert ours[1]["error"]["class"] == "GenericError"
+    assert ours[1]["error"]["desc"].startswith("argument 'buf-b64': invalid base64")
+    if bad != "\u00e9":
+        errors_alike(ours[1], theirs[1])
+    assert (pair[0].root / "b").read_bytes() == b""
+
+
 @pytest.mark.parametrize("text", ["QUJ", "QQ", "QUJDRA", "QR==", "QUJD\nQUJD", "QQ==QUJD"])
 def test_sloppy_base64_refused_by_us_only(pair, text):
     """Deliberately different: qemu-ga decodes these as best it can (short, or dropping bits)
