@@ -124,13 +124,13 @@ file_read (PhxCall *call, GError **error)
                 /* qemu-ga keeps the handle open at end of file: its host closes it */
                 json_object_set_int_member (obj, "count", (gint64) got);
                 json_object_set_boolean_member (obj, "eof", eof);
-                return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
+                return json_node_init_object (json_node_alloc (), obj);
         }
         json_object_set_boolean_member (obj, "eof", eof);
         /* The contract closes the handle at end of file; the host must not close it again. */
         if (eof && !phx_file_close (handle_file (call), error))
                 return NULL;
-        return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
+        return json_node_init_object (json_node_alloc (), obj);
 }
 
 /* What a read will queue for the host: its count as base64, and the envelope. */
@@ -218,7 +218,7 @@ file_write (PhxCall *call, GError **error)
         obj = json_object_new ();
         json_object_set_int_member (obj, "count", (gint64) len);
         json_object_set_boolean_member (obj, "eof", FALSE);
-        return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
+        return json_node_init_object (json_node_alloc (), obj);
 }
 
 static JsonNode *
@@ -280,7 +280,7 @@ file_seek (PhxCall *call, GError **error)
         json_object_set_int_member (obj, "position", position);
         /* a seek clears qemu-ga's end-of-file flag */
         json_object_set_boolean_member (obj, "eof", FALSE);
-        return json_node_init_object (json_node_alloc (), g_steal_pointer (&obj));
+        return json_node_init_object (json_node_alloc (), obj);
 }
 
 /* Writes go straight to the file (no stdio buffer, unlike qemu-ga's): nothing waits to be
