@@ -101,7 +101,11 @@ phx_handle_table_persist_ids (PhxHandleTable *self, const char *state_file, GErr
                 if (end != text && saved > self->next_id && saved < PHX_HANDLE_ID_MAX)
                         self->next_id = saved;
         }
-        return claim_block (self, error);
+        if (!claim_block (self, error)) {
+                g_clear_pointer (&self->state_file, g_free);
+                return FALSE;
+        }
+        return TRUE;
 }
 
 gboolean
@@ -132,9 +136,11 @@ phx_handle_table_add (PhxHandleTable *self, PhxFile *file)
         if (self->state_file != NULL && self->next_id >= self->claimed) {
                 g_autoptr(GError) error = NULL;
 
-                /* ids stay unique within this run whatever happens to the file */
-                if (!claim_block (self, &error))
+                /* ids stay unique within this run whatever happens to the file; said once */
+                if (!claim_block (self, &error)) {
                         g_warning ("handle ids may repeat after a restart: %s", error->message);
+                        g_clear_pointer (&self->state_file, g_free);
+                }
         }
         handle->id = self->next_id++;
         handle->file = file;
