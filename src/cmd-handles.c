@@ -140,10 +140,31 @@ file_read_estimate (PhxArgs *args)
         return phx_base64_encoded_len ((gsize) phx_args_get_int (args, "count")) + 64;
 }
 
+/* text without its line feeds, in a new buffer. */
+static char *
+without_newlines (const char *text, gsize *len)
+{
+        char *out = g_malloc (*len + 1);
+        const char *p = text, *end = text + *len, *nl;
+        gsize n = 0;
+
+        while ((nl = memchr (p, '\n', end - p)) != NULL) {
+                memcpy (out + n, p, nl - p);
+                n += nl - p;
+                p = nl + 1;
+        }
+        memcpy (out + n, p, end - p);
+        n += end - p;
+        out[n] = '\0';
+        *len = n;
+        return out;
+}
+
 /* The data to write, checked: canonical base64 (or nothing is written), and qemu-ga's count
- * no more than it holds. *text: the base64, *len: the bytes to write. */
+ * no more than it holds. *text: the base64 (in *owned when it had to be rewritten), *len:
+ * the bytes to write. */
 static gboolean
-write_data (PhxCall *call, const char **text, gsize *text_len, gsize *len, GError **error)
+write_data (PhxCall *call, const char **text, gsize *text_len, gsize *len, char **owned, GError **error)
 {
         JsonNode *node = phx_args_get_node (call->args, "bufb64");
         const char *wire = is_qga (call) ? "buf-b64" : "bufb64";
@@ -157,6 +178,11 @@ write_data (PhxCall *call, const char **text, gsize *text_len, gsize *len, GErro
         }
         *text = json_node_get_string (node);
         *text_len = strlen (*text);
+        /* qemu-ga takes line feeds anywhere in the base64, and Proxmox sends them: its
+         * file-write encodes with Perl's encode_base64, a line break every 76 characters.
+         * Only LF, as qemu-ga; the Phoenix dialect stays strict. */
+        if (is_qga (call) && memchr (*text, '\n', *text_len) != NULL)
+                *text = *owned = without_newlines (*text, text_len);
         if (!phx_base64_check (*text, *text_len, len, error)) {
                 g_prefix_error (error, "argument '%s': ", wire);
                 return FALSE;
@@ -201,13 +227,15 @@ static JsonNode *
 file_write (PhxCall *call, GError **error)
 {
         g_autoptr(JsonObject) obj = NULL;
+        g_autofree char *owned = NULL;
         const char *text;
         gsize text_len, len;
 
         /* With eof the data is written first, then the handle closed (the original agent
          * closed without writing). A failed write leaves the handle open so the host can
          * retry or close it. */
-        if (!write_data (call, &text, &text_len, &len, error) || !write_base64 (call, text, text_len, len, error))
+        if (!write_data (call, &text, &text_len, &len, &owned, error) ||
+            !write_base64 (call, text, text_len, len, error))
                 return NULL;
         if (get_flag (call->args, "eof") && !phx_file_close (handle_file (call), error))
                 return NULL;

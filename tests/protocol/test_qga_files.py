@@ -340,7 +340,27 @@ def test_bad_character_anywhere_in_a_long_text(pair, at, bad):
     assert (pair[0].root / "b").read_bytes() == b""
 
 
-@pytest.mark.parametrize("text", ["QUJ", "QQ", "QUJDRA", "QR==", "QUJD\nQUJD", "QQ==QUJD"])
+def test_base64_with_line_feeds_as_proxmox_sends_it(pair):
+    """Proxmox's file-write encodes with Perl's encode_base64: a line feed every 76
+    characters and one at the end. qemu-ga takes line feeds anywhere; so do we (LF only)."""
+    data = os.urandom(1000)
+    text = base64.encodebytes(data).decode()  # 76 columns, LF-terminated, like Perl's
+    assert "\n" in text[:-1] and text.endswith("\n")
+    steps = [("guest-file-open", {"path": "px", "mode": "wb"}, "h"),
+             ("guest-file-write", {"handle": "h", "buf-b64": text}),
+             ("guest-file-write", {"handle": "h", "buf-b64": "\nQU\nJD\n\n"}),
+             ("guest-file-write", {"handle": "h", "buf-b64": "QUJD\r\n"}),
+             ("guest-file-close", {"handle": "h"})]
+    ours, theirs = run_both(pair, steps)
+    assert ours[:3] == theirs[:3]
+    assert ours[1] == {"return": {"count": 1000, "eof": False}}
+    assert ours[2] == {"return": {"count": 3, "eof": False}}
+    errors_alike(ours[3], theirs[3])  # CR is no base64 for either
+    for s in pair:
+        assert (s.root / "px").read_bytes() == data + b"ABC"
+
+
+@pytest.mark.parametrize("text", ["QUJ", "QQ", "QUJDRA", "QR==", "QUJD\nQUJ", "QQ==QUJD"])
 def test_sloppy_base64_refused_by_us_only(pair, text):
     """Deliberately different: qemu-ga decodes these as best it can (short, or dropping bits)
     and writes what came out; we refuse them and write nothing, as the Phoenix dialect does."""
