@@ -180,12 +180,15 @@ write_data (PhxCall *call, const char **text, gsize *text_len, gsize *len, char 
         *text_len = strlen (*text);
         /* qemu-ga takes line feeds anywhere in the base64, and Proxmox sends them: its
          * file-write encodes with Perl's encode_base64, a line break every 76 characters.
-         * Only LF, as qemu-ga; the Phoenix dialect stays strict. */
-        if (is_qga (call) && memchr (*text, '\n', *text_len) != NULL)
-                *text = *owned = without_newlines (*text, text_len);
-        if (!phx_base64_check (*text, *text_len, len, error)) {
-                g_prefix_error (error, "argument '%s': ", wire);
-                return FALSE;
+         * Only LF, as qemu-ga; the Phoenix dialect stays strict. Looked for only when the
+         * text is not plain base64: one pass fewer over megabytes for everyone else. */
+        if (!phx_base64_check (*text, *text_len, len, NULL)) {
+                if (is_qga (call) && memchr (*text, '\n', *text_len) != NULL)
+                        *text = *owned = without_newlines (*text, text_len);
+                if (!phx_base64_check (*text, *text_len, len, error)) {
+                        g_prefix_error (error, "argument '%s': ", wire);
+                        return FALSE;
+                }
         }
         /* qemu-ga's count: only the first bytes of the data are written */
         if (phx_args_has (call->args, "count")) {

@@ -272,8 +272,8 @@ phx_base64_check (const char *text, gsize len, gsize *out_len, GError **error)
                         acc = 0xff;
         }
         if (len % 4 != 0 || acc == 0xff || (acc & 0xc0) != 0) {
-                /* the decoder says exactly what is wrong, and where */
-                g_autoptr(GBytes) bytes = phx_base64_decode (text, len, error);
+                /* the decoder says exactly what is wrong, and where (if asked) */
+                g_autoptr(GBytes) bytes = error != NULL ? phx_base64_decode (text, len, error) : NULL;
 
                 g_return_val_if_fail (bytes == NULL, FALSE);
                 return FALSE;
