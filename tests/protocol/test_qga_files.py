@@ -662,3 +662,21 @@ def test_character_devices(pair):
     assert ours[9]["error"]["desc"].endswith("No space left on device")
     assert theirs[10]["error"]["desc"].endswith("No space left on device")
     assert ours[10] == {"return": {}} and ours[11] == theirs[11] == {"return": {}}
+
+
+def test_read_encodes_every_length_and_count(agent, tmp_path):
+    """guest-file-read encodes in place, in the buffer its count sized: every length read
+    with counts from exactly it to far more than it comes back intact (the fast six-byte
+    steps, the three-byte steps and the padded tail, at every offset)."""
+    s = Session(agent.sock_path, tmp_path)
+    data = os.urandom(120)
+    try:
+        for n in range(0, 90):
+            (tmp_path / "f").write_bytes(data[:n])
+            for count in sorted({max(n, 1), n + 1, n + 2, n + 5, n + 13, 3 * n + 20}):
+                h = s.call("guest-file-open", {"path": str(tmp_path / "f")})["return"]
+                r = s.call("guest-file-read", {"handle": h, "count": count})["return"]
+                assert r == {"count": n, "buf-b64": b64(data[:n]), "eof": n < count}, (n, count)
+                s.call("guest-file-close", {"handle": h})
+    finally:
+        s.close()
