@@ -318,6 +318,22 @@ wait_stream (PhxFile *self, short events, GCancellable *cancellable, GError **er
         return ret > 0 ? 1 : 0;
 }
 
+/* How many of count bytes a read will bring: what is left of a regular file, 0 when it
+ * cannot be known (a pipe, a device). */
+gsize
+phx_file_read_expected (PhxFile *self, gsize count)
+{
+        struct stat st;
+        off_t pos;
+
+        if (self->stream || fstat (self->fd, &st) < 0 || !S_ISREG (st.st_mode))
+                return 0;
+        pos = lseek (self->fd, 0, SEEK_CUR);
+        if (pos < 0 || pos >= st.st_size)
+                return 0;
+        return MIN (count, (guint64) (st.st_size - pos));
+}
+
 /* Reads up to count bytes into buf; *got says how many came, *eof is TRUE once the end of
  * the file was met. A stream gives what it has: the read returns once some data came and
  * no more is waiting, or empty (not at end) after PHX_STREAM_WAIT_MS with nothing. */

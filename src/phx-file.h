@@ -32,6 +32,7 @@ gboolean phx_file_mode_parse (const char *mode, PhxFileMode *out);
 /* perm < 0: not given (0644 for a new file; an atomic replace keeps the old file's mode) */
 PhxFile *phx_file_open (const char *path, PhxFileMode mode, gint perm, gboolean force,
                         gboolean atomic, GError **error);
+gsize phx_file_read_expected (PhxFile *self, gsize count);
 gboolean phx_file_read_into (PhxFile *self, guint8 *buf, gsize count, gsize *got, gboolean *eof,
                              GCancellable *cancellable, GError **error);
 gboolean phx_file_write (PhxFile *self, const guint8 *data, gsize len, GCancellable *cancellable,

@@ -157,3 +157,6 @@
 /* Largest handle id read back from that file; ids stay below 2^53 so that hosts that read
  * JSON numbers as doubles (JavaScript) still read them exactly. */
 #define PHX_HANDLE_ID_MAX ((gint64) 1 << 52)
+
+/* A file-read buffer at least this large is prefaulted in one call (MADV_POPULATE_WRITE). */
+#define PHX_PREFAULT_MIN ((gsize) 256 * 1024)
