@@ -16,10 +16,12 @@
 #include "phx-error.h"
 #include "phx-handle-table.h"
 #include "phx-limits.h"
+#include "phx-spare-buffer.h"
 
 struct _PhxFilesFamily {
         PhxFamily parent_instance;
         PhxHandleTable *table;
+        PhxSpareBuffer *spare; /* the last large read's buffer, for the next (thread-safe) */
 };
 
 enum { PROP_0, PROP_OPEN_HANDLES, N_PROPS };
@@ -108,14 +110,19 @@ prefault (char *buf, gsize len)
 static GBytes *
 read_base64 (PhxCall *call, gsize count, gsize *got, gboolean *eof, GError **error)
 {
+        PhxFilesFamily *self = PHX_FILES_FAMILY (call->family);
         gsize capacity = phx_base64_encoded_len (count);
-        char *buf = g_malloc (capacity + 1);
-        gsize b64_len, expected;
+        gsize size = capacity + 1;
+        gboolean fresh;
+        char *buf = phx_spare_buffer_take (self->spare, &size, &fresh);
+        gsize b64_len;
 
-        expected = phx_file_read_expected (handle_file (call), count);
-        prefault (buf, phx_base64_encoded_len (expected));
-        prefault (buf + phx_base64_tail_offset (count), expected);
+        if (fresh) {
+                gsize expected = phx_file_read_expected (handle_file (call), count);
 
+                prefault (buf, phx_base64_encoded_len (expected));
+                prefault (buf + phx_base64_tail_offset (count), expected);
+        }
         if (!phx_file_read_into (handle_file (call), (guint8 *) buf + phx_base64_tail_offset (count), count, got,
                                  eof, call->cancellable, error)) {
                 g_free (buf);
@@ -124,8 +131,8 @@ read_base64 (PhxCall *call, gsize count, gsize *got, gboolean *eof, GError **err
         b64_len = phx_base64_encode_in_place (buf, count, *got);
         /* A large count on a small file must not pin the whole buffer. */
         if (b64_len < capacity / 2)
-                buf = g_realloc (buf, b64_len + 1);
-        return g_bytes_new_take (buf, b64_len);
+                return g_bytes_new_take (g_realloc (buf, b64_len + 1), b64_len);
+        return phx_spare_buffer_wrap (self->spare, buf, size, b64_len);
 }
 
 static JsonNode *
@@ -549,6 +556,7 @@ finish_open (PhxFilesFamily *self, PhxCall *call, JsonNode **result, GError **er
                 return;
         }
         handle = phx_handle_table_add (self->table, file);
+        phx_spare_buffer_set_keep (self->spare, TRUE);
         g_weak_ref_set (&handle->opener, call->connection);
         /* opened by the agent itself (no connection): never an orphan */
         handle->used = call->connection == NULL;
@@ -575,6 +583,7 @@ handles_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **er
                 phx_handle_table_remove (self->table, handle);
                 notify_handles (self);
         }
+        phx_spare_buffer_set_keep (self->spare, phx_handle_table_count (self->table) > 0);
 }
 
 guint
@@ -627,6 +636,7 @@ phx_files_family_finalize (GObject *object)
 
         /* A worker still inside a handle holds a reference: that file outlives the table. */
         g_clear_pointer (&self->table, phx_handle_table_free);
+        g_clear_pointer (&self->spare, phx_spare_buffer_free);
         G_OBJECT_CLASS (phx_files_family_parent_class)->finalize (object);
 }
 
@@ -652,4 +662,5 @@ phx_files_family_class_init (PhxFilesFamilyClass *klass)
 static void
 phx_files_family_init (PhxFilesFamily *self)
 {
+        self->spare = phx_spare_buffer_new (PHX_READ_SPARE_MAX);
 }

@@ -160,3 +160,7 @@
 
 /* A file-read buffer at least this large is prefaulted in one call (MADV_POPULATE_WRITE). */
 #define PHX_PREFAULT_MIN ((gsize) 256 * 1024)
+
+/* The largest file-read buffer kept for the next read while a handle is open (one buffer,
+ * freed when the last handle closes): reads of up to 6 MiB, as base64, reuse their pages. */
+#define PHX_READ_SPARE_MAX ((gsize) 8 * 1024 * 1024 + 1)

@@ -680,3 +680,31 @@ def test_read_encodes_every_length_and_count(agent, tmp_path):
                 s.call("guest-file-close", {"handle": h})
     finally:
         s.close()
+
+
+def test_large_reads_pipelined_on_two_handles(agent, tmp_path):
+    """Large reads reuse a kept buffer: with several replies in flight at once, on two handles,
+    every reply still carries its own bytes."""
+    a, b = os.urandom(5 * 1024 * 1024), os.urandom(5 * 1024 * 1024)
+    (tmp_path / "a").write_bytes(a)
+    (tmp_path / "b").write_bytes(b)
+    s = Session(agent.sock_path, tmp_path)
+    chunk = 1024 * 1024 + 1
+    try:
+        ha = s.call("guest-file-open", {"path": str(tmp_path / "a")})["return"]
+        hb = s.call("guest-file-open", {"path": str(tmp_path / "b")})["return"]
+        for i in range(5):
+            for h in (ha, hb):
+                s.sock.sendall(json.dumps({"execute": "guest-file-read", "id": [h, i],
+                                           "arguments": {"handle": h, "count": chunk}}).encode())
+        # each handle's reads run in order; the two handles' replies may interleave
+        parts = {}
+        for _ in range(10):
+            r = s.reply()
+            parts[tuple(r["id"])] = base64.b64decode(r["return"]["buf-b64"], validate=True)
+        got = {h: b"".join(parts[(h, i)] for i in range(5)) for h in (ha, hb)}
+        assert got[ha] == a[:5 * chunk] and got[hb] == b[:5 * chunk]
+        for h in (ha, hb):
+            assert s.call("guest-file-close", {"handle": h}) == {"return": {}}
+    finally:
+        s.close()
