@@ -142,7 +142,8 @@
  * per request. */
 #define PHX_DBUS_PUBLISH_MS 250
 
-/* ---- qemu-ga's file commands and file transfers (cmd-handles.c, phx-file.c) ---- */
+/* ---- qemu-ga's file commands and file transfers (cmd-handles.c, phx-file.c,
+ * phx-handle-table.c, phx-spare-buffer.c) ---- */
 
 /* file-write and guest-file-write decode their base64 this many bytes of text at a time
  * (48 KiB of data) into one small buffer, writing each piece before decoding the next: no
