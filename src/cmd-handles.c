@@ -1,4 +1,5 @@
-/* cmd-handles.c — the handles family: file-open, file-read, file-write, file-close. It owns
+/* cmd-handles.c — the handles family: file-open, file-read, file-write, file-close, and
+ * qemu-ga's guest-file-* faces of them (plus its seek and flush). It owns
  * the handle table and each handle's lane; its main-thread steps reserve a slot before a file
  * is opened, run a handle's calls one at a time in the order sent, cancel what waits on a
  * handle when it is closed, and close a file whose id could not be told to the host that
@@ -6,6 +7,8 @@
 #define G_LOG_DOMAIN "cmd-handles"
 
 #include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "cmd-handles.h"
 #include "phx-base64.h"
@@ -13,10 +16,12 @@
 #include "phx-error.h"
 #include "phx-handle-table.h"
 #include "phx-limits.h"
+#include "phx-spare-buffer.h"
 
 struct _PhxFilesFamily {
         PhxFamily parent_instance;
         PhxHandleTable *table;
+        PhxSpareBuffer *spare; /* the last large read's buffer, for the next (thread-safe) */
 };
 
 enum { PROP_0, PROP_OPEN_HANDLES, N_PROPS };
@@ -33,14 +38,50 @@ handle_file (PhxCall *call)
         return ((PhxHandle *) call->family_data)->file;
 }
 
+static gboolean
+is_qga (PhxCall *call)
+{
+        return call->dialect == PHX_DIALECT_QGA;
+}
+
+/* qemu-ga's words for an unknown handle, which its clients may match on. */
+static void
+set_unknown_handle (PhxCall *call, gint64 id, GError **error)
+{
+        if (is_qga (call))
+                phx_error_set (error, EBADF, "handle '%" G_GINT64_FORMAT "' has not been found", id);
+        else
+                phx_error_set (error, EBADF, "unknown handle %" G_GINT64_FORMAT, id);
+}
+
+/* An optional argument only one face has: the other face's spec does not list it. */
+static gboolean
+get_flag (PhxArgs *a, const char *name)
+{
+        return phx_args_has (a, name) && phx_args_get_bool (a, name);
+}
+
 static JsonNode *
 file_open (PhxCall *call, GError **error)
 {
         PhxArgs *a = call->args;
-        PhxFile *file = phx_file_open (phx_args_get_string (a, "path"), phx_args_get_string (a, "mode"),
-                                       phx_args_has (a, "perm") ? (gint) phx_args_get_int (a, "perm") : -1,
-                                       phx_args_get_bool (a, "force"),
-                                       phx_args_get_bool (a, "atomic"), error);
+        const char *mode_name = phx_args_get_string (a, "mode");
+        PhxFileMode mode;
+        PhxFile *file;
+
+        /* The Phoenix dialect keeps its two modes: its file-read closes the handle at end of
+         * file, which would surprise a host reading back what it wrote through "w+". */
+        if (!phx_file_mode_parse (mode_name, &mode) ||
+            (!is_qga (call) && !g_str_equal (mode_name, "r") && !g_str_equal (mode_name, "w"))) {
+                if (is_qga (call))
+                        phx_error_set (error, EINVAL, "invalid file open mode '%s'", mode_name);
+                else
+                        phx_error_set (error, EINVAL, "unsupported mode '%s' (use \"r\" or \"w\")", mode_name);
+                return NULL;
+        }
+        file = phx_file_open (phx_args_get_string (a, "path"), mode,
+                              phx_args_has (a, "perm") ? (gint) phx_args_get_int (a, "perm") : -1,
+                              get_flag (a, "force"), get_flag (a, "atomic"), error);
 
         /* The id is given on the main thread, in the slot admit reserved (see finish). */
         call->family_data = file;
@@ -48,31 +89,73 @@ file_open (PhxCall *call, GError **error)
         return NULL;
 }
 
+/* A large buffer is fresh memory (transfer buffers are mmap'ed, see main.c): the pages a
+ * read will touch are faulted in with one call instead of one trap per page (20% of a
+ * read's CPU). Older kernels (before 5.14) do not know the advice: the traps then happen as
+ * before. */
+static void
+prefault (char *buf, gsize len)
+{
+        const gsize page = 4096;
+        guintptr start = ((guintptr) buf + page - 1) & ~(guintptr) (page - 1);
+        guintptr end = ((guintptr) buf + len) & ~(guintptr) (page - 1);
+
+        if (len >= PHX_PREFAULT_MIN && end > start)
+                (void) madvise ((void *) start, end - start, MADV_POPULATE_WRITE);
+}
+
+/* The file's bytes are read into the tail of the buffer that will hold their base64 and
+ * encoded in place, and that text is spliced into the reply unescaped (see PhxCall.payload):
+ * one buffer, two passes over it. */
+static GBytes *
+read_base64 (PhxCall *call, gsize count, gsize *got, gboolean *eof, GError **error)
+{
+        PhxFilesFamily *self = PHX_FILES_FAMILY (call->family);
+        gsize capacity = phx_base64_encoded_len (count);
+        gsize size = capacity + 1;
+        gboolean fresh;
+        char *buf = phx_spare_buffer_take (self->spare, &size, &fresh);
+        gsize b64_len;
+
+        if (fresh) {
+                gsize expected = phx_file_read_expected (handle_file (call), count);
+
+                prefault (buf, phx_base64_encoded_len (expected));
+                prefault (buf + phx_base64_tail_offset (count), expected);
+        }
+        if (!phx_file_read_into (handle_file (call), (guint8 *) buf + phx_base64_tail_offset (count), count, got,
+                                 eof, call->cancellable, error)) {
+                g_free (buf);
+                return NULL;
+        }
+        b64_len = phx_base64_encode_in_place (buf, count, *got);
+        /* A large count on a small file must not pin the whole buffer. */
+        if (b64_len < capacity / 2)
+                return g_bytes_new_take (g_realloc (buf, b64_len + 1), b64_len);
+        return phx_spare_buffer_wrap (self->spare, buf, size, b64_len);
+}
+
 static JsonNode *
 file_read (PhxCall *call, GError **error)
 {
         g_autoptr(JsonObject) obj = json_object_new ();
-        g_autoptr(GBytes) data = NULL;
-        PhxFile *file = handle_file (call);
         gboolean eof;
-        gsize len, b64_len;
-        const guint8 *buf;
-        char *b64;
+        gsize got;
 
-        data = phx_file_read (file, (gsize) phx_args_get_int (call->args, "count"), &eof, call->cancellable, error);
-        if (data == NULL)
+        call->payload = read_base64 (call, (gsize) phx_args_get_int (call->args, "count"), &got, &eof, error);
+        if (call->payload == NULL)
                 return NULL;
-        buf = g_bytes_get_data (data, &len);
-        b64_len = phx_base64_encoded_len (len);
-        b64 = g_malloc (b64_len + 1);
-        phx_base64_encode_to (buf, len, b64);
-        /* 48 MiB of base64 needs no escaping: it goes out as it is (see PhxCall.payload). */
-        call->payload_member = "bufb64";
-        call->payload = g_bytes_new_take (b64, b64_len);
-        json_object_set_string_member (obj, "bufb64", "");
+        call->payload_member = is_qga (call) ? "buf-b64" : "bufb64";
+        json_object_set_string_member (obj, call->payload_member, "");
+        if (is_qga (call)) {
+                /* qemu-ga keeps the handle open at end of file: its host closes it */
+                json_object_set_int_member (obj, "count", (gint64) got);
+                json_object_set_boolean_member (obj, "eof", eof);
+                return json_node_init_object (json_node_alloc (), obj);
+        }
         json_object_set_boolean_member (obj, "eof", eof);
         /* The contract closes the handle at end of file; the host must not close it again. */
-        if (eof && !phx_file_close (file, error))
+        if (eof && !phx_file_close (handle_file (call), error))
                 return NULL;
         return json_node_init_object (json_node_alloc (), obj);
 }
@@ -84,22 +167,116 @@ file_read_estimate (PhxArgs *args)
         return phx_base64_encoded_len ((gsize) phx_args_get_int (args, "count")) + 64;
 }
 
+/* text without its line feeds, in a new buffer. */
+static char *
+without_newlines (const char *text, gsize *len)
+{
+        char *out = g_malloc (*len + 1);
+        const char *p = text, *end = text + *len, *nl;
+        gsize n = 0;
+
+        while ((nl = memchr (p, '\n', end - p)) != NULL) {
+                memcpy (out + n, p, nl - p);
+                n += nl - p;
+                p = nl + 1;
+        }
+        memcpy (out + n, p, end - p);
+        n += end - p;
+        out[n] = '\0';
+        *len = n;
+        return out;
+}
+
+/* The data to write, checked: canonical base64 (or nothing is written), and qemu-ga's count
+ * no more than it holds. *text: the base64 (in *owned when it had to be rewritten), *len:
+ * the bytes to write. */
+static gboolean
+write_data (PhxCall *call, const char **text, gsize *text_len, gsize *len, char **owned, GError **error)
+{
+        JsonNode *node = phx_args_get_node (call->args, "bufb64");
+        const char *wire = is_qga (call) ? "buf-b64" : "bufb64";
+
+        if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING) {
+                if (is_qga (call))
+                        phx_error_set (error, EINVAL, "Invalid parameter type for '%s', expected: string", wire);
+                else
+                        phx_error_set (error, EINVAL, "argument '%s' must be a string", wire);
+                return FALSE;
+        }
+        *text = json_node_get_string (node);
+        *text_len = strlen (*text);
+        /* qemu-ga takes line feeds anywhere in the base64, and Proxmox sends them: its
+         * file-write encodes with Perl's encode_base64, a line break every 76 characters.
+         * Only LF, as qemu-ga; the Phoenix dialect stays strict. Looked for only when the
+         * text is not plain base64: one pass fewer over megabytes for everyone else. */
+        if (!phx_base64_check (*text, *text_len, len, NULL)) {
+                if (is_qga (call) && memchr (*text, '\n', *text_len) != NULL)
+                        *text = *owned = without_newlines (*text, text_len);
+                if (!phx_base64_check (*text, *text_len, len, error)) {
+                        g_prefix_error (error, "argument '%s': ", wire);
+                        return FALSE;
+                }
+        }
+        /* qemu-ga's count: only the first bytes of the data are written */
+        if (phx_args_has (call->args, "count")) {
+                gint64 count = phx_args_get_int (call->args, "count");
+
+                if (count < 0 || (guint64) count > *len) {
+                        phx_error_set (error, EINVAL, "value '%" G_GINT64_FORMAT "' is invalid for argument count",
+                                       count);
+                        return FALSE;
+                }
+                *len = (gsize) count;
+        }
+        return TRUE;
+}
+
+/* Decodes and writes a piece at a time through one small buffer: no copy of the whole data,
+ * and what the kernel copies into the file is still in the cache. */
+static gboolean
+write_base64 (PhxCall *call, const char *text, gsize text_len, gsize len, GError **error)
+{
+        g_autofree guint8 *buf = g_malloc (PHX_WRITE_PIECE / 4 * 3 + 1);
+        gsize done = 0;
+
+        for (gsize at = 0; done < len; at += PHX_WRITE_PIECE) {
+                gsize n = phx_base64_decode_valid (text + at, MIN (PHX_WRITE_PIECE, text_len - at), buf);
+
+                n = MIN (n, len - done);
+                if (!phx_file_write (handle_file (call), buf, n, call->cancellable, error)) {
+                        if (done > 0)
+                                g_prefix_error (error, "after %" G_GSIZE_FORMAT " bytes: ", done);
+                        return FALSE;
+                }
+                done += n;
+        }
+        return TRUE;
+}
+
 static JsonNode *
 file_write (PhxCall *call, GError **error)
 {
-        GBytes *data = phx_args_get_bytes (call->args, "bufb64");
-        PhxFile *file = handle_file (call);
-        gsize len;
-        const guint8 *buf = g_bytes_get_data (data, &len);
+        g_autoptr(JsonObject) obj = NULL;
+        g_autofree char *owned = NULL;
+        const char *text;
+        gsize text_len, len;
 
         /* With eof the data is written first, then the handle closed (the original agent
          * closed without writing). A failed write leaves the handle open so the host can
          * retry or close it. */
-        if (!phx_file_write (file, buf, len, call->cancellable, error))
+        if (!write_data (call, &text, &text_len, &len, &owned, error) ||
+            !write_base64 (call, text, text_len, len, error))
                 return NULL;
-        if (phx_args_get_bool (call->args, "eof") && !phx_file_close (file, error))
+        if (get_flag (call->args, "eof") && !phx_file_close (handle_file (call), error))
                 return NULL;
-        return json_node_init_boolean (json_node_alloc (), TRUE);
+        if (!is_qga (call))
+                return json_node_init_boolean (json_node_alloc (), TRUE);
+        /* qemu-ga's eof says whether its stdio stream had met the end of the file, which a
+         * write never does: always false */
+        obj = json_object_new ();
+        json_object_set_int_member (obj, "count", (gint64) len);
+        json_object_set_boolean_member (obj, "eof", FALSE);
+        return json_node_init_object (json_node_alloc (), obj);
 }
 
 static JsonNode *
@@ -107,6 +284,69 @@ file_close (PhxCall *call, GError **error)
 {
         if (!phx_file_close (handle_file (call), error))
                 return NULL;
+        return json_node_init_boolean (json_node_alloc (), TRUE);
+}
+
+/* qemu-ga's whence: 0, 1, 2 or their names (QAPI's alternate of an int and an enum). */
+static gboolean
+whence_from_node (JsonNode *node, int *whence, GError **error)
+{
+        static const char *const names[] = { "set", "cur", "end" };
+        static const int values[] = { SEEK_SET, SEEK_CUR, SEEK_END };
+
+        if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_INT64) {
+                gint64 code = json_node_get_int (node);
+
+                if (code < 0 || code >= (gint64) G_N_ELEMENTS (values)) {
+                        phx_error_set (error, EINVAL, "invalid whence code %" G_GINT64_FORMAT, code);
+                        return FALSE;
+                }
+                *whence = values[code];
+                return TRUE;
+        }
+        if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING) {
+                const char *name = json_node_get_string (node);
+
+                for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+                        if (g_str_equal (name, names[i])) {
+                                *whence = values[i];
+                                return TRUE;
+                        }
+                }
+                phx_error_set (error, EINVAL, "Parameter 'whence' does not accept value '%s'", name);
+                return FALSE;
+        }
+        /* a number that is not an integer is read as a wrong integer, as qemu-ga reads it */
+        if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_DOUBLE)
+                phx_error_set (error, EINVAL, "Invalid parameter type for 'whence', expected: integer");
+        else
+                phx_error_set (error, EINVAL, "Invalid parameter type for 'whence', expected: GuestFileWhence");
+        return FALSE;
+}
+
+static JsonNode *
+file_seek (PhxCall *call, GError **error)
+{
+        g_autoptr(JsonObject) obj = json_object_new ();
+        gint64 position;
+        int whence;
+
+        if (!whence_from_node (phx_args_get_node (call->args, "whence"), &whence, error) ||
+            !phx_file_seek (handle_file (call), phx_args_get_int (call->args, "offset"), whence, &position,
+                            error))
+                return NULL;
+        json_object_set_int_member (obj, "position", position);
+        /* a seek clears qemu-ga's end-of-file flag */
+        json_object_set_boolean_member (obj, "eof", FALSE);
+        return json_node_init_object (json_node_alloc (), obj);
+}
+
+/* Writes go straight to the file (no stdio buffer, unlike qemu-ga's): nothing waits to be
+ * pushed, so a flush only answers for the handle, in its turn. Like qemu-ga's, it does
+ * not sync to disk. */
+static JsonNode *
+file_flush (PhxCall *call, GError **error)
+{
         return json_node_init_boolean (json_node_alloc (), TRUE);
 }
 
@@ -127,8 +367,10 @@ static const PhxArgSpec read_args[] = {
 
 static const PhxArgSpec write_args[] = {
         { "handle_id", PHX_ARG_INT, PHX_ARG_REQUIRED },
-        { "bufb64", PHX_ARG_BASE64, PHX_ARG_REQUIRED },
+        /* a string of base64, checked by file_write: it is decoded a piece at a time */
+        { "bufb64", PHX_ARG_ANY, PHX_ARG_REQUIRED },
         { "eof", PHX_ARG_BOOL, 0, .def.b = FALSE },
+        { "count", PHX_ARG_INT, 0 }, /* qemu-ga's, checked against the data by file_write */
         { NULL }
 };
 
@@ -137,12 +379,71 @@ static const PhxArgSpec close_args[] = {
         { NULL }
 };
 
+/* The face-only rows' own specs are qemu-ga's (they have no other face). */
+static const PhxArgSpec seek_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { "offset", PHX_ARG_INT, PHX_ARG_REQUIRED },
+        { "whence", PHX_ARG_ANY, PHX_ARG_REQUIRED },
+        { NULL }
+};
+
+static const PhxArgSpec flush_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { NULL }
+};
+
 static const PhxCommand handle_commands[] = {
         { "file-open", file_open, open_args, PHX_CMD_THREADED },
         { "file-read", file_read, read_args, PHX_CMD_THREADED | PHX_CMD_LONG, ON_HANDLE, file_read_estimate },
         { "file-write", file_write, write_args, PHX_CMD_THREADED | PHX_CMD_LONG, ON_HANDLE },
         { "file-close", file_close, close_args, PHX_CMD_THREADED | PHX_CMD_LONG, ON_HANDLE },
+        { "qga-file-seek", file_seek, seek_args, PHX_CMD_THREADED | PHX_CMD_LONG | PHX_CMD_FACE_ONLY, ON_HANDLE },
+        { "qga-file-flush", file_flush, flush_args, PHX_CMD_THREADED | PHX_CMD_LONG | PHX_CMD_FACE_ONLY, ON_HANDLE },
         { NULL }
+};
+
+/* qemu-ga's faces. No perm: a new file gets the Phoenix default (0644), not qemu-ga's
+ * 0666 (see doc/protocol.md, "Files"). qemu-ga allows a read of 0 bytes. */
+static const PhxArgSpec qga_open_args[] = {
+        { "path", PHX_ARG_PATH, PHX_ARG_REQUIRED },
+        { "mode", PHX_ARG_STRING, 0, .def.s = "r" },
+        { NULL }
+};
+
+static const PhxArgSpec qga_read_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { "count", PHX_ARG_INT, 0, .def.i = PHX_READ_COUNT_DEFAULT, .min = 0, .max = PHX_READ_COUNT_MAX },
+        { NULL }
+};
+
+static const PhxArgSpec qga_write_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { "buf-b64", PHX_ARG_ANY, PHX_ARG_REQUIRED, .as = "bufb64" },
+        { "count", PHX_ARG_INT, 0 },
+        { NULL }
+};
+
+static const PhxArgSpec qga_handle_args[] = {
+        { "handle", PHX_ARG_INT, PHX_ARG_REQUIRED, .as = "handle_id" },
+        { NULL }
+};
+
+/* qemu-ga answers close and flush with an empty object; NULL is that "no value". */
+static JsonNode *
+no_value (JsonNode *result)
+{
+        json_node_unref (result);
+        return NULL;
+}
+
+static const PhxFace handle_faces[] = {
+        { PHX_DIALECT_QGA, "guest-file-open", "file-open", qga_open_args, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-read", "file-read", qga_read_args, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-write", "file-write", qga_write_args, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-close", "file-close", qga_handle_args, no_value, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-seek", "qga-file-seek", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-flush", "qga-file-flush", NULL, no_value, PHX_FACE_STRICT },
+        { .name = NULL }
 };
 
 static void
@@ -197,9 +498,11 @@ handles_admit (PhxFamily *family, PhxCall *call, GError **error)
 
         if (!(call->command->family_flags & ON_HANDLE))
                 return reserve_slot (self, error); /* file-open */
-        handle = phx_handle_table_lookup (self->table, phx_args_get_int (call->args, "handle_id"), error);
-        if (handle == NULL)
+        handle = phx_handle_table_lookup (self->table, phx_args_get_int (call->args, "handle_id"), NULL);
+        if (handle == NULL) {
+                set_unknown_handle (call, phx_args_get_int (call->args, "handle_id"), error);
                 return FALSE;
+        }
         call->lane = &handle->lane;
         call->family_data = phx_handle_ref (handle);
         call->family_data_free = (GDestroyNotify) phx_handle_unref;
@@ -226,7 +529,7 @@ handles_start (PhxFamily *family, PhxCall *call, GError **error)
         /* Queued behind the call that closed it (file-close, or a read that met end of
          * file): as if sent after. */
         if (handle->file->closed) {
-                phx_error_set (error, EBADF, "unknown handle %" G_GINT64_FORMAT, handle->id);
+                set_unknown_handle (call, handle->id, error);
                 return FALSE;
         }
         handle->running = call;
@@ -253,6 +556,7 @@ finish_open (PhxFilesFamily *self, PhxCall *call, JsonNode **result, GError **er
                 return;
         }
         handle = phx_handle_table_add (self->table, file);
+        phx_spare_buffer_set_keep (self->spare, TRUE);
         g_weak_ref_set (&handle->opener, call->connection);
         /* opened by the agent itself (no connection): never an orphan */
         handle->used = call->connection == NULL;
@@ -279,6 +583,7 @@ handles_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **er
                 phx_handle_table_remove (self->table, handle);
                 notify_handles (self);
         }
+        phx_spare_buffer_set_keep (self->spare, phx_handle_table_count (self->table) > 0);
 }
 
 guint
@@ -287,12 +592,26 @@ phx_files_family_get_open_handles (PhxFilesFamily *self)
         return phx_handle_table_count (self->table);
 }
 
+/* runtime_dir: where handle ids are carried over agent restarts. Only when it exists: the
+ * service's RuntimeDirectory= makes it and keeps it across restarts, which is the life the
+ * ids need; the agent does not make it for them (the freezer makes it when it freezes). */
 PhxFilesFamily *
-phx_files_family_new (guint max_handles)
+phx_files_family_new (guint max_handles, const char *runtime_dir)
 {
         PhxFilesFamily *self = g_object_new (PHX_TYPE_FILES_FAMILY, NULL);
+        g_autofree char *state = NULL;
+        g_autoptr(GError) error = NULL;
 
         self->table = phx_handle_table_new (max_handles);
+        if (runtime_dir == NULL)
+                return self;
+        if (!g_file_test (runtime_dir, G_FILE_TEST_IS_DIR)) {
+                g_message ("handle ids start at 1 and may repeat after a restart: no directory %s", runtime_dir);
+                return self;
+        }
+        state = g_build_filename (runtime_dir, "handle-ids", NULL);
+        if (!phx_handle_table_persist_ids (self->table, state, &error))
+                g_warning ("handle ids may repeat after a restart: %s", error->message);
         return self;
 }
 
@@ -317,6 +636,7 @@ phx_files_family_finalize (GObject *object)
 
         /* A worker still inside a handle holds a reference: that file outlives the table. */
         g_clear_pointer (&self->table, phx_handle_table_free);
+        g_clear_pointer (&self->spare, phx_spare_buffer_free);
         G_OBJECT_CLASS (phx_files_family_parent_class)->finalize (object);
 }
 
@@ -329,6 +649,7 @@ phx_files_family_class_init (PhxFilesFamilyClass *klass)
         object_class->get_property = phx_files_family_get_property;
         object_class->finalize = phx_files_family_finalize;
         family_class->commands = handle_commands;
+        family_class->faces = handle_faces;
         family_class->admit = handles_admit;
         family_class->start = handles_start;
         family_class->finish = handles_finish;
@@ -341,4 +662,5 @@ phx_files_family_class_init (PhxFilesFamilyClass *klass)
 static void
 phx_files_family_init (PhxFilesFamily *self)
 {
+        self->spare = phx_spare_buffer_new (PHX_READ_SPARE_MAX);
 }

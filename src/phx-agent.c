@@ -199,7 +199,7 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
          * FIFREEZE) rather than write its marker to a disk it is freezing. */
         if (options->freeze_backend == NULL && !phx_freeze_check_runtime_dir (options->runtime_dir, &local))
                 g_warning (_("%s; fs-freeze will refuse to run"), local->message);
-        self->files = phx_files_family_new (PHX_HANDLES_MAX);
+        self->files = phx_files_family_new (PHX_HANDLES_MAX, options->runtime_dir);
         self->agent_family = phx_agent_family_new (self->registry);
         for (guint i = 0; i < n_types; i++) {
                 if (types[i] == PHX_TYPE_FILES_FAMILY)

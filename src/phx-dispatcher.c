@@ -126,6 +126,7 @@ prepare (PhxDispatcher *self, PhxInvocation *inv, const char *line, gsize len)
         entry = inv->prepared.entry;
         inv->call.command = entry->command;
         inv->call.args = g_steal_pointer (&inv->prepared.args);
+        inv->call.dialect = inv->prepared.dialect;
         inv->call.family = g_hash_table_lookup (self->families, GSIZE_TO_POINTER (entry->family));
         g_assert (inv->call.family != NULL);
 }

@@ -76,6 +76,8 @@ struct _PhxCall {
          * commands that run inline. */
         GCancellable *cancellable;
         PhxConnection *connection;  /* NULL for the agent's own calls (a thaw from D-Bus) */
+        PhxDialect dialect;         /* the request's: a row that two faces share may owe each
+                                     * its own words (qemu-ga's texts) or steps */
         PhxLane *lane;              /* set by the family's admit: runs one at a time in it */
         gpointer family_data;       /* the family's per-call state */
         GDestroyNotify family_data_free;

@@ -31,16 +31,29 @@ unlink_if_same (PhxFile *self, int fd)
                 unlinkat (self->dirfd, self->name, 0);
 }
 
-/* Creates `name` in `dirfd`, or truncates it if it exists; never through a link (the path
+/* open(2)'s access flags for a mode. */
+static int
+access_flags (PhxFileMode mode)
+{
+        int flags = (mode & PHX_FILE_READ) ? O_RDWR : O_WRONLY;
+
+        if (mode & PHX_FILE_APPEND)
+                flags |= O_APPEND;
+        return flags;
+}
+
+/* Opens `name` in `dirfd` for writing (and reading, with PHX_FILE_READ): created if the mode
+ * says so and it is missing, emptied if the mode says so; never through a link (the path
  * walk followed the trusted ones, so a link here was swapped in since). A file this call
  * creates gets exactly `perm`: the umask only narrows it until the fchmod. */
 static int
-create_or_truncate (PhxFile *self, guint perm, GError **error)
+open_for_writing (PhxFile *self, PhxFileMode mode, guint perm, GError **error)
 {
-        const int flags = O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW;
+        const int flags = access_flags (mode) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW;
+        const int existing = flags | ((mode & PHX_FILE_TRUNCATE) ? O_TRUNC : 0);
 
         /* Two rounds: the file may vanish between the two opens of the first. */
-        for (guint round = 0; round < 2; round++) {
+        for (guint round = 0; round < 2 && (mode & PHX_FILE_CREATE); round++) {
                 int fd = openat (self->dirfd, self->name, flags | O_CREAT | O_EXCL, perm & 0777);
 
                 if (fd >= 0) {
@@ -55,19 +68,25 @@ create_or_truncate (PhxFile *self, guint perm, GError **error)
                         return fd;
                 }
                 if (errno != EEXIST)
-                        break;
-                fd = openat (self->dirfd, self->name, flags | O_TRUNC);
+                        goto failed;
+                fd = openat (self->dirfd, self->name, existing);
                 if (fd >= 0)
                         return fd;
                 if (errno != ENOENT)
-                        break;
+                        goto failed;
         }
+        if (!(mode & PHX_FILE_CREATE)) { /* r+ */
+                int fd = openat (self->dirfd, self->name, existing);
+                if (fd >= 0)
+                        return fd;
+        }
+failed:
         phx_error_set_errno (error, errno, "open %s", self->path);
         return -1;
 }
 
 static int
-open_plain (PhxFile *self, gboolean writable, guint perm, gboolean force, GError **error)
+open_plain (PhxFile *self, PhxFileMode mode, guint perm, gboolean force, GError **error)
 {
         g_autoptr(GError) local = NULL;
         int fd;
@@ -75,13 +94,13 @@ open_plain (PhxFile *self, gboolean writable, guint perm, gboolean force, GError
         /* Reading changes nothing, so links are followed as open(2) follows them. O_NONBLOCK
          * so that opening a FIFO without a peer cannot hang a worker forever; it is cleared
          * again right after. */
-        if (!writable) {
+        if (!(mode & PHX_FILE_WRITE)) {
                 fd = open (self->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
                 if (fd < 0)
                         phx_error_set_errno (error, errno, "open %s", self->path);
                 return fd;
         }
-        fd = create_or_truncate (self, perm, &local);
+        fd = open_for_writing (self, mode, perm, &local);
         if (fd < 0 && g_error_matches (local, PHX_ERROR, ETXTBSY) && force) {
                 /* A running binary cannot be truncated, but its name can be reused. */
                 if (unlinkat (self->dirfd, self->name, 0) < 0) {
@@ -89,7 +108,7 @@ open_plain (PhxFile *self, gboolean writable, guint perm, gboolean force, GError
                         return -1;
                 }
                 g_clear_error (&local);
-                fd = create_or_truncate (self, perm, &local);
+                fd = open_for_writing (self, mode, perm, &local);
         }
         if (fd < 0)
                 g_propagate_error (error, g_steal_pointer (&local));
@@ -203,32 +222,54 @@ open_temporary (PhxFile *self, gint perm, GError **error)
         return fd;
 }
 
+/* fopen(3)'s modes: r, r+, w, w+, a, a+, each with an optional 'b' (no meaning on Linux)
+ * after the letter or at the end; "rw", "x", "t" and the rest are refused, as qemu-ga
+ * refuses them. */
+gboolean
+phx_file_mode_parse (const char *mode, PhxFileMode *out)
+{
+        static const struct {
+                char letter;
+                PhxFileMode mode;
+        } letters[] = {
+                { 'r', PHX_FILE_READ },
+                { 'w', PHX_FILE_WRITE | PHX_FILE_CREATE | PHX_FILE_TRUNCATE },
+                { 'a', PHX_FILE_WRITE | PHX_FILE_CREATE | PHX_FILE_APPEND },
+        };
+        static const char *const tails[] = { "", "b", "+", "b+", "+b" };
+
+        for (guint i = 0; i < G_N_ELEMENTS (letters); i++) {
+                if (mode[0] != letters[i].letter)
+                        continue;
+                for (guint j = 0; j < G_N_ELEMENTS (tails); j++) {
+                        if (g_str_equal (mode + 1, tails[j])) {
+                                *out = letters[i].mode;
+                                if (strchr (tails[j], '+') != NULL)
+                                        *out |= PHX_FILE_READ | PHX_FILE_WRITE;
+                                return TRUE;
+                        }
+                }
+        }
+        return FALSE;
+}
+
 PhxFile *
-phx_file_open (const char *path, const char *mode, gint perm, gboolean force, gboolean atomic,
+phx_file_open (const char *path, PhxFileMode mode, gint perm, gboolean force, gboolean atomic,
                GError **error)
 {
         g_autoptr(PhxFile) self = g_new0 (PhxFile, 1);
         g_auto(UtilPath) where = UTIL_PATH_INIT;
-        gboolean writable;
         struct stat st;
         int fl;
 
         self->fd = -1;
         self->dirfd = -1;
         self->path = g_strdup (path);
-        if (g_str_equal (mode, "r")) {
-                writable = FALSE;
-        } else if (g_str_equal (mode, "w")) {
-                writable = TRUE;
-        } else {
-                phx_error_set (error, EINVAL, "unsupported mode '%s' (use \"r\" or \"w\")", mode);
-                return NULL;
-        }
-        if (atomic && !writable) {
+        if (atomic && mode != (PHX_FILE_WRITE | PHX_FILE_CREATE | PHX_FILE_TRUNCATE)) {
                 phx_error_set (error, EINVAL, "atomic needs mode \"w\"");
                 return NULL;
         }
-        if (writable) {
+        if (mode & PHX_FILE_WRITE) {
                 /* a root-owned link is written through (or replaced at its target); a
                  * user's link is refused rather than let root write where it points */
                 if (!util_path_resolve (path, UTIL_PATH_FOLLOW_LAST, 0, &where, error)) {
@@ -240,7 +281,7 @@ phx_file_open (const char *path, const char *mode, gint perm, gboolean force, gb
         }
         self->atomic = atomic;
         self->fd = atomic ? open_temporary (self, perm, error)
-                          : open_plain (self, writable, perm >= 0 ? (guint) perm : DEFAULT_PERM, force, error);
+                          : open_plain (self, mode, perm >= 0 ? (guint) perm : DEFAULT_PERM, force, error);
         if (self->fd < 0)
                 return NULL;
         /* Pipes, sockets and character devices stay non-blocking: their reads and writes
@@ -277,51 +318,60 @@ wait_stream (PhxFile *self, short events, GCancellable *cancellable, GError **er
         return ret > 0 ? 1 : 0;
 }
 
-/* Reads up to count bytes; *eof is TRUE once the end of the file was met. A stream gives
- * what it has: the read returns once some data came and no more is waiting, or empty (not
- * at end) after PHX_STREAM_WAIT_MS with nothing. */
-GBytes *
-phx_file_read (PhxFile *self, gsize count, gboolean *eof, GCancellable *cancellable, GError **error)
+/* How many of count bytes a read will bring: what is left of a regular file, 0 when it
+ * cannot be known (a pipe, a device). */
+gsize
+phx_file_read_expected (PhxFile *self, gsize count)
 {
-        guint8 *buf = g_malloc (count > 0 ? count : 1);
-        gsize got = 0;
+        struct stat st;
+        off_t pos;
 
+        if (self->stream || fstat (self->fd, &st) < 0 || !S_ISREG (st.st_mode))
+                return 0;
+        pos = lseek (self->fd, 0, SEEK_CUR);
+        if (pos < 0 || pos >= st.st_size)
+                return 0;
+        return MIN (count, (guint64) (st.st_size - pos));
+}
+
+/* Reads up to count bytes into buf; *got says how many came, *eof is TRUE once the end of
+ * the file was met. A stream gives what it has: the read returns once some data came and
+ * no more is waiting, or empty (not at end) after PHX_STREAM_WAIT_MS with nothing. */
+gboolean
+phx_file_read_into (PhxFile *self, guint8 *buf, gsize count, gsize *got, gboolean *eof,
+                    GCancellable *cancellable, GError **error)
+{
+        *got = 0;
         *eof = FALSE;
-        while (got < count) {
-                ssize_t n = read (self->fd, buf + got, count - got);
+        while (*got < count) {
+                ssize_t n = read (self->fd, buf + *got, count - *got);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN && self->stream) {
                         int ready;
 
-                        if (got > 0)
+                        if (*got > 0)
                                 break;
                         ready = wait_stream (self, G_IO_IN, cancellable, error);
                         if (ready < 0) {
-                                g_free (buf);
                                 g_prefix_error (error, "read %s: ", self->path);
-                                return NULL;
+                                return FALSE;
                         }
                         if (ready == 0)
                                 break;
                         continue;
                 }
                 if (n < 0) {
-                        int errsv = errno;
-                        g_free (buf);
-                        phx_error_set_errno (error, errsv, "read %s", self->path);
-                        return NULL;
+                        phx_error_set_errno (error, errno, "read %s", self->path);
+                        return FALSE;
                 }
                 if (n == 0) {
                         *eof = TRUE;
                         break;
                 }
-                got += n;
+                *got += n;
         }
-        /* A large count on a small file must not pin the whole buffer. */
-        if (got < count / 2)
-                buf = g_realloc (buf, got > 0 ? got : 1);
-        return g_bytes_new_take (buf, got);
+        return TRUE;
 }
 
 /* A stream that takes nothing for PHX_STREAM_WAIT_MS (a pipe nobody reads) fails the write
@@ -360,6 +410,20 @@ phx_file_write (PhxFile *self, const guint8 *data, gsize len, GCancellable *canc
                 len -= n;
                 done += n;
         }
+        return TRUE;
+}
+
+/* lseek(2); a negative result, or a pipe, fails as lseek fails. */
+gboolean
+phx_file_seek (PhxFile *self, gint64 offset, int whence, gint64 *position, GError **error)
+{
+        off_t pos = lseek (self->fd, (off_t) offset, whence);
+
+        if (pos < 0) {
+                phx_error_set_errno (error, errno, "seek %s", self->path);
+                return FALSE;
+        }
+        *position = pos;
         return TRUE;
 }
 

@@ -342,6 +342,25 @@ plainly_phoenix (const char *p, const char *end)
         return plainly_phoenix_bytes (p, end);
 }
 
+/* Inside a qemu-ga string past its first bytes (a guest-file-write's megabytes of base64):
+ * the next byte the tokenizer must see is its closing quote, a backslash or 0xFF. Found
+ * with memchr instead of byte by byte: the tokenizer would cost more than the write. */
+static gsize
+string_body_end (PhxFramer *self, const char *data, gsize i, gsize len)
+{
+        const char *p = data + i;
+        const char *stop = memchr (p, self->quote, len - i);
+        const char *found;
+
+        if (stop == NULL)
+                stop = data + len;
+        if ((found = memchr (p, '\\', stop - p)) != NULL)
+                stop = found;
+        if ((found = memchr (p, 0xff, stop - p)) != NULL)
+                stop = found;
+        return stop - data;
+}
+
 void
 phx_framer_push (PhxFramer *self, const char *data, gsize len)
 {
@@ -400,6 +419,16 @@ phx_framer_push (PhxFramer *self, const char *data, gsize len)
                         lex_reset (self);
                         start = ++i;
                         continue;
+                }
+                if (self->mode == MODE_QGA && self->quote != 0 && !self->escape && !self->resyncing &&
+                    self->word_len >= WORD_MAX) {
+                        gsize stop = string_body_end (self, data, i, len);
+
+                        if (stop > i) {
+                                self->word_len += stop - i;
+                                i = stop;
+                                continue;
+                        }
                 }
                 switch (lex (self, (guchar) data[i])) {
                 case EV_NONE:

@@ -27,6 +27,7 @@ typedef struct _PhxHandleTable PhxHandleTable;
 
 PhxHandleTable *phx_handle_table_new (guint max);
 void phx_handle_table_free (PhxHandleTable *self);
+gboolean phx_handle_table_persist_ids (PhxHandleTable *self, const char *state_file, GError **error);
 gboolean phx_handle_table_reserve (PhxHandleTable *self, GError **error);
 void phx_handle_table_unreserve (PhxHandleTable *self);
 PhxHandle *phx_handle_table_add (PhxHandleTable *self, PhxFile *file);

@@ -54,8 +54,13 @@ phx_invocation_encode (PhxInvocation *self)
         if (self->error == NULL && entry != NULL && entry->reply != NULL)
                 self->result = entry->reply (g_steal_pointer (&self->result));
         if (self->prepared.dialect == PHX_DIALECT_QGA) {
-                /* no qemu-ga face returns a spliced payload (yet): it is never set here */
-                g_warn_if_fail (self->call.payload == NULL);
+                if (self->error == NULL && self->call.payload != NULL) {
+                        self->reply = phx_qga_reply_encode_with_payload (g_steal_pointer (&self->result),
+                                                                         self->call.payload_member,
+                                                                         self->call.payload, self->prepared.id);
+                        g_clear_pointer (&self->call.payload, g_bytes_unref);
+                        return;
+                }
                 self->reply = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
                 /* success-response: false — the reply is no bytes at all; the invocation is
                  * still answered (counted, its budget released) like any other */

@@ -243,3 +243,27 @@
  * before the next way is tried. */
 #define PHX_SHUTDOWN_PROGRAM_S 30
 
+
+/* ---- qemu-ga's file commands and file transfers (cmd-handles.c, phx-file.c,
+ * phx-handle-table.c, phx-spare-buffer.c) ---- */
+
+/* file-write and guest-file-write decode their base64 this many bytes of text at a time
+ * (48 KiB of data) into one small buffer, writing each piece before decoding the next: no
+ * buffer the size of the data, and the bytes the kernel copies are still in the cache. A
+ * multiple of 4. */
+#define PHX_WRITE_PIECE ((gsize) 64 * 1024)
+
+/* Handle ids claimed ahead in the runtime directory's handle-ids file: one write per this
+ * many file-opens, and a restart skips at most this many ids. */
+#define PHX_HANDLE_ID_BLOCK 1024
+
+/* Largest handle id read back from that file; ids stay below 2^53 so that hosts that read
+ * JSON numbers as doubles (JavaScript) still read them exactly. */
+#define PHX_HANDLE_ID_MAX ((gint64) 1 << 52)
+
+/* A file-read buffer at least this large is prefaulted in one call (MADV_POPULATE_WRITE). */
+#define PHX_PREFAULT_MIN ((gsize) 256 * 1024)
+
+/* The largest file-read buffer kept for the next read while a handle is open (one buffer,
+ * freed when the last handle closes): reads of up to 6 MiB, as base64, reuse their pages. */
+#define PHX_READ_SPARE_MAX ((gsize) 8 * 1024 * 1024 + 1)

@@ -240,6 +240,42 @@ phx_qga_reply_encode (JsonNode *value, JsonNode *id, gboolean delimited)
         return finish (out, id);
 }
 
+/* A reply whose `return` object carries `member` as a large string that needs no escaping
+ * (base64, guest-file-read's buf-b64): the envelope goes out in two parts around the
+ * payload, which is sent as it is, never copied or scanned. The member comes first; JSON
+ * members have no order. Returns the parts in order; takes ownership of value. */
+GPtrArray *
+phx_qga_reply_encode_with_payload (JsonNode *value, const char *member, GBytes *payload, JsonNode *id)
+{
+        g_autoptr(JsonNode) owned = value;
+        GPtrArray *parts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+        GString *head = g_string_sized_new (32);
+        GString *tail = g_string_sized_new (64);
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *node;
+
+        g_return_val_if_fail (JSON_NODE_HOLDS_OBJECT (value), parts);
+        g_string_append (head, "{\"return\":{");
+        phx_protocol_append_string (head, member);
+        g_string_append_len (head, ":\"", 2);
+        g_string_append_c (tail, '"');
+        json_object_iter_init_ordered (&iter, json_node_get_object (value));
+        while (json_object_iter_next_ordered (&iter, &name, &node)) {
+                if (g_str_equal (name, member))
+                        continue;
+                g_string_append_c (tail, ',');
+                phx_protocol_append_string (tail, name);
+                g_string_append_c (tail, ':');
+                phx_protocol_append_node (tail, node);
+        }
+        g_string_append_c (tail, '}');
+        g_ptr_array_add (parts, g_string_free_to_bytes (head));
+        g_ptr_array_add (parts, g_bytes_ref (payload));
+        g_ptr_array_add (parts, finish (tail, id));
+        return parts;
+}
+
 GBytes *
 phx_qga_reply_encode_error (const GError *error, JsonNode *id)
 {

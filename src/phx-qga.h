@@ -18,6 +18,8 @@ JsonNode *phx_qga_parse (const char *line, gsize len, GError **error);
 gboolean phx_qga_is_request (JsonNode *root);
 
 GBytes *phx_qga_reply_encode (JsonNode *value, JsonNode *id, gboolean delimited);
+GPtrArray *phx_qga_reply_encode_with_payload (JsonNode *value, const char *member, GBytes *payload,
+                                              JsonNode *id);
 GBytes *phx_qga_reply_encode_error (const GError *error, JsonNode *id);
 
 G_END_DECLS
