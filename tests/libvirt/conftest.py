@@ -240,7 +240,7 @@ def domain_xml(name, d, append):
     <initrd>{d}/initramfs.gz</initrd>
     <cmdline>console=ttyS0 quiet panic=-1 {append}</cmdline>
   </os>
-  <!-- ACPI: without it a guest's power-off only halts it (shutdown --mode agent) -->
+  <!-- ACPI: without it a guest's power-off only halts it (virsh shutdown, agent mode) -->
   <features><acpi/></features>
   <cpu mode='maximum' check='none'/>
   <clock offset='utc'/>

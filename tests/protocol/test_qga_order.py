@@ -54,13 +54,14 @@ def test_with_ids_too_and_beside_phoenix_requests(agent, tmp_path):
     f.write(json.dumps({"execute": "guest-file-open", "arguments": {"path": str(fifo)}, "id": "o"}).encode())
     f.flush()
     handle = json.loads(f.readline())["return"]
+    w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
     f.write(json.dumps({"execute": "guest-file-read", "arguments": {"handle": handle}, "id": "slow"}).encode() +
             json.dumps({"execute": "guest-ping", "id": "quick"}).encode() +
             json.dumps({"execute": "ping", "tag": "phx"}).encode() + b"\n")
     f.flush()
     assert json.loads(f.readline())["tag"] == "phx"  # while the read still waits
-    with open(fifo, "wb") as w:
-        w.write(b"data")
+    os.write(w, b"data")
+    os.close(w)
     assert json.loads(f.readline())["id"] == "slow"
     assert json.loads(f.readline()) == {"return": {}, "id": "quick"}
     f.close()
@@ -79,11 +80,13 @@ def test_guest_sync_behind_a_waiting_request_answers_after_it(agent, tmp_path):
     f.write(json.dumps({"execute": "guest-file-open", "arguments": {"path": str(fifo)}, "id": "o"}).encode())
     f.flush()
     handle = json.loads(f.readline())["return"]
+    # a writer that has said nothing yet: the read waits for data (no writer at all is EOF)
+    w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
     f.write(json.dumps({"execute": "guest-file-read", "arguments": {"handle": handle}}).encode() +
             json.dumps({"execute": "guest-sync", "arguments": {"id": 77}}).encode())
     f.flush()
-    with open(fifo, "wb") as w:
-        w.write(b"late data")
+    os.write(w, b"late data")
+    os.close(w)
     first = json.loads(f.readline())
     assert first["return"]["count"] == 9
     assert json.loads(f.readline()) == {"return": 77}
