@@ -153,42 +153,14 @@ static const PhxCommand accounts_commands[] = {
         { NULL }
 };
 
-/* qemu-ga answers these with an empty object */
-static JsonNode *
-no_value (JsonNode *result)
-{
-        json_node_unref (result);
-        return NULL;
-}
-
 static const PhxFace accounts_faces[] = {
-        { PHX_DIALECT_QGA, "guest-set-user-password", "set-user-password", NULL, no_value, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-set-user-password", "set-user-password", NULL, phx_face_no_value, PHX_FACE_STRICT },
         { PHX_DIALECT_QGA, "guest-ssh-get-authorized-keys", "ssh-get-authorized-keys", NULL, NULL, PHX_FACE_STRICT },
-        { PHX_DIALECT_QGA, "guest-ssh-add-authorized-keys", "ssh-add-authorized-keys", NULL, no_value,
+        { PHX_DIALECT_QGA, "guest-ssh-add-authorized-keys", "ssh-add-authorized-keys", NULL, phx_face_no_value,
           PHX_FACE_STRICT },
-        { PHX_DIALECT_QGA, "guest-ssh-remove-authorized-keys", "ssh-remove-authorized-keys", NULL, no_value,
+        { PHX_DIALECT_QGA, "guest-ssh-remove-authorized-keys", "ssh-remove-authorized-keys", NULL, phx_face_no_value,
           PHX_FACE_STRICT },
         { .name = NULL }
 };
 
-typedef struct {
-        PhxFamily parent_instance;
-} PhxAccountsFamily;
-
-typedef struct {
-        PhxFamilyClass parent_class;
-} PhxAccountsFamilyClass;
-
-G_DEFINE_TYPE (PhxAccountsFamily, phx_accounts_family, PHX_TYPE_FAMILY)
-
-static void
-phx_accounts_family_class_init (PhxAccountsFamilyClass *klass)
-{
-        PHX_FAMILY_CLASS (klass)->commands = accounts_commands;
-        PHX_FAMILY_CLASS (klass)->faces = accounts_faces;
-}
-
-static void
-phx_accounts_family_init (PhxAccountsFamily *self)
-{
-}
+PHX_DEFINE_STATELESS_FAMILY_WITH_FACES (PhxAccountsFamily, phx_accounts_family, accounts_commands, accounts_faces)

@@ -89,18 +89,10 @@ static const PhxCommand agent_commands[] = {
         { NULL }
 };
 
-/* qemu-ga answers guest-ping with an empty object; NULL is that "no value". */
-static JsonNode *
-no_value (JsonNode *result)
-{
-        json_node_unref (result);
-        return NULL;
-}
-
 static const PhxFace agent_faces[] = {
         { PHX_DIALECT_QGA, "guest-sync-delimited", "qga-sync", NULL, NULL, PHX_FACE_STRICT | PHX_FACE_DELIMITED },
         { PHX_DIALECT_QGA, "guest-sync", "qga-sync", NULL, NULL, PHX_FACE_STRICT },
-        { PHX_DIALECT_QGA, "guest-ping", "ping", NULL, no_value, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-ping", "ping", NULL, phx_face_no_value, PHX_FACE_STRICT },
         { PHX_DIALECT_QGA, "guest-info", "qga-info", NULL, NULL, PHX_FACE_STRICT },
         { .name = NULL }
 };

@@ -428,21 +428,13 @@ static const PhxArgSpec qga_handle_args[] = {
         { NULL }
 };
 
-/* qemu-ga answers close and flush with an empty object; NULL is that "no value". */
-static JsonNode *
-no_value (JsonNode *result)
-{
-        json_node_unref (result);
-        return NULL;
-}
-
 static const PhxFace handle_faces[] = {
         { PHX_DIALECT_QGA, "guest-file-open", "file-open", qga_open_args, NULL, PHX_FACE_STRICT },
         { PHX_DIALECT_QGA, "guest-file-read", "file-read", qga_read_args, NULL, PHX_FACE_STRICT },
         { PHX_DIALECT_QGA, "guest-file-write", "file-write", qga_write_args, NULL, PHX_FACE_STRICT },
-        { PHX_DIALECT_QGA, "guest-file-close", "file-close", qga_handle_args, no_value, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-close", "file-close", qga_handle_args, phx_face_no_value, PHX_FACE_STRICT },
         { PHX_DIALECT_QGA, "guest-file-seek", "qga-file-seek", NULL, NULL, PHX_FACE_STRICT },
-        { PHX_DIALECT_QGA, "guest-file-flush", "qga-file-flush", NULL, no_value, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-file-flush", "qga-file-flush", NULL, phx_face_no_value, PHX_FACE_STRICT },
         { .name = NULL }
 };
 

@@ -420,24 +420,4 @@ static const PhxFace network_faces[] = {
         { .name = NULL }
 };
 
-typedef struct {
-        PhxFamily parent_instance;
-} PhxNetworkFamily;
-
-typedef struct {
-        PhxFamilyClass parent_class;
-} PhxNetworkFamilyClass;
-
-G_DEFINE_TYPE (PhxNetworkFamily, phx_network_family, PHX_TYPE_FAMILY)
-
-static void
-phx_network_family_class_init (PhxNetworkFamilyClass *klass)
-{
-        PHX_FAMILY_CLASS (klass)->commands = network_commands;
-        PHX_FAMILY_CLASS (klass)->faces = network_faces;
-}
-
-static void
-phx_network_family_init (PhxNetworkFamily *self)
-{
-}
+PHX_DEFINE_STATELESS_FAMILY_WITH_FACES (PhxNetworkFamily, phx_network_family, network_commands, network_faces)

@@ -64,14 +64,6 @@ static const PhxArgSpec shutdown_args[] = {
         { NULL }
 };
 
-/* qemu-ga answers nothing on success; on error, its usual reply */
-static JsonNode *
-no_value (JsonNode *result)
-{
-        json_node_unref (result);
-        return NULL;
-}
-
 /* Not while frozen (qemu-ga refuses them too: a hibernation image is written to disk). One
  * at a time, in the family's lane: a second request waits for the guest to come back. */
 static const PhxCommand power_commands[] = {
@@ -84,7 +76,7 @@ static const PhxCommand power_commands[] = {
 };
 
 static const PhxFace power_faces[] = {
-        { PHX_DIALECT_QGA, "guest-shutdown", "system-shutdown", NULL, no_value,
+        { PHX_DIALECT_QGA, "guest-shutdown", "system-shutdown", NULL, phx_face_no_value,
           PHX_FACE_STRICT | PHX_FACE_NO_SUCCESS_REPLY },
         { PHX_DIALECT_QGA, "guest-suspend-disk", "qga-suspend-disk", NULL, NULL,
           PHX_FACE_STRICT | PHX_FACE_NO_SUCCESS_REPLY },
@@ -95,24 +87,4 @@ static const PhxFace power_faces[] = {
         { .name = NULL }
 };
 
-typedef struct {
-        PhxFamily parent_instance;
-} PhxPowerFamily;
-
-typedef struct {
-        PhxFamilyClass parent_class;
-} PhxPowerFamilyClass;
-
-G_DEFINE_TYPE (PhxPowerFamily, phx_power_family, PHX_TYPE_FAMILY)
-
-static void
-phx_power_family_class_init (PhxPowerFamilyClass *klass)
-{
-        PHX_FAMILY_CLASS (klass)->commands = power_commands;
-        PHX_FAMILY_CLASS (klass)->faces = power_faces;
-}
-
-static void
-phx_power_family_init (PhxPowerFamily *self)
-{
-}
+PHX_DEFINE_STATELESS_FAMILY_WITH_FACES (PhxPowerFamily, phx_power_family, power_commands, power_faces)

@@ -58,24 +58,4 @@ static const PhxFace storage_faces[] = {
         { .name = NULL }
 };
 
-typedef struct {
-        PhxFamily parent_instance;
-} PhxStorageFamily;
-
-typedef struct {
-        PhxFamilyClass parent_class;
-} PhxStorageFamilyClass;
-
-G_DEFINE_TYPE (PhxStorageFamily, phx_storage_family, PHX_TYPE_FAMILY)
-
-static void
-phx_storage_family_class_init (PhxStorageFamilyClass *klass)
-{
-        PHX_FAMILY_CLASS (klass)->commands = storage_commands;
-        PHX_FAMILY_CLASS (klass)->faces = storage_faces;
-}
-
-static void
-phx_storage_family_init (PhxStorageFamily *self)
-{
-}
+PHX_DEFINE_STATELESS_FAMILY_WITH_FACES (PhxStorageFamily, phx_storage_family, storage_commands, storage_faces)

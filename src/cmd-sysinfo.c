@@ -445,24 +445,4 @@ static const PhxFace sysinfo_faces[] = {
         { .name = NULL }
 };
 
-typedef struct {
-        PhxFamily parent_instance;
-} PhxSysinfoFamily;
-
-typedef struct {
-        PhxFamilyClass parent_class;
-} PhxSysinfoFamilyClass;
-
-G_DEFINE_TYPE (PhxSysinfoFamily, phx_sysinfo_family, PHX_TYPE_FAMILY)
-
-static void
-phx_sysinfo_family_class_init (PhxSysinfoFamilyClass *klass)
-{
-        PHX_FAMILY_CLASS (klass)->commands = sysinfo_commands;
-        PHX_FAMILY_CLASS (klass)->faces = sysinfo_faces;
-}
-
-static void
-phx_sysinfo_family_init (PhxSysinfoFamily *self)
-{
-}
+PHX_DEFINE_STATELESS_FAMILY_WITH_FACES (PhxSysinfoFamily, phx_sysinfo_family, sysinfo_commands, sysinfo_faces)

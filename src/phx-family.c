@@ -25,6 +25,14 @@ phx_family_real_admit (PhxFamily *self, PhxCall *call, GError **error)
         return TRUE;
 }
 
+/* qemu-ga answers a command with no value by an empty object; NULL is that "no value". */
+JsonNode *
+phx_face_no_value (JsonNode *result)
+{
+        json_node_unref (result);
+        return NULL;
+}
+
 static void
 phx_family_class_init (PhxFamilyClass *klass)
 {

@@ -121,8 +121,14 @@ GType phx_accounts_family_get_type (void);
 GType phx_storage_family_get_type (void);
 GType phx_power_family_get_type (void);
 
-/* A stateless family: a final subclass of PhxFamily whose class holds `table`. */
+/* qemu-ga's faces of commands that return nothing: `{}` (it takes ownership). */
+JsonNode *phx_face_no_value (JsonNode *result);
+
+/* A stateless family: a final subclass of PhxFamily whose class holds `table` and the
+ * second faces `face_table` (NULL for none). */
 #define PHX_DEFINE_STATELESS_FAMILY(TypeName, type_name, table)                            \
+        PHX_DEFINE_STATELESS_FAMILY_WITH_FACES (TypeName, type_name, table, NULL)
+#define PHX_DEFINE_STATELESS_FAMILY_WITH_FACES(TypeName, type_name, table, face_table)     \
         typedef struct {                                                                   \
                 PhxFamily parent_instance;                                                 \
         } TypeName;                                                                        \
@@ -133,6 +139,7 @@ GType phx_power_family_get_type (void);
         static void type_name##_class_init (TypeName##Class *klass)                        \
         {                                                                                  \
                 PHX_FAMILY_CLASS (klass)->commands = table;                                \
+                PHX_FAMILY_CLASS (klass)->faces = face_table;                              \
         }                                                                                  \
         static void type_name##_init (TypeName *self)                                      \
         {                                                                                  \
