@@ -88,6 +88,10 @@ typedef struct {
         char *block;
         char *allow;
         char *socket_mode;
+        char *clients_max;
+        char *idle_timeout;
+        char *stall_timeout;
+        gboolean vsock_any_peer;
         gboolean version;
 } CommandLine;
 
@@ -102,6 +106,9 @@ command_line_clear (CommandLine *cl)
         g_clear_pointer (&cl->block, g_free);
         g_clear_pointer (&cl->allow, g_free);
         g_clear_pointer (&cl->socket_mode, g_free);
+        g_clear_pointer (&cl->clients_max, g_free);
+        g_clear_pointer (&cl->idle_timeout, g_free);
+        g_clear_pointer (&cl->stall_timeout, g_free);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CommandLine, command_line_clear)
@@ -116,11 +123,21 @@ parse_command_line (int *argc, char ***argv, CommandLine *cl, GError **error)
                 { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cl->config, NULL /* below */, N_("FILE") },
                 { "no-config", 0, 0, G_OPTION_ARG_NONE, &cl->no_config, N_("Read no configuration file"), NULL },
                 { "method", 'm', 0, G_OPTION_ARG_STRING, &cl->method,
-                  N_("Transport: virtio-serial (default), isa-serial or unix-listen"), N_("METHOD") },
+                  N_("Transport: virtio-serial (default), isa-serial, unix-listen or vsock-listen"), N_("METHOD") },
                 { "path", 'p', 0, G_OPTION_ARG_FILENAME, &cl->path,
-                  N_("Device or socket path (default depends on the method)"), N_("PATH") },
+                  N_("Device or socket path, or CID:PORT for vsock-listen (default depends on the method)"),
+                  N_("PATH") },
                 { "socket-mode", 0, 0, G_OPTION_ARG_STRING, &cl->socket_mode,
                   N_("Permissions of the unix-listen socket (default 0600: root only)"), N_("OCTAL") },
+                { "clients-max", 0, 0, G_OPTION_ARG_STRING, &cl->clients_max,
+                  N_("Listening transports: clients served at once (default 8)"), N_("N") },
+                { "client-idle-timeout", 0, 0, G_OPTION_ARG_STRING, &cl->idle_timeout,
+                  N_("Disconnect a client idle for SECONDS (default 600, 0 = never)"), N_("SECONDS") },
+                { "client-stall-timeout", 0, 0, G_OPTION_ARG_STRING, &cl->stall_timeout,
+                  N_("Disconnect a client that leaves its replies unread for SECONDS (default 60, 0 = never)"),
+                  N_("SECONDS") },
+                { "vsock-any-peer", 0, 0, G_OPTION_ARG_NONE, &cl->vsock_any_peer,
+                  N_("vsock-listen: serve peers other than the host (CID 2) too"), NULL },
                 { "debug", 0, 0, G_OPTION_ARG_NONE, &cl->debug, N_("Log every command"), NULL },
                 { "freeze-timeout", 0, 0, G_OPTION_ARG_INT, &cl->freeze_timeout,
                   N_("Thaw by itself when no fs-unfreeze comes within SECONDS (default 600, 0 = never)"),
@@ -164,6 +181,9 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 { "block-commands", cl->block, "--block-commands: " },
                 { "allow-commands", cl->allow, "--allow-commands: " },
                 { "socket-mode", cl->socket_mode, "--socket-mode: " },
+                { "clients-max", cl->clients_max, "--clients-max: " },
+                { "client-idle-timeout", cl->idle_timeout, "--client-idle-timeout: " },
+                { "client-stall-timeout", cl->stall_timeout, "--client-stall-timeout: " },
         };
 
         for (guint i = 0; i < G_N_ELEMENTS (given); i++) {
@@ -184,6 +204,8 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
         }
         if (cl->no_dbus)
                 config->dbus = FALSE;
+        if (cl->vsock_any_peer)
+                config->vsock_any_peer = TRUE;
         if (config->path == NULL)
                 config->path = g_strdup (phx_config_default_path (config->method));
         return TRUE;
@@ -244,6 +266,10 @@ run (const PhxConfig *config)
                 .dbus = config->dbus,
                 .allow_commands = (const char *const *) config->allow_commands,
                 .block_commands = (const char *const *) config->block_commands,
+                .clients_max = config->clients_max,
+                .client_idle_timeout = config->client_idle_timeout,
+                .client_stall_timeout = config->client_stall_timeout,
+                .vsock_any_peer = config->vsock_any_peer,
         };
         g_autoptr(GError) error = NULL;
         g_autoptr(GMainLoop) loop = NULL;

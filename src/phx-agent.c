@@ -214,6 +214,9 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                 return NULL;
         if (options->request_max > 0)
                 phx_channel_set_request_max (self->channel, options->request_max);
+        phx_channel_set_clients (self->channel, options->clients_max > 0 ? options->clients_max : PHX_CLIENTS_DEFAULT,
+                                 options->client_idle_timeout, options->client_stall_timeout);
+        phx_channel_set_vsock_any_peer (self->channel, options->vsock_any_peer);
 
         g_signal_connect_object (self->dispatcher, "command-finished", G_CALLBACK (on_command_finished), self, 0);
         g_signal_connect_object (self->agent_family, "shutdown-requested", G_CALLBACK (on_shutdown_requested),

@@ -26,10 +26,15 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
+
 #include "phx-channel.h"
 #include "phx-error.h"
 #include "phx-limits.h"
 #include "phx-log.h"
+
+/* a client that never reads leaves room in the budget for the others (phx-limits.h) */
+G_STATIC_ASSERT (PHX_CLIENTS_LIMIT * PHX_CLIENT_QUEUE_HIGH <= PHX_BUDGET_HIGH / 2);
 
 struct _PhxChannel {
         GObject parent_instance;
@@ -38,8 +43,13 @@ struct _PhxChannel {
         PhxBudget *budget;
         gsize request_max;        /* longest request line */
         int epfd;
-        int listen_fd;            /* unix-listen only */
+        int listen_fd;            /* listening transports only */
+        gboolean inherited;       /* listen_fd came from the service manager: not ours to unlink */
         gboolean accepting;       /* listen_fd is in the epoll set */
+        guint clients_max;
+        guint idle_ms, stall_ms;  /* a client's timeouts (0: none) */
+        gboolean vsock_any_peer;  /* vsock: serve peers other than the host too */
+        char *refusal;            /* the line a client past clients_max reads before EOF */
         int port_fd;              /* character devices only */
         PhxConnection *port_host; /* the current host of a character device, if any */
         GPtrArray *clients;       /* PhxConnection* of a listening socket */
@@ -58,7 +68,7 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxChannel, phx_channel, G_TYPE_OBJECT)
 
-static const char *const method_names[] = { "virtio-serial", "isa-serial", "unix-listen" };
+static const char *const method_names[] = { "virtio-serial", "isa-serial", "unix-listen", "vsock-listen" };
 
 gboolean
 phx_method_from_string (const char *text, PhxMethod *method)
@@ -121,31 +131,94 @@ on_client_closed (PhxConnection *conn, gpointer user_data)
         g_signal_handlers_disconnect_by_data (conn, self);
         /* the connection closed its descriptor, which left the epoll set with it */
         g_ptr_array_remove (self->clients, conn);
-        set_accepting (self, self->clients->len < PHX_CLIENTS_MAX);
         set_host_connected (self, self->clients->len > 0);
 }
 
+static void on_client_event (PhxChannel *self, PhxConnection *conn, guint32 ev);
+
+/* At the bound: a client that has hung up but whose hang-up is not handled yet (its event
+ * is behind this accept in the same wake-up) frees its slot first, so that a client is never
+ * refused for a place nobody holds. A half-closed client still waits for replies: it stays. */
 static void
+reap_departed (PhxChannel *self)
+{
+        for (guint i = self->clients->len; i-- > 0;) {
+                PhxConnection *conn = g_ptr_array_index (self->clients, i);
+                struct pollfd p = { .fd = phx_connection_get_fd (conn), .events = 0 };
+
+                if (poll (&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+                        on_client_event (self, conn, EPOLLIN | EPOLLHUP);
+        }
+}
+
+/* A client past the bound is told why in one line that both dialects read as an error (a
+ * Phoenix host finds bufb64 and code, a qemu-ga host class and desc), then let go: waiting
+ * in the backlog, it could not tell a busy agent from a hung one. */
+static void
+refuse_client (PhxChannel *self, int fd)
+{
+        gsize len = strlen (self->refusal);
+
+        g_debug ("client refused: %u clients already", self->clients->len);
+        /* A fresh socket's buffer takes one short line; if not, the client sees EOF only. */
+        if (send (fd, self->refusal, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+                g_debug ("refusal: %s", g_strerror (errno));
+        close (fd);
+}
+
+/* vsock: a root agent must not be reachable by the guest's own users (they connect through
+ * the loopback CID 1) nor by nested VMs; only the host, unless told otherwise. Dropped
+ * without a word, and logged at debug level only (a local user could flood the log). */
+static gboolean
+peer_allowed (PhxChannel *self, const struct sockaddr_vm *peer, socklen_t len)
+{
+        if (self->method != PHX_METHOD_VSOCK_LISTEN || self->vsock_any_peer)
+                return TRUE;
+        if (len >= sizeof *peer && peer->svm_family == AF_VSOCK && peer->svm_cid == PHX_VSOCK_HOST_CID)
+                return TRUE;
+        g_debug ("vsock peer CID %u dropped (only the host, CID %u, is served)",
+                 len >= sizeof *peer ? peer->svm_cid : 0, PHX_VSOCK_HOST_CID);
+        return FALSE;
+}
+
+static gboolean
 accept_client (PhxChannel *self)
 {
         g_autoptr(PhxConnection) conn = NULL;
-        int fd = accept4 (self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        union {
+                struct sockaddr sa;
+                struct sockaddr_vm vm;
+                struct sockaddr_un un;
+        } peer = { 0 };
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4 (self->listen_fd, &peer.sa, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
                 if (errno != EAGAIN && errno != EINTR)
                         g_warning (_("accept on %s: %s"), self->path, g_strerror (errno));
-                return;
+                return FALSE;
+        }
+        if (!peer_allowed (self, &peer.vm, peer_len)) {
+                close (fd);
+                return TRUE;
+        }
+        if (self->clients->len >= self->clients_max)
+                reap_departed (self);
+        if (self->clients->len >= self->clients_max) {
+                refuse_client (self, fd);
+                return TRUE;
         }
         conn = phx_connection_new (fd, TRUE, self->request_max, self->budget);
         if (!epoll_add (self, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, NULL)) {
                 phx_connection_close (conn);
-                return;
+                return TRUE;
         }
+        phx_connection_set_limits (conn, PHX_CLIENT_QUEUE_HIGH, self->idle_ms, self->stall_ms);
         g_ptr_array_add (self->clients, g_object_ref (conn));
         g_signal_connect (conn, "closed", G_CALLBACK (on_client_closed), self);
-        set_accepting (self, self->clients->len < PHX_CLIENTS_MAX);
         set_host_connected (self, TRUE);
         g_signal_emit (self, signals[SIGNAL_CONNECTION], 0, conn);
+        return TRUE;
 }
 
 static void
@@ -293,8 +366,12 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
 
                 if (phx_debug_enabled ())
                         g_debug ("epoll: fd %d events 0x%x", fd, ev);
-                if (fd == self->listen_fd)
-                        accept_client (self);
+                if (fd == self->listen_fd) {
+                        /* a burst is taken in one go, but never unbounded (level-triggered:
+                         * what is left wakes the loop again) */
+                        for (guint k = 0; k < PHX_LISTEN_BACKLOG && accept_client (self); k++)
+                                ;
+                }
                 else if (fd == self->port_fd)
                         on_port_event (self, ev);
                 else if ((conn = find_client (self, fd)) != NULL)
@@ -463,28 +540,204 @@ failed:
         return FALSE;
 }
 
+/* "CID:PORT", as qemu-ga spells it; CID may be -1 or "any" (every address of the guest). */
+static gboolean
+parse_vsock_address (const char *text, struct sockaddr_vm *addr, GError **error)
+{
+        g_auto(GStrv) parts = text != NULL ? g_strsplit (text, ":", -1) : NULL;
+        guint64 cid, port;
+
+        if (text == NULL) {
+                phx_error_set (error, EINVAL, "vsock-listen needs an address: -p CID:PORT");
+                return FALSE;
+        }
+        if (g_strv_length (parts) != 2)
+                goto bad;
+        if (g_str_equal (parts[0], "-1") || g_ascii_strcasecmp (parts[0], "any") == 0)
+                cid = VMADDR_CID_ANY;
+        else if (!g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT32, &cid, NULL))
+                goto bad;
+        if (!g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT32 - 1, &port, NULL))
+                goto bad;
+        *addr = (struct sockaddr_vm) { .svm_family = AF_VSOCK, .svm_cid = (guint) cid, .svm_port = (guint) port };
+        return TRUE;
+bad:
+        phx_error_set (error, EINVAL, "vsock address %s is not CID:PORT (CID a number, -1 or any)", text);
+        return FALSE;
+}
+
+static gboolean
+open_vsock_listener (PhxChannel *self, GError **error)
+{
+        struct sockaddr_vm addr;
+
+        if (!parse_vsock_address (self->path, &addr, error))
+                return FALSE;
+        self->listen_fd = socket (AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (self->listen_fd < 0) {
+                phx_error_set_errno (error, errno, "vsock socket (is the vsock module loaded?)");
+                return FALSE;
+        }
+        if (bind (self->listen_fd, (struct sockaddr *) &addr, sizeof addr) < 0) {
+                phx_error_set_errno (error, errno, "bind vsock %s", self->path);
+                return FALSE;
+        }
+        if (listen (self->listen_fd, PHX_LISTEN_BACKLOG) < 0) {
+                phx_error_set_errno (error, errno, "listen vsock %s", self->path);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+/* systemd socket activation (sd_listen_fds(3), without libsystemd): a listening stream
+ * socket passed as fd 3 is the channel, whatever -m and -p say, as in qemu-ga. The variables
+ * are removed so that commands the agent runs do not take the socket for theirs. Returns -1
+ * with no error when nothing was passed. */
+#define LISTEN_FDS_START 3
+
+static int
+take_inherited_socket (GError **error)
+{
+        const char *pid_text = g_getenv ("LISTEN_PID");
+        const char *fds_text = g_getenv ("LISTEN_FDS");
+        guint64 pid, n_fds;
+        int value = 0;
+        socklen_t len = sizeof value;
+        int fd = LISTEN_FDS_START;
+
+        if (pid_text == NULL || fds_text == NULL ||
+            !g_ascii_string_to_unsigned (pid_text, 10, 1, G_MAXINT, &pid, NULL) || (pid_t) pid != getpid ())
+                return -1;
+        g_unsetenv ("LISTEN_PID");
+        g_unsetenv ("LISTEN_FDS");
+        g_unsetenv ("LISTEN_FDNAMES");
+        if (!g_ascii_string_to_unsigned (fds_text, 10, 0, G_MAXINT, &n_fds, NULL) || n_fds != 1) {
+                phx_error_set (error, EINVAL, "socket activation passed %s sockets; exactly one is served", fds_text);
+                return -2;
+        }
+        if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) < 0 || value == 0) {
+                phx_error_set (error, EINVAL, "socket activation: fd %d is not a listening socket", fd);
+                return -2;
+        }
+        len = sizeof value;
+        if (getsockopt (fd, SOL_SOCKET, SO_TYPE, &value, &len) < 0 || value != SOCK_STREAM) {
+                phx_error_set (error, EINVAL, "socket activation: fd %d is not a stream socket", fd);
+                return -2;
+        }
+        if (fcntl (fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK) < 0) {
+                phx_error_set_errno (error, errno, "socket activation: fd %d", fd);
+                return -2;
+        }
+        return fd;
+}
+
+/* The method and the name (for the log and D-Bus) of an inherited socket, from the socket. */
+static gboolean
+adopt_socket (PhxChannel *self, int fd, GError **error)
+{
+        union {
+                struct sockaddr sa;
+                struct sockaddr_vm vm;
+                struct sockaddr_un un;
+        } addr = { 0 };
+        socklen_t len = sizeof addr;
+
+        self->listen_fd = fd;
+        self->inherited = TRUE;
+        if (getsockname (fd, &addr.sa, &len) < 0) {
+                phx_error_set_errno (error, errno, "socket activation: getsockname");
+                return FALSE;
+        }
+        g_free (self->path);
+        if (addr.sa.sa_family == AF_UNIX) {
+                self->method = PHX_METHOD_UNIX_LISTEN;
+                self->path = g_strndup (addr.un.sun_path, len - offsetof (struct sockaddr_un, sun_path));
+        } else if (addr.sa.sa_family == AF_VSOCK) {
+                self->method = PHX_METHOD_VSOCK_LISTEN;
+                self->path = addr.vm.svm_cid == VMADDR_CID_ANY
+                                     ? g_strdup_printf ("-1:%u", addr.vm.svm_port)
+                                     : g_strdup_printf ("%u:%u", addr.vm.svm_cid, addr.vm.svm_port);
+        } else {
+                self->path = NULL;
+                phx_error_set (error, EAFNOSUPPORT, "socket activation: address family %d is not served",
+                               addr.sa.sa_family);
+                return FALSE;
+        }
+        g_message (_("serving the %s socket %s passed by the service manager"), phx_method_to_string (self->method),
+                   self->path);
+        return TRUE;
+}
+
 /* Nothing is read until phx_channel_start: whoever listens to "connection" connects first. */
 PhxChannel *
 phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudget *budget, GError **error)
 {
         g_autoptr(PhxChannel) self = g_object_new (PHX_TYPE_CHANNEL, NULL);
+        int inherited = take_inherited_socket (error);
 
+        if (inherited == -2)
+                return NULL;
         self->method = method;
         self->path = g_strdup (path);
         self->budget = g_object_ref (budget);
         self->epfd = epoll_create1 (EPOLL_CLOEXEC);
         if (self->epfd < 0) {
                 phx_error_set_errno (error, errno, "epoll_create1");
+                if (inherited >= 0)
+                        close (inherited);
                 return NULL;
         }
-        if (method == PHX_METHOD_UNIX_LISTEN) {
+        if (inherited >= 0) {
+                if (!adopt_socket (self, inherited, error) || !epoll_add (self, self->listen_fd, EPOLLIN, error))
+                        return NULL;
+                self->accepting = TRUE;
+        } else if (method == PHX_METHOD_UNIX_LISTEN) {
                 if (!open_listener (self, socket_mode, error))
+                        return NULL;
+                self->accepting = TRUE;
+        } else if (method == PHX_METHOD_VSOCK_LISTEN) {
+                if (!open_vsock_listener (self, error) || !epoll_add (self, self->listen_fd, EPOLLIN, error))
                         return NULL;
                 self->accepting = TRUE;
         } else if (!open_device (self, error)) {
                 return NULL;
         }
+        phx_channel_set_clients (self, PHX_CLIENTS_DEFAULT, PHX_CLIENT_IDLE_TIMEOUT_DEFAULT,
+                                 PHX_CLIENT_STALL_TIMEOUT_DEFAULT);
         return g_steal_pointer (&self);
+}
+
+/* Listening transports: clients served at once (1..PHX_CLIENTS_LIMIT) and the seconds a
+ * client may stay idle or leave its replies unread (0: for ever). Applies to clients that
+ * connect afterwards. */
+void
+phx_channel_set_clients (PhxChannel *self, guint clients_max, guint idle_s, guint stall_s)
+{
+        g_autofree char *message = NULL;
+        g_autofree char *b64 = NULL;
+
+        self->clients_max = CLAMP (clients_max, 1, PHX_CLIENTS_LIMIT);
+        self->idle_ms = MIN (idle_s, PHX_CLIENT_TIMEOUT_MAX) * 1000;
+        self->stall_ms = MIN (stall_s, PHX_CLIENT_TIMEOUT_MAX) * 1000;
+        message = g_strdup_printf ("too many clients: the limit is %u", self->clients_max);
+        b64 = g_base64_encode ((const guchar *) message, strlen (message));
+        g_free (self->refusal);
+        self->refusal = g_strdup_printf ("{\"error\":{\"class\":\"GenericError\",\"desc\":\"%s\","
+                                         "\"bufb64\":\"%s\",\"code\":%d},\"tag\":\"\"}\n",
+                                         message, b64, EBUSY);
+}
+
+/* vsock-listen: serve peers other than the host (CID 2) too. */
+void
+phx_channel_set_vsock_any_peer (PhxChannel *self, gboolean any_peer)
+{
+        self->vsock_any_peer = any_peer;
+}
+
+guint
+phx_channel_get_clients (PhxChannel *self)
+{
+        return self->clients->len + (self->port_host != NULL && self->host_connected);
 }
 
 /* Tests and the fuzz target use a small limit to reach the over-long path cheaply. */
@@ -550,11 +803,13 @@ phx_channel_finalize (GObject *object)
                 close (self->port_fd);
         if (self->listen_fd >= 0) {
                 close (self->listen_fd);
-                unlink (self->path);
+                if (self->method == PHX_METHOD_UNIX_LISTEN && !self->inherited)
+                        unlink (self->path);
         }
         if (self->epfd >= 0)
                 close (self->epfd);
         g_free (self->path);
+        g_free (self->refusal);
         G_OBJECT_CLASS (phx_channel_parent_class)->finalize (object);
 }
 

@@ -31,6 +31,7 @@ typedef enum {
         KEY_SECONDS,
         KEY_COMMANDS,
         KEY_MODE,
+        KEY_COUNT,
 } KeyKind;
 
 static const struct {
@@ -47,6 +48,10 @@ static const struct {
         { "block-commands", KEY_COMMANDS },
         { "allow-commands", KEY_COMMANDS },
         { "socket-mode", KEY_MODE },
+        { "clients-max", KEY_COUNT },
+        { "client-idle-timeout", KEY_SECONDS },
+        { "client-stall-timeout", KEY_SECONDS },
+        { "vsock-any-peer", KEY_BOOLEAN },
 };
 
 void
@@ -58,6 +63,9 @@ phx_config_init (PhxConfig *config)
                 .runtime_dir = g_strdup (PHX_DEFAULT_RUNTIME_DIR),
                 .dbus = TRUE,
                 .socket_mode = PHX_SOCKET_MODE_DEFAULT,
+                .clients_max = PHX_CLIENTS_DEFAULT,
+                .client_idle_timeout = PHX_CLIENT_IDLE_TIMEOUT_DEFAULT,
+                .client_stall_timeout = PHX_CLIENT_STALL_TIMEOUT_DEFAULT,
         };
 }
 
@@ -79,6 +87,8 @@ phx_config_default_path (PhxMethod method)
                 return PHX_DEFAULT_ISA_PATH;
         case PHX_METHOD_UNIX_LISTEN:
                 return PHX_DEFAULT_SOCKET_PATH;
+        case PHX_METHOD_VSOCK_LISTEN:
+                return NULL; /* no port is anyone's: -p CID:PORT is required */
         case PHX_METHOD_VIRTIO_SERIAL:
         default:
                 return PHX_DEFAULT_VIRTIO_PATH;
@@ -190,7 +200,7 @@ phx_config_set (PhxConfig *config, const char *key, const char *value, GError **
         case KEY_METHOD:
                 if (!phx_method_from_string (value, &config->method)) {
                         g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                                     _("unknown method '%s' (use virtio-serial, isa-serial or unix-listen)"), value);
+                                     _("unknown method '%s' (use virtio-serial, isa-serial, unix-listen or vsock-listen)"), value);
                         return FALSE;
                 }
                 return TRUE;
@@ -203,12 +213,27 @@ phx_config_set (PhxConfig *config, const char *key, const char *value, GError **
                         replace_str (&config->runtime_dir, value);
                 return TRUE;
         case KEY_SECONDS:
-                if (!g_ascii_string_to_signed (value, 10, 0, G_MAXUINT, &seconds, NULL)) {
+                if (!g_ascii_string_to_signed (value, 10, 0, g_str_equal (key, "freeze-timeout")
+                                                                     ? G_MAXUINT : PHX_CLIENT_TIMEOUT_MAX,
+                                               &seconds, NULL)) {
                         g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                                      _("'%s' is not a number of seconds (0 or more)"), value);
                         return FALSE;
                 }
-                config->freeze_timeout = (guint) seconds;
+                if (g_str_equal (key, "client-idle-timeout"))
+                        config->client_idle_timeout = (guint) seconds;
+                else if (g_str_equal (key, "client-stall-timeout"))
+                        config->client_stall_timeout = (guint) seconds;
+                else
+                        config->freeze_timeout = (guint) seconds;
+                return TRUE;
+        case KEY_COUNT:
+                if (!g_ascii_string_to_signed (value, 10, 1, PHX_CLIENTS_LIMIT, &seconds, NULL)) {
+                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("'%s' is not a number from 1 to %d"), value, PHX_CLIENTS_LIMIT);
+                        return FALSE;
+                }
+                config->clients_max = (guint) seconds;
                 return TRUE;
         case KEY_COMMANDS: {
                 g_auto(GStrv) list = phx_config_split_list (value);
@@ -256,6 +281,8 @@ read_key (PhxConfig *config, GKeyFile *kf, guint k, const char *where, GError **
                                      _("'%s' is not a boolean (true or false)"), text);
                 } else if (g_str_equal (name, "debug")) {
                         config->debug = flag;
+                } else if (g_str_equal (name, "vsock-any-peer")) {
+                        config->vsock_any_peer = flag;
                 } else {
                         config->dbus = flag;
                 }

@@ -25,6 +25,10 @@ typedef struct {
         GStrv block_commands; /* NULL: none */
         GStrv allow_commands; /* NULL: all */
         guint socket_mode;    /* unix-listen: permission bits of the socket */
+        guint clients_max;    /* listening transports: clients at once */
+        guint client_idle_timeout;  /* seconds, 0 = never */
+        guint client_stall_timeout; /* seconds, 0 = never */
+        gboolean vsock_any_peer;    /* vsock-listen: serve peers other than the host */
 } PhxConfig;
 
 void phx_config_init (PhxConfig *config);

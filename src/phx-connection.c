@@ -34,6 +34,14 @@ struct _PhxConnection {
         gboolean peer_eof;    /* a socket host shut down its sending side */
         guint pending;        /* requests taken and not yet answered */
         guint resume_id;
+        gboolean backlogged;  /* its own unread replies passed queue_high: take no more */
+        gsize queue_high;     /* 0: no bound of its own (a port: the budget bounds it) */
+        guint idle_ms;        /* 0: a connection may stay idle for ever */
+        guint stall_ms;       /* 0: a host may leave its replies unread for ever */
+        gint64 last_heard;    /* when the host last sent bytes */
+        gint64 last_taken;    /* when the host last took reply bytes (or the queue began) */
+        guint timer_id;       /* the one timer of a listening client, armed only while due */
+        gint64 timer_due;
         PhxBudget *budget;
         PhxFramer *framer;
         gsize max_line;
@@ -105,6 +113,101 @@ maybe_finish (PhxConnection *self)
                 phx_connection_close (self);
 }
 
+
+/* ---- Timeouts of a listening client. One timer at most, and only while something is due:
+ * an idle client costs one wake-up at its idle deadline, a busy one none per request (the
+ * timer is moved only when a deadline comes nearer; when it fires early it looks again). */
+
+static gboolean on_timer (gpointer user_data);
+
+/* When this client is to be let go, or 0 if never as things stand. A client with a command
+ * running is neither idle nor stalled: its reply will come. */
+static gint64
+due_time (PhxConnection *self)
+{
+        if (self->closed)
+                return 0;
+        if (self->out_bytes > 0)
+                return self->stall_ms > 0 ? self->last_taken + (gint64) self->stall_ms * 1000 : 0;
+        if (self->pending > 0 || self->paused)
+                return 0;
+        return self->idle_ms > 0 ? self->last_heard + (gint64) self->idle_ms * 1000 : 0;
+}
+
+static void
+arm_timer (PhxConnection *self, gint64 due)
+{
+        gint64 wait_ms = (due - g_get_monotonic_time () + 999) / 1000;
+
+        g_clear_handle_id (&self->timer_id, g_source_remove);
+        self->timer_due = due;
+        self->timer_id = g_timeout_add ((guint) CLAMP (wait_ms, 0, G_MAXINT), on_timer, self);
+}
+
+static void
+update_timer (PhxConnection *self)
+{
+        gint64 due;
+
+        if (self->idle_ms == 0 && self->stall_ms == 0)
+                return;
+        due = due_time (self);
+        /* an armed timer that fires too early finds nothing due and goes (or moves on) */
+        if (due != 0 && (self->timer_id == 0 || due < self->timer_due))
+                arm_timer (self, due);
+}
+
+static gboolean
+on_timer (gpointer user_data)
+{
+        PhxConnection *self = user_data;
+        gint64 due = due_time (self);
+
+        self->timer_id = 0;
+        if (due == 0)
+                return G_SOURCE_REMOVE;
+        if (g_get_monotonic_time () < due) {
+                arm_timer (self, due);
+                return G_SOURCE_REMOVE;
+        }
+        g_message ("connection %u: %s for %u s: disconnected", self->id,
+                   self->out_bytes > 0 ? "replies unread" : "idle",
+                   (self->out_bytes > 0 ? self->stall_ms : self->idle_ms) / 1000);
+        phx_connection_close (self);
+        return G_SOURCE_REMOVE;
+}
+
+/* A listening client: its own bound on unread replies (past it, it is read no more until it
+ * takes them), and how long it may stay idle or leave its replies unread before it is let go
+ * (0: for ever). */
+void
+phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms, guint stall_ms)
+{
+        self->queue_high = queue_high;
+        self->idle_ms = idle_ms;
+        self->stall_ms = stall_ms;
+        self->last_heard = self->last_taken = g_get_monotonic_time ();
+        update_timer (self);
+}
+
+static gboolean on_resume (gpointer user_data);
+
+/* Called whenever the queue shrank or grew: the client's own back-pressure. */
+static void
+check_backlog (PhxConnection *self)
+{
+        if (self->queue_high == 0)
+                return;
+        if (!self->backlogged && self->out_bytes >= self->queue_high) {
+                self->backlogged = TRUE;
+        } else if (self->backlogged && self->out_bytes <= self->queue_high / 2) {
+                self->backlogged = FALSE;
+                /* no edge to trust for what came meanwhile: read on from the loop */
+                if (!self->closed && !self->paused && self->resume_id == 0)
+                        self->resume_id = g_idle_add (on_resume, self);
+        }
+}
+
 /* Ends the connection: queued replies are dropped, a half-read line is forgotten, the
  * socket is closed. "closed" tells the owner (to stop watching) and the dispatcher (to
  * cancel what this host asked for). Idempotent. */
@@ -116,6 +219,7 @@ phx_connection_close (PhxConnection *self)
         self->closed = TRUE;
         g_debug ("connection %u closed", self->id);
         g_clear_handle_id (&self->resume_id, g_source_remove);
+        g_clear_handle_id (&self->timer_id, g_source_remove);
         drop_output (self);
         phx_framer_reset (self->framer);
         if (self->is_socket && self->fd >= 0)
@@ -175,6 +279,8 @@ phx_connection_flush (PhxConnection *self)
                         return;
                 }
                 self->out_bytes -= n;
+                if (n > 0)
+                        self->last_taken = g_get_monotonic_time ();
                 while (n > 0) {
                         gsize len = g_bytes_get_size (self->out.head->data) - self->out_offset;
                         if ((gsize) n < len) {
@@ -187,10 +293,12 @@ phx_connection_flush (PhxConnection *self)
                 }
         }
         recharge (self);
+        check_backlog (self);
         if (had_output && self->out_bytes == 0) {
                 g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
                 maybe_finish (self);
         }
+        update_timer (self);
 }
 
 void
@@ -213,7 +321,11 @@ phx_connection_send (PhxConnection *self, GBytes *data)
                 queue_tail (self);
                 g_queue_push_tail (&self->out, g_bytes_ref (data));
         }
+        /* the stall clock runs from when the host was first owed something */
+        if (self->out_bytes == 0)
+                self->last_taken = g_get_monotonic_time ();
         self->out_bytes += len;
+        check_backlog (self);
         /* While reading, replies are written together afterwards; but not so many parts
          * that a pipelined burst of large replies holds them all at once. */
         if (!self->in_read || self->out.length >= PHX_WRITE_BATCH)
@@ -244,11 +356,13 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         *got = FALSE;
         g_object_ref (self);
         self->in_read = TRUE;
-        while (!self->closed && !self->paused && !self->peer_eof) {
+        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof) {
                 ssize_t n = read (self->fd, self->readbuf, PHX_CHANNEL_READ_CHUNK);
 
                 if (n > 0) {
                         *got = TRUE;
+                        if (self->idle_ms > 0)
+                                self->last_heard = g_get_monotonic_time ();
                         phx_framer_push (self->framer, self->readbuf, n);
                         /* A short read drained a socket; anything arriving later raises a
                          * new edge, so the read that would say EAGAIN is saved. */
@@ -308,6 +422,7 @@ phx_connection_release (PhxConnection *self)
         g_return_if_fail (self->pending > 0);
         self->pending--;
         maybe_finish (self);
+        update_timer (self);
 }
 
 static gboolean
@@ -382,6 +497,7 @@ phx_connection_dispose (GObject *object)
                 self->fd = -1;
         }
         g_clear_handle_id (&self->resume_id, g_source_remove);
+        g_clear_handle_id (&self->timer_id, g_source_remove);
         g_clear_object (&self->budget);
         G_OBJECT_CLASS (phx_connection_parent_class)->dispose (object);
 }
