@@ -34,7 +34,9 @@
 #include "phx-log.h"
 
 /* a client that never reads leaves room in the budget for the others (phx-limits.h) */
-G_STATIC_ASSERT (PHX_CLIENTS_LIMIT * PHX_CLIENT_QUEUE_HIGH <= PHX_BUDGET_HIGH / 2);
+G_STATIC_ASSERT (PHX_CLIENTS_LIMIT * (PHX_CLIENT_QUEUE_HIGH + PHX_OUTPUT_BLOCK +
+                                      (PHX_CLIENT_PENDING_MAX + PHX_CLIENT_READ_SMALL / 16) * PHX_CALL_OVERHEAD) <=
+                 PHX_BUDGET_HIGH / 2);
 
 struct _PhxChannel {
         GObject parent_instance;
@@ -397,8 +399,14 @@ phx_channel_stop (PhxChannel *self)
 void
 phx_channel_linger (PhxChannel *self, guint timeout_ms)
 {
-        for (guint i = 0; i < self->clients->len; i++)
-                phx_connection_linger (g_ptr_array_index (self->clients, i), timeout_ms);
+        gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+        /* one deadline for all: many clients that read nothing must not add up to minutes */
+        for (guint i = 0; i < self->clients->len; i++) {
+                gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+
+                phx_connection_linger (g_ptr_array_index (self->clients, i), (guint) MAX (left_ms, 0));
+        }
         if (self->port_host == NULL)
                 return;
         phx_connection_linger (self->port_host, timeout_ms);

@@ -34,7 +34,8 @@ struct _PhxConnection {
         gboolean peer_eof;    /* a socket host shut down its sending side */
         guint pending;        /* requests taken and not yet answered */
         guint resume_id;
-        gboolean backlogged;  /* its own unread replies passed queue_high: take no more */
+        gboolean backlogged;  /* past its own limits (see over_limits): take no more */
+        gboolean behind;      /* the last flush left replies the socket would not take */
         gsize queue_high;     /* 0: no bound of its own (a port: the budget bounds it) */
         guint idle_ms;        /* 0: a connection may stay idle for ever */
         guint stall_ms;       /* 0: a host may leave its replies unread for ever */
@@ -192,20 +193,40 @@ phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms,
 
 static gboolean on_resume (gpointer user_data);
 
-/* Called whenever the queue shrank or grew: the client's own back-pressure. */
+/* A listening client's own back-pressure: it is read no more while it leaves too many
+ * replies unread or has too many requests running, and again once half of either is gone. */
+static gboolean
+over_limits (PhxConnection *self)
+{
+        return self->out_bytes >= self->queue_high || self->pending >= PHX_CLIENT_PENDING_MAX;
+}
+
 static void
 check_backlog (PhxConnection *self)
 {
         if (self->queue_high == 0)
                 return;
-        if (!self->backlogged && self->out_bytes >= self->queue_high) {
+        if (!self->backlogged && over_limits (self)) {
                 self->backlogged = TRUE;
-        } else if (self->backlogged && self->out_bytes <= self->queue_high / 2) {
+        } else if (self->backlogged && self->out_bytes <= self->queue_high / 2 &&
+                   self->pending <= PHX_CLIENT_PENDING_MAX / 2) {
                 self->backlogged = FALSE;
                 /* no edge to trust for what came meanwhile: read on from the loop */
                 if (!self->closed && !self->paused && self->resume_id == 0)
                         self->resume_id = g_idle_add (on_resume, self);
         }
+}
+
+/* A client that is behind (replies the socket would not take, or many requests running) is
+ * read in small bites, so that one read cannot hand the agent thousands of requests past its
+ * limits; one that keeps up, or is sending a large line, in full chunks. */
+static gsize
+read_size (PhxConnection *self)
+{
+        if (self->queue_high > 0 && (self->behind || self->pending >= PHX_CLIENT_PENDING_MAX / 4) &&
+            phx_framer_get_buffered (self->framer) == 0)
+                return PHX_CLIENT_READ_SMALL;
+        return PHX_CHANNEL_READ_CHUNK;
 }
 
 /* Ends the connection: queued replies are dropped, a half-read line is forgotten, the
@@ -293,6 +314,7 @@ phx_connection_flush (PhxConnection *self)
                 }
         }
         recharge (self);
+        self->behind = self->out_bytes > 0;
         check_backlog (self);
         if (had_output && self->out_bytes == 0) {
                 g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
@@ -357,7 +379,8 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         g_object_ref (self);
         self->in_read = TRUE;
         while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof) {
-                ssize_t n = read (self->fd, self->readbuf, PHX_CHANNEL_READ_CHUNK);
+                gsize want = read_size (self);
+                ssize_t n = read (self->fd, self->readbuf, want);
 
                 if (n > 0) {
                         *got = TRUE;
@@ -366,7 +389,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
                         phx_framer_push (self->framer, self->readbuf, n);
                         /* A short read drained a socket; anything arriving later raises a
                          * new edge, so the read that would say EAGAIN is saved. */
-                        if ((gsize) n < PHX_CHANNEL_READ_CHUNK && self->is_socket && !until_eagain)
+                        if ((gsize) n < want && self->is_socket && !until_eagain)
                                 break;
                         continue;
                 }
@@ -414,6 +437,7 @@ void
 phx_connection_hold (PhxConnection *self)
 {
         self->pending++;
+        check_backlog (self);
 }
 
 void
@@ -422,6 +446,7 @@ phx_connection_release (PhxConnection *self)
         g_return_if_fail (self->pending > 0);
         self->pending--;
         maybe_finish (self);
+        check_backlog (self);
         update_timer (self);
 }
 

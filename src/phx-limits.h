@@ -211,11 +211,15 @@
 #define PHX_CLIENTS_DEFAULT 8
 #define PHX_CLIENTS_LIMIT 64
 
-/* Replies one client may leave unread before the agent stops reading its requests (it
- * resumes when half of them are taken): a client that never reads costs this much, not the
- * whole budget, so the others keep being served. PHX_CLIENTS_LIMIT of them stay within half
- * of PHX_BUDGET_HIGH. */
-#define PHX_CLIENT_QUEUE_HIGH ((gsize) 1024 * 1024)
+/* Replies one client may leave unread, and requests of it that may run at once, before the
+ * agent stops reading its requests (it resumes when half of either is gone): a client that
+ * never reads costs about this much, not the whole budget, so the others keep being served.
+ * While it is behind it is read PHX_CLIENT_READ_SMALL bytes at a time, so that one read
+ * cannot overshoot by thousands of requests. PHX_CLIENTS_LIMIT such clients stay well
+ * within PHX_BUDGET_HIGH (each request is charged PHX_CALL_OVERHEAD at least). */
+#define PHX_CLIENT_QUEUE_HIGH ((gsize) 256 * 1024)
+#define PHX_CLIENT_PENDING_MAX 128
+#define PHX_CLIENT_READ_SMALL ((gsize) 4096)
 
 /* Seconds a client may send nothing while nothing of it runs and nothing is owed to it, and
  * seconds it may leave its replies unread, before it is disconnected (0 = never); the most
