@@ -240,8 +240,9 @@ def test_socket_activation_refuses_what_it_cannot_serve(tmp_path):
     assert "not a listening socket" in (tmp_path / "agent.log").read_text()
 
 
-@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="systemd-socket-activate missing")
 def test_systemd_socket_activate(tmp_path):
+    # systemd-socket-activate comes with Debian's systemd package (scripts/deps.sh).
+    assert shutil.which("systemd-socket-activate"), "systemd-socket-activate is missing: install systemd"
     path = str(tmp_path / "sd.sock")
     log = open(tmp_path / "agent.log", "wb")
     env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=%s" % (tmp_path / "no-bus"))
@@ -256,4 +257,32 @@ def test_systemd_socket_activate(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+        log.close()
+
+
+def test_socket_activation_vsock(tmp_path):
+    # A listening vsock socket, as phoenix-ga-vsock.socket hands it over (any CID, a port the
+    # kernel picks). Nothing can connect to it here (no vsock transport on this host: the
+    # guest test, tests/vm/test_vm_vsock.py, serves real vsock clients); what is checked is
+    # that the agent takes it as a vsock-listen channel and runs.
+    listener = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    listener.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    proc, log = spawn_activated(tmp_path, listener)
+    listener.close()
+    try:
+        want = "serving the vsock-listen socket -1:%d passed by the service manager" % port
+        wait_until(lambda: want in (tmp_path / "agent.log").read_text() or proc.poll() is not None,
+                   "the agent never said it serves the vsock socket")
+        assert proc.poll() is None, (tmp_path / "agent.log").read_text()
+        assert want in (tmp_path / "agent.log").read_text()
+        # The port is the agent's now: nobody else can bind it.
+        other = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+        with pytest.raises(OSError):
+            other.bind((socket.VMADDR_CID_ANY, port))
+        other.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(10) in (0, -15)
         log.close()
