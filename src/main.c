@@ -79,7 +79,7 @@ typedef struct {
         char *config;
         gboolean no_config;
         char *method;
-        char *path;
+        char **paths;          /* -p more than once: more channels */
         gboolean debug;
         gint freeze_timeout;
         char *hook;
@@ -100,7 +100,7 @@ command_line_clear (CommandLine *cl)
 {
         g_clear_pointer (&cl->config, g_free);
         g_clear_pointer (&cl->method, g_free);
-        g_clear_pointer (&cl->path, g_free);
+        g_clear_pointer (&cl->paths, g_strfreev);
         g_clear_pointer (&cl->hook, g_free);
         g_clear_pointer (&cl->runtime_dir, g_free);
         g_clear_pointer (&cl->block, g_free);
@@ -124,7 +124,7 @@ parse_command_line (int *argc, char ***argv, CommandLine *cl, GError **error)
                 { "no-config", 0, 0, G_OPTION_ARG_NONE, &cl->no_config, N_("Read no configuration file"), NULL },
                 { "method", 'm', 0, G_OPTION_ARG_STRING, &cl->method,
                   N_("Transport: virtio-serial (default), isa-serial, unix-listen or vsock-listen"), N_("METHOD") },
-                { "path", 'p', 0, G_OPTION_ARG_FILENAME, &cl->path,
+                { "path", 'p', 0, G_OPTION_ARG_FILENAME_ARRAY, &cl->paths,
                   N_("Device or socket path, or CID:PORT for vsock-listen (default depends on the method)"),
                   N_("PATH") },
                 { "socket-mode", 0, 0, G_OPTION_ARG_STRING, &cl->socket_mode,
@@ -175,7 +175,7 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 const char *prefix; /* for the error, when the message alone does not say */
         } given[] = {
                 { "method", cl->method, "" },
-                { "path", cl->path, "" },
+                { "path", cl->paths != NULL ? cl->paths[0] : NULL, "" },
                 { "fsfreeze-hook", cl->hook, "" },
                 { "runtime-dir", cl->runtime_dir, "" },
                 { "block-commands", cl->block, "--block-commands: " },
@@ -206,6 +206,21 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 config->dbus = FALSE;
         if (cl->vsock_any_peer)
                 config->vsock_any_peer = TRUE;
+        /* each -p after the first is a channel more: METHOD:PATH, or a path for -m's method;
+         * given on the command line, they replace the file's list */
+        if (cl->paths != NULL && cl->paths[0] != NULL && cl->paths[1] != NULL)
+                g_clear_pointer (&config->channels, g_strfreev);
+        for (guint i = 1; cl->paths != NULL && cl->paths[i] != NULL; i++) {
+                PhxMethod method;
+                const char *path;
+                g_autofree char *spec = phx_method_split (cl->paths[i], &method, &path)
+                                                ? g_strdup (cl->paths[i])
+                                                : g_strdup_printf ("%s:%s", phx_method_to_string (config->method),
+                                                                   cl->paths[i]);
+
+                if (!phx_config_add_channel (config, spec, error))
+                        return FALSE;
+        }
         if (config->path == NULL)
                 config->path = g_strdup (phx_config_default_path (config->method));
         return TRUE;
@@ -270,6 +285,7 @@ run (const PhxConfig *config)
                 .client_idle_timeout = config->client_idle_timeout,
                 .client_stall_timeout = config->client_stall_timeout,
                 .vsock_any_peer = config->vsock_any_peer,
+                .channels = (const char *const *) config->channels,
         };
         g_autoptr(GError) error = NULL;
         g_autoptr(GMainLoop) loop = NULL;

@@ -28,6 +28,7 @@ typedef struct {
         guint client_idle_timeout;   /* seconds, 0 = never */
         guint client_stall_timeout;  /* seconds, 0 = never */
         gboolean vsock_any_peer;     /* vsock-listen: serve peers other than the host (CID 2) */
+        const char *const *channels; /* more channels, "METHOD:PATH" each; NULL: none */
 } PhxAgentOptions;
 
 PhxAgent *phx_agent_new (const PhxAgentOptions *options, GError **error);

@@ -90,6 +90,23 @@ phx_method_to_string (PhxMethod method)
         return method_names[method];
 }
 
+/* "METHOD:PATH" (a channel of its own: -p more than once, the channels key) -> its method and
+ * path; FALSE if `text` does not start with a method's name and a colon. */
+gboolean
+phx_method_split (const char *text, PhxMethod *method, const char **path)
+{
+        for (guint i = 0; i < G_N_ELEMENTS (method_names); i++) {
+                gsize len = strlen (method_names[i]);
+
+                if (strncmp (text, method_names[i], len) == 0 && text[len] == ':') {
+                        *method = (PhxMethod) i;
+                        *path = text + len + 1;
+                        return TRUE;
+                }
+        }
+        return FALSE;
+}
+
 static void
 set_host_connected (PhxChannel *self, gboolean connected)
 {

@@ -18,6 +18,7 @@ typedef enum {
 
 gboolean phx_method_from_string (const char *text, PhxMethod *method);
 const char *phx_method_to_string (PhxMethod method);
+gboolean phx_method_split (const char *text, PhxMethod *method, const char **path);
 
 #define PHX_TYPE_CHANNEL (phx_channel_get_type ())
 G_DECLARE_FINAL_TYPE (PhxChannel, phx_channel, PHX, CHANNEL, GObject)

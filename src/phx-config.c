@@ -32,6 +32,7 @@ typedef enum {
         KEY_COMMANDS,
         KEY_MODE,
         KEY_COUNT,
+        KEY_CHANNELS,
 } KeyKind;
 
 static const struct {
@@ -52,6 +53,7 @@ static const struct {
         { "client-idle-timeout", KEY_SECONDS },
         { "client-stall-timeout", KEY_SECONDS },
         { "vsock-any-peer", KEY_BOOLEAN },
+        { "channels", KEY_CHANNELS },
 };
 
 void
@@ -77,6 +79,26 @@ phx_config_clear (PhxConfig *config)
         g_clear_pointer (&config->runtime_dir, g_free);
         g_clear_pointer (&config->block_commands, g_strfreev);
         g_clear_pointer (&config->allow_commands, g_strfreev);
+        g_clear_pointer (&config->channels, g_strfreev);
+}
+
+/* One channel more, "METHOD:PATH" (vsock-listen:-1:7771, unix-listen:/run/x.sock). */
+gboolean
+phx_config_add_channel (PhxConfig *config, const char *spec, GError **error)
+{
+        PhxMethod method;
+        const char *path;
+        guint n = config->channels != NULL ? g_strv_length (config->channels) : 0;
+
+        if (!phx_method_split (spec, &method, &path) || path[0] == '\0') {
+                g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                             _("channel '%s' is not METHOD:PATH"), spec);
+                return FALSE;
+        }
+        config->channels = g_renew (char *, config->channels, n + 2);
+        config->channels[n] = g_strdup (spec);
+        config->channels[n + 1] = NULL;
+        return TRUE;
 }
 
 const char *
@@ -204,14 +226,32 @@ phx_config_set (PhxConfig *config, const char *key, const char *value, GError **
                         return FALSE;
                 }
                 return TRUE;
-        case KEY_STRING:
-                if (g_str_equal (key, "path"))
+        case KEY_STRING: {
+                PhxMethod method;
+                const char *path;
+
+                /* METHOD:PATH names the first channel's method too */
+                if (g_str_equal (key, "path") && phx_method_split (value, &method, &path)) {
+                        config->method = method;
+                        replace_str (&config->path, path);
+                } else if (g_str_equal (key, "path"))
                         replace_str (&config->path, value);
                 else if (g_str_equal (key, "fsfreeze-hook"))
                         replace_str (&config->fsfreeze_hook, value);
                 else
                         replace_str (&config->runtime_dir, value);
                 return TRUE;
+        }
+        case KEY_CHANNELS: {
+                g_auto(GStrv) list = phx_config_split_list (value);
+
+                g_clear_pointer (&config->channels, g_strfreev);
+                for (guint i = 0; list[i] != NULL; i++) {
+                        if (!phx_config_add_channel (config, list[i], error))
+                                return FALSE;
+                }
+                return TRUE;
+        }
         case KEY_SECONDS:
                 if (!g_ascii_string_to_signed (value, 10, 0, g_str_equal (key, "freeze-timeout")
                                                                      ? G_MAXUINT : PHX_CLIENT_TIMEOUT_MAX,
