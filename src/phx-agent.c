@@ -51,6 +51,7 @@ enum {
         PROP_LAST_COMMAND,
         PROP_FROZEN_SINCE,
         PROP_STARTED_AT,
+        PROP_CHANNELS,
         N_PROPS
 };
 static GParamSpec *props[N_PROPS];
@@ -173,6 +174,13 @@ relay_notify (GObject *part, GParamSpec *pspec, gpointer user_data)
         g_object_notify (user_data, pspec->name);
 }
 
+/* A channel's host came or went: so did a row of the channel list. */
+static void
+on_channel_host (GObject *channel, GParamSpec *pspec, gpointer user_data)
+{
+        g_object_notify_by_pspec (user_data, props[PROP_CHANNELS]);
+}
+
 static void
 relay (PhxAgent *self, gpointer part, const char *property)
 {
@@ -258,6 +266,8 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                 g_signal_connect_object (g_ptr_array_index (self->channels, i), "connection",
                                          G_CALLBACK (on_connection), self, 0);
                 relay (self, g_ptr_array_index (self->channels, i), "host-connected");
+                g_signal_connect_object (g_ptr_array_index (self->channels, i), "notify::host-connected",
+                                         G_CALLBACK (on_channel_host), self, 0);
         }
         relay (self, self->freezer, "frozen");
         relay (self, self->freezer, "frozen-since");
@@ -315,6 +325,20 @@ phx_agent_get_property (GObject *object, guint prop_id, GValue *value, GParamSpe
         case PROP_STARTED_AT:
                 g_value_set_uint64 (value, self->started_at);
                 break;
+        case PROP_CHANNELS: {
+                GVariantBuilder b;
+
+                g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ssb)"));
+                for (guint i = 0; i < self->channels->len; i++) {
+                        PhxChannel *channel = g_ptr_array_index (self->channels, i);
+
+                        g_variant_builder_add (&b, "(ssb)", phx_method_to_string (phx_channel_get_method (channel)),
+                                               phx_channel_get_path (channel),
+                                               phx_channel_get_host_connected (channel));
+                }
+                g_value_set_variant (value, g_variant_builder_end (&b));
+                break;
+        }
         default:
                 G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
         }
@@ -367,6 +391,7 @@ phx_agent_class_init (PhxAgentClass *klass)
         props[PROP_LAST_COMMAND] = g_param_spec_string ("last-command", NULL, NULL, "", ro);
         props[PROP_FROZEN_SINCE] = g_param_spec_uint64 ("frozen-since", NULL, NULL, 0, G_MAXUINT64, 0, ro);
         props[PROP_STARTED_AT] = g_param_spec_uint64 ("started-at", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+        props[PROP_CHANNELS] = g_param_spec_variant ("channels", NULL, NULL, G_VARIANT_TYPE ("a(ssb)"), NULL, ro);
         g_object_class_install_properties (object_class, N_PROPS, props);
 
         /* The way out is clear (see phx_agent_shutdown); main.c ends the loop on it. The

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import AGENT, TIMEOUT, Agent, Client, wait_listening
+from conftest import AGENT, TIMEOUT, Agent, Client, wait_listening, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -100,3 +100,30 @@ def test_bad_channel_is_refused_at_start(tmp_path, spec):
     r = subprocess.run([AGENT, "--config", str(conf), "-m", "unix-listen", "-p", str(tmp_path / "s")],
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 1 and "is not METHOD:PATH" in r.stderr, r.stderr
+
+
+from test_dbus import get, private_bus, wait_for_name  # noqa: E402,F401 (the fixture too)
+
+
+def test_dbus_lists_the_channels_and_their_hosts(private_bus, tmp_path):
+    address, _ = private_bus
+    second = str(tmp_path / "second.sock")
+    a = Agent(tmp_path, args=["-p", "unix-listen:" + second], bus=address)
+    try:
+        wait_listening(second, a.proc, a.log_path)
+        wait_for_name(address)
+
+        def channels():
+            return get(address, "Channels")
+
+        # busctl prints a(ssb) as: COUNT "method" "path" bool ...
+        wait_until(lambda: channels() == ("a(ssb)", '2 "unix-listen" "%s" false "unix-listen" "%s" false'
+                                          % (a.sock_path, second)), "Channels: %r" % (channels(),))
+        c = Client(second)
+        assert c.ok("ping") == "0.1.0"
+        wait_until(lambda: channels()[1].endswith('"%s" true' % second), "Channels: %r" % (channels(),))
+        assert get(address, "HostConnected") == ("b", "true")
+        c.close()
+        wait_until(lambda: channels()[1].endswith('"%s" false' % second), "Channels: %r" % (channels(),))
+    finally:
+        assert a.stop() in (0, -15)
