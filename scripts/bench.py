@@ -122,8 +122,9 @@ class Conn:
             self.buf = chunk[i + 1:]
             return b"".join(parts)
 
-    def pipeline(self, data, expect, quiet=3.0):
-        """Writes data while reading; returns (replies seen, seconds to the last one)."""
+    def pipeline(self, data, expect, quiet=3.0, keep=None):
+        """Writes data while reading; returns (replies seen, seconds to the last one).
+        keep: a list that receives the bytes read, to be checked after the clock stops."""
         view, got, start, last = memoryview(data), 0, time.monotonic(), None
         idle_since = time.monotonic()
         while got < expect:
@@ -140,6 +141,8 @@ class Conn:
                 except (BlockingIOError, OSError):
                     chunk = b""
                 if chunk:
+                    if keep is not None:
+                        keep.append(chunk)
                     got += chunk.count(b"\n")
                     last = time.monotonic()
                     idle_since = last
@@ -178,7 +181,9 @@ def start_bus(workdir):
 class Agent:
     bus_address = None
 
-    def __init__(self, kind, exe, transport, workdir, extra=()):
+    def __init__(self, kind, exe, transport, workdir, extra=(), method="virtio-serial"):
+        """transport "pty": the agent serves the slave of a pty through `method` (virtio-serial or
+        isa-serial), the benchmark is the host on the master."""
         self.kind, self.transport = kind, transport
         self.dir = tempfile.mkdtemp(dir=workdir, prefix="%s-%s-" % (kind, transport))
         self.master = None
@@ -189,7 +194,6 @@ class Agent:
             self.master, slave = pty.openpty()
             tty.setraw(slave)
             self.path = os.ttyname(slave)
-            method = "virtio-serial"
             self._slave = slave
         if kind == "phoenix-ga":
             cmd = [exe, "-m", method, "-p", self.path] + list(extra) + os.environ.get("PHX_BENCH_ARGS", "").split()
@@ -321,10 +325,10 @@ def bus_owner_path():
     return json.loads(out.stdout.split(None, 1)[1]) if out.returncode == 0 else None
 
 
-def start_dbus_agent(exe, transport, workdir):
+def start_dbus_agent(exe, transport, workdir, **kw):
     """A phoenix-ga that owns the bus name before any other phoenix-ga starts, so the
     figures labelled "D-Bus on" are those of the agent that really publishes."""
-    a = Agent("phoenix-ga", exe, transport, workdir)
+    a = Agent("phoenix-ga", exe, transport, workdir, **kw)
     deadline = time.monotonic() + 10
     while bus_owner_path() != a.path:
         if time.monotonic() > deadline:
@@ -339,17 +343,105 @@ def ping_cpu(agents, pings, rounds):
     shared, and turns spread any disturbance over all agents instead of one."""
     cpu = {key: [] for key in agents}
     rtt = {key: [] for key in agents}
+    sw = {key: [] for key in agents}
     for _ in range(rounds):
         for key, a in agents.items():
-            c0 = cpu_ns(a.pid)
+            c0, s0 = cpu_ns(a.pid), switches(a.pid)
             t0 = time.monotonic()
             for i in range(pings):
                 a.conn.send(a.ping_msg(i))
                 a.conn.line()
             rtt[key].append((time.monotonic() - t0) * 1e6 / pings)
             cpu[key].append((cpu_ns(a.pid) - c0) / 1e3 / pings)
+            sw[key].append((switches(a.pid) - s0) / pings)
     med = lambda v: sorted(v)[len(v) // 2]
-    return {key: (med(cpu[key]), med(rtt[key]), min(cpu[key]), max(cpu[key])) for key in agents}
+    return {key: (med(cpu[key]), med(rtt[key]), min(cpu[key]), max(cpu[key]), med(sw[key])) for key in agents}
+
+
+# ---------------------------------------------------------------- qemu-ga's dialect, pipelined
+def qga_requests(n):
+    """n requests in qemu-ga's dialect, guest-sync and guest-ping in turn, ids 0..n-1; a
+    guest-sync also carries its id as the argument it must return."""
+    return b"".join(b'{"execute":"guest-sync","arguments":{"id":%d},"id":%d}\n' % (i, i) if i % 2 == 0
+                    else b'{"execute":"guest-ping","id":%d}\n' % i for i in range(n))
+
+
+def check_qga_replies(data, n):
+    """Every id must come back once, in the order sent, as a success (a guest-sync's return
+    value its own id). Returns (good replies, lost ids, problems)."""
+    ids, problems = [], []
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            i, ret = r["id"], r["return"]
+        except (ValueError, KeyError, TypeError):
+            problems.append("not a success reply with an id: %r" % line[:100])
+            continue
+        if i % 2 == 0 and ret != i:
+            problems.append("guest-sync %d returned %r" % (i, ret))
+            continue
+        ids.append(i)
+    if len(set(ids)) != len(ids):
+        problems.append("%d ids answered twice" % (len(ids) - len(set(ids))))
+    if any(a >= b for a, b in zip(ids, ids[1:])):
+        problems.append("replies out of order")
+    return len(ids), n - len(set(ids) & set(range(n))), problems
+
+
+def qga_pipelined(opts, work):
+    """Both agents on a pty (the same method, the benchmark on the master), each sent the
+    same opts.qga_pipeline qemu-ga-dialect requests back to back while replies are read;
+    fresh agents for each of opts.qga_rounds turns, median rate kept. phoenix-ga runs with
+    D-Bus on and owns the name (its per-request cost included)."""
+    n, data = opts.qga_pipeline, qga_requests(opts.qga_pipeline)
+    runs = {"phoenix-ga": [], "qemu-ga": []}
+    for _ in range(opts.qga_rounds):
+        for kind in runs:
+            if kind == "phoenix-ga":
+                a = start_dbus_agent(opts.agent, "pty", work, method=opts.qga_method)
+            else:
+                a = Agent(kind, opts.agent, "pty", work, method=opts.qga_method)
+            try:
+                conn = a.connect()
+                keep = []
+                c0 = cpu_ns(a.pid)
+                _, secs = conn.pipeline(data, n, keep=keep)
+                cpu = (cpu_ns(a.pid) - c0) / 1e3 / n
+            finally:
+                a.stop()
+            good, lost, problems = check_qga_replies(b"".join(keep), n)
+            # requests/s counts every request as served by the time of the last reply: the
+            # figure that does not reward an agent for losing replies
+            runs[kind].append((good / secs if secs > 0 else 0, lost, problems, cpu, n / secs if secs > 0 else 0))
+    res = {}
+    for kind, v in runs.items():
+        v.sort(key=lambda r: r[0])
+        rate, lost, problems, cpu, reqs = v[len(v) // 2]
+        res[kind, "qga_pipe"] = (rate, lost, problems, cpu, min(r[0] for r in v), max(r[0] for r in v),
+                                 sum(r[1] for r in v), sorted(r[4] for r in v)[len(v) // 2])
+    return res
+
+
+def report_qga_pipelined(res, opts):
+    P, Q = res["phoenix-ga", "qga_pipe"], res["qemu-ga", "qga_pipe"]
+    print("qemu-ga's dialect, %d guest-sync/guest-ping requests written back to back, phoenix-ga with D-Bus on, both on "
+          "a pty (-m %s), %d turns with fresh agents, median turn (min-max):" % (opts.qga_pipeline, opts.qga_method,
+                                                                              opts.qga_rounds))
+    print()
+    print("| figure | transport | qemu-ga | phoenix-ga | ratio / target |")
+    print("|---|---|---|---|---|")
+    cell = lambda r: "%.0f/s (%.0f-%.0f), %d lost%s" % (r[0], r[4], r[5], r[1],
+                                                       "" if r[6] == r[1] else ", %d lost over all turns" % r[6])
+    print("| pipelined guest-sync/guest-ping, replies per second | pty | %s | %s | %.1fx (target >= 3x, none lost) |"
+          % (cell(Q), cell(P), P[0] / Q[0] if Q[0] else float("inf")))
+    print("| pipelined, requests per second to the last reply | pty | %.0f/s | %.0f/s | %.1fx |"
+          % (Q[7], P[7], P[7] / Q[7] if Q[7] else float("inf")))
+    print("| agent CPU per pipelined request | pty | %.1f us | %.1f us | %.2f |" % (Q[3], P[3], P[3] / Q[3]))
+    for kind, r in (("qemu-ga", Q), ("phoenix-ga", P)):
+        for p in r[2][:3]:
+            print("  %s (median turn): %s" % (kind, p))
 
 
 def memory_floor(exe):
@@ -375,11 +467,21 @@ def main():
     ap.add_argument("--pings", type=int, default=20000,
                     help="sequential pings per agent, split into --ping-rounds turns")
     ap.add_argument("--ping-rounds", type=int, default=5)
+    ap.add_argument("--pin", default="none", choices=["none", "same", "split"],
+                    help="sequential pings with host and agents on one core (same), on two (split), "
+                         "or where the scheduler puts them (none)")
     ap.add_argument("--only-ping", action="store_true",
                     help="only the sequential-ping figures (D-Bus on, --no-dbus, qemu-ga), in ~a minute")
     ap.add_argument("--settle-seconds", type=float, default=20,
                     help="quiet time before each idle window, so threads that served the start-up "
                          "(GLib's worker pool retires idle threads after 15 s) are gone")
+    ap.add_argument("--qga-pipeline", type=int, default=10000,
+                    help="qemu-ga-dialect requests written back to back in the pipelined section")
+    ap.add_argument("--qga-rounds", type=int, default=3)
+    ap.add_argument("--qga-method", default="isa-serial", choices=["isa-serial", "virtio-serial"],
+                    help="how both agents serve their pty in the pipelined qemu-ga-dialect section")
+    ap.add_argument("--only-qga-pipeline", action="store_true",
+                    help="only the pipelined qemu-ga-dialect section")
     opts = ap.parse_args()
     if shutil.which("qemu-ga") is None:
         # Debian's own package, the reference every figure is compared with
@@ -388,6 +490,15 @@ def main():
         sys.exit("qemu-ga not found: apt-get install qemu-guest-agent")
     work = tempfile.mkdtemp(prefix="phx-bench-")
     bus, Agent.bus_address = start_bus(work)
+    if opts.only_qga_pipeline:
+        try:
+            res = qga_pipelined(opts, work)
+        finally:
+            bus.kill()
+            shutil.rmtree(work, ignore_errors=True)
+        print_machine()
+        report_qga_pipelined(res, opts)
+        return
     if opts.only_ping:
         try:
             res = sequential_pings(opts, work, None)
@@ -460,12 +571,18 @@ def main():
                 a.conn.line()
             time.sleep(1)
             res[k, "unix", "anon_after"] = anon_kib(a.pid)
+        for a in agents.values():
+            a.stop()
+        agents = {}
+        res.update(qga_pipelined(opts, work))
     finally:
         for a in agents.values():
             a.stop()
         bus.kill()
         shutil.rmtree(work, ignore_errors=True)
     report(res, opts)
+    print()
+    report_qga_pipelined(res, opts)
 
 
 def start_agents(exe, work):
@@ -473,6 +590,22 @@ def start_agents(exe, work):
     for k, t in (("phoenix-ga", "pty"), ("qemu-ga", "unix"), ("qemu-ga", "pty")):
         agents[k, t] = Agent(k, exe, t, work)
     return agents
+
+
+def pin(how, agents):
+    """Where the benchmark (the host) and the agents run. A request-reply exchange costs the
+    agent about twice as much when it sleeps on the other core than the host's (the wake-up
+    is an inter-processor interrupt, a VM exit here), and the scheduler picks anew for each
+    turn: "same" (all on CPU 0) and "split" (host on 0, agents on 1) take that choice away."""
+    cpus = set(range(os.cpu_count()))
+    host, agent = {"none": (cpus, cpus), "same": ({0}, {0}), "split": ({0}, {1})}[how]
+    os.sched_setaffinity(0, host)
+    for a in agents:
+        for t in tasks(a.pid):
+            try:
+                os.sched_setaffinity(int(t.rsplit("/", 1)[1]), agent)
+            except OSError:
+                pass  # a thread that has just ended
 
 
 def sequential_pings(opts, work, agents):
@@ -491,13 +624,16 @@ def sequential_pings(opts, work, agents):
                 a.conn.send(a.ping_msg())
                 a.conn.line(10)
         assert bus_owner_path() == turn["phoenix-ga"].path, "the D-Bus agent lost its name"
+        pin(opts.pin, turn.values())
         per = max(1, opts.pings // opts.ping_rounds)
         res = {}
-        for k, (c, r, lo, hi) in ping_cpu(turn, per, opts.ping_rounds).items():
+        for k, (c, r, lo, hi, sw) in ping_cpu(turn, per, opts.ping_rounds).items():
             res[k, "unix", "ping_us"], res[k, "unix", "ping_rtt_us"] = c, r
             res[k, "unix", "ping_range"] = (lo, hi)
+            res[k, "unix", "ping_switches"] = sw
         return res
     finally:
+        pin("none", turn.values())
         nodbus.stop()
         if own:
             for a in agents.values():
@@ -518,8 +654,10 @@ def report_pings(res, opts, header=True):
     P, Q = "phoenix-ga", "qemu-ga"
     if header:
         print_machine()
-        print("Sequential pings on the unix socket: %d per agent in %d turns, median turn (min-max)."
-              % (opts.pings, opts.ping_rounds))
+        print("Sequential pings on the unix socket: %d per agent in %d turns, median turn (min-max); "
+              "cores: %s." % (opts.pings, opts.ping_rounds,
+                              {"none": "as scheduled", "same": "host and agents on CPU 0",
+                               "split": "host on CPU 0, agents on CPU 1"}[opts.pin]))
         print()
         print("| figure | transport | qemu-ga | phoenix-ga | ratio / target |")
         print("|---|---|---|---|---|")
@@ -529,6 +667,9 @@ def report_pings(res, opts, header=True):
         print("| agent CPU per sequential ping, %s | unix | %.1f us (%.1f-%.1f) | %.1f us (%.1f-%.1f) | "
               "%.2f (target <= 0.67) |" % (name, q, *res[Q, "unix", "ping_range"], p, *res[k, "unix", "ping_range"],
                                          p / q))
+    # a figure the machine's load does not move: each extra sleep is a wake-up paid per request
+    print("| context switches per sequential ping, D-Bus on / --no-dbus | unix | %.2f | %.2f / %.2f |  |" % (
+        res[Q, "unix", "ping_switches"], res[P, "unix", "ping_switches"], res[NODBUS, "unix", "ping_switches"]))
     print("| sequential ping round trip, D-Bus on | unix | %.1f us | %.1f us |  |" % (
         res[Q, "unix", "ping_rtt_us"], res[P, "unix", "ping_rtt_us"]))
 

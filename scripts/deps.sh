@@ -9,6 +9,9 @@ PHX_TEST_DEPS="python3 python3-pytest python3-pytest-timeout socat util-linux ip
 PHX_DEB_DEPS="debhelper dpkg-dev lintian git man-db"
 # the end-to-end stage boots a real guest (tests/vm)
 PHX_VM_DEPS="qemu-system-x86 busybox-static cpio kmod e2fsprogs udev dmsetup"
+# the libvirt stage drives the same guest through Debian's libvirt 9.0 (tests/libvirt);
+# qemu-utils for the qcow2 disk of the quiesced snapshot
+PHX_LIBVIRT_DEPS="libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu qemu-utils"
 
 phx_install_deps() {
         missing=""

@@ -2,13 +2,13 @@
 # Installs what is missing, builds with --werror and runs every test through `meson test`:
 # the default set (unit, fuzz corpus, man pages, data files, translations, one test per protocol
 # test file) on the normal build and again under ASan+UBSan, and the once-only stages (a qemu
-# guest, the Debian packages, the hostile-host suite) on the normal build, and each fuzz target
-# for a bounded time under libFuzzer. Ends with
+# guest, the same guest under libvirt, the Debian packages, the hostile-host suite) on the
+# normal build, and each fuzz target for a bounded time under libFuzzer. Ends with
 # "N passed, N failed", counted per test case (scripts/count-results.py); a skip is a failure.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/deps.sh"
-phx_install_deps $PHX_BUILD_DEPS $PHX_TEST_DEPS $PHX_VM_DEPS $PHX_DEB_DEPS
+phx_install_deps $PHX_BUILD_DEPS $PHX_TEST_DEPS $PHX_VM_DEPS $PHX_LIBVIRT_DEPS $PHX_DEB_DEPS
 
 cd "$ROOT"
 PY=/usr/bin/python3
@@ -51,6 +51,13 @@ if build plain build; then
                 suite vm build --suite vm
                 grep -q '^[0-9]* 0$' "$RESULTS/vm.count" && break
                 echo "!! end-to-end tests failed on attempt $attempt"
+        done
+        # The same guest driven by libvirt 9.0 (tests/libvirt), with the same retry policy: a
+        # second domain only after a failure, said out loud.
+        for attempt in 1 2; do
+                suite libvirt build --suite libvirt
+                grep -q '^[0-9]* 0$' "$RESULTS/libvirt.count" && break
+                echo "!! libvirt tests failed on attempt $attempt"
         done
         suite package build --suite package
         if meson test -C build --list --suite hostile >/dev/null 2>&1; then

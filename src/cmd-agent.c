@@ -60,7 +60,8 @@ qga_info (PhxCall *call, GError **error)
 
                 json_object_set_string_member (cmd, "name", name);
                 json_object_set_boolean_member (cmd, "enabled", phx_registry_is_enabled (self->registry, entry));
-                json_object_set_boolean_member (cmd, "success-response", TRUE);
+                json_object_set_boolean_member (cmd, "success-response",
+                                                !(entry->flags & PHX_FACE_NO_SUCCESS_REPLY));
                 json_array_add_object_element (arr, cmd);
         }
         json_object_set_string_member (info, "version", PHX_VERSION);

@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "cmd-exec.h"
 #include "exec-process.h"
 #include "phx-base64.h"
 #include "phx-error.h"
@@ -36,6 +37,7 @@ typedef struct {
         PhxFamily parent_instance;
         GHashTable *records; /* pid (gint64*) -> Record */
         guint reserved;      /* exec admitted, not yet spawned */
+        gsize capture_max;   /* per stream of one command */
         PhxExecQuota *quota;
 } PhxExecFamily;
 
@@ -279,6 +281,7 @@ spawn (PhxExecFamily *self, ExecPlan *plan, GError **error)
         spec.capture = plan->capture;
         spec.timeout_s = plan->timeout_s;
         spec.user = plan->as_user ? &plan->user : NULL;
+        spec.capture_max = self->capture_max;
         proc = phx_exec_process_spawn (&spec, self->quota, error);
         if (proc == NULL)
                 return NULL;
@@ -511,4 +514,15 @@ phx_exec_family_init (PhxExecFamily *self)
         self->records = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, record_free);
         self->quota = g_rc_box_new0 (PhxExecQuota);
         self->quota->max = PHX_EXEC_CAPTURE_TOTAL_MAX;
+        self->capture_max = PHX_EXEC_CAPTURE_MAX;
+}
+
+PhxFamily *
+phx_exec_family_new (gsize capture_max)
+{
+        PhxExecFamily *self = g_object_new (phx_exec_family_get_type (), NULL);
+
+        if (capture_max > 0)
+                self->capture_max = capture_max;
+        return (PhxFamily *) self;
 }

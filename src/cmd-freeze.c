@@ -1,4 +1,5 @@
-/* cmd-freeze.c — the freeze family: fs-freeze, fs-unfreeze, get-freeze-status. It owns the
+/* cmd-freeze.c — the freeze family: fs-freeze, fs-unfreeze, get-freeze-status and their
+ * qemu-ga faces (guest-fsfreeze-status/-freeze/-freeze-list/-thaw), one state for both. It owns the
  * guest's PhxFreezeState and the lane that orders every freeze and every thaw: a host's, and the
  * agent's own (D-Bus Thaw, the auto-thaw timer, shutdown), which come in as calls of
  * fs-unfreeze through the dispatcher. So a thaw sent while a freeze runs waits for it and
@@ -9,6 +10,7 @@
 
 #include "cmd-freeze.h"
 #include "phx-error.h"
+#include "phx-qga.h"
 
 struct _PhxFreezeFamily {
         PhxFamily parent_instance;
@@ -52,17 +54,105 @@ get_freeze_status (PhxCall *call, GError **error)
         return json_node_init_boolean (json_node_alloc (), phx_freeze_state_get_frozen (freezer_of (call)));
 }
 
+/* qemu-ga's mountpoints: an array of strings, checked in its words. NULL-terminated copy. */
+static GStrv
+mountpoints_arg (PhxCall *call, GError **error)
+{
+        g_autoptr(GStrvBuilder) out = g_strv_builder_new ();
+        JsonNode *node;
+        JsonArray *arr;
+
+        /* guest-fsfreeze-freeze's face has no such argument at all */
+        if (!phx_args_has (call->args, "mountpoints"))
+                return NULL;
+        node = phx_args_get_node (call->args, "mountpoints");
+        arr = json_node_get_array (node);
+        for (guint i = 0; i < json_array_get_length (arr); i++) {
+                JsonNode *e = json_array_get_element (arr, i);
+
+                if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) != G_TYPE_STRING) {
+                        phx_error_set (error, PHX_ERROR_GENERIC,
+                                       "Invalid parameter type for 'mountpoints[%u]', expected: string", i);
+                        return NULL;
+                }
+                g_strv_builder_add (out, json_node_get_string (e));
+        }
+        return g_strv_builder_end (out);
+}
+
+/* Worker: guest-fsfreeze-freeze(-list). The same freeze as fs-freeze (hook, marker, plan,
+ * rollback); the reply is qemu-ga's, the number of filesystems frozen. */
+static JsonNode *
+qga_freeze (PhxCall *call, GError **error)
+{
+        g_autoptr(GError) local = NULL;
+        g_auto(GStrv) only = mountpoints_arg (call, &local);
+        GPtrArray *frozen;
+
+        if (local != NULL) {
+                g_propagate_error (error, g_steal_pointer (&local));
+                return NULL;
+        }
+        frozen = phx_freeze_state_freeze_only (freezer_of (call), (const char *const *) only, error);
+        if (frozen == NULL)
+                return NULL;
+        call->family_data = frozen;
+        call->family_data_free = (GDestroyNotify) g_ptr_array_unref;
+        return json_node_init_int (json_node_alloc (), frozen->len);
+}
+
+/* guest-fsfreeze-thaw: inline like fs-unfreeze; the number of filesystems thawed (0 when
+ * nothing was frozen, as qemu-ga). */
+static JsonNode *
+qga_thaw (PhxCall *call, GError **error)
+{
+        guint n;
+
+        if (!phx_freeze_state_thaw_counted (freezer_of (call), &n, error))
+                return NULL;
+        return json_node_init_int (json_node_alloc (), n);
+}
+
+static const PhxArgSpec qga_freeze_args[] = {
+        { "mountpoints", PHX_ARG_ARRAY },
+        { NULL }
+};
+
+static const PhxArgSpec no_args[] = {
+        { NULL }
+};
+
 static const PhxCommand freeze_commands[] = {
         { "fs-freeze", fs_freeze, NULL, PHX_CMD_THREADED },
         { "fs-unfreeze", fs_unfreeze, NULL, PHX_CMD_FROZEN_OK },
         { "get-freeze-status", get_freeze_status, NULL, PHX_CMD_FROZEN_OK },
+        { "qga-fsfreeze-freeze", qga_freeze, qga_freeze_args, PHX_CMD_THREADED | PHX_CMD_FACE_ONLY },
+        { "qga-fsfreeze-thaw", qga_thaw, NULL, PHX_CMD_FROZEN_OK | PHX_CMD_FACE_ONLY },
         { NULL }
+};
+
+/* get-freeze-status's boolean as qemu-ga's word. */
+static JsonNode *
+status_word (JsonNode *result)
+{
+        gboolean frozen = json_node_get_boolean (result);
+
+        json_node_unref (result);
+        return json_node_init_string (json_node_alloc (), frozen ? "frozen" : "thawed");
+}
+
+static const PhxFace freeze_faces[] = {
+        { PHX_DIALECT_QGA, "guest-fsfreeze-status", "get-freeze-status", NULL, status_word, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-fsfreeze-freeze", "qga-fsfreeze-freeze", no_args, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-fsfreeze-freeze-list", "qga-fsfreeze-freeze", NULL, NULL, PHX_FACE_STRICT },
+        { PHX_DIALECT_QGA, "guest-fsfreeze-thaw", "qga-fsfreeze-thaw", NULL, NULL, PHX_FACE_STRICT },
+        { .name = NULL }
 };
 
 static gboolean
 is_freeze (PhxCall *call)
 {
-        return call->command->func == fs_freeze;
+        return call->command->func == fs_freeze || call->command->func == qga_freeze;
 }
 
 static gboolean
@@ -88,6 +178,11 @@ freeze_start (PhxFamily *family, PhxCall *call, GError **error)
 {
         PhxFreezeFamily *self = PHX_FREEZE_FAMILY (family);
 
+        if (is_freeze (call) && phx_freeze_state_get_frozen (self->freezer) && call->command->func == qga_freeze) {
+                g_set_error (error, PHX_QGA_ERROR, PHX_QGA_ERROR_COMMAND_NOT_FOUND,
+                             "Command guest-fsfreeze-freeze has been disabled: the agent is in frozen state");
+                return FALSE;
+        }
         if (is_freeze (call) && phx_freeze_state_get_frozen (self->freezer)) {
                 phx_error_set (error, PHX_ERROR_GENERIC, "fs-freeze is not allowed while the guest filesystems are frozen");
                 return FALSE;
@@ -102,7 +197,12 @@ freeze_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **err
 
         if (!is_freeze (call))
                 return;
-        if (*error == NULL)
+        /* qemu-ga's face: a freeze of nothing leaves the guest thawed (as qemu-ga does, so
+         * its clients' freeze-list of unknown mountpoints does not lock the agent) */
+        if (*error == NULL && call->command->func == qga_freeze &&
+            ((GPtrArray *) call->family_data)->len == 0)
+                phx_freeze_state_abandon (self->freezer);
+        else if (*error == NULL)
                 phx_freeze_state_set_frozen (self->freezer, g_steal_pointer (&call->family_data));
         phx_freeze_state_end_freeze (self->freezer);
 }
@@ -133,6 +233,7 @@ phx_freeze_family_class_init (PhxFreezeFamilyClass *klass)
 
         G_OBJECT_CLASS (klass)->dispose = phx_freeze_family_dispose;
         family_class->commands = freeze_commands;
+        family_class->faces = freeze_faces;
         family_class->admit = freeze_admit;
         family_class->start = freeze_start;
         family_class->finish = freeze_finish;

@@ -33,6 +33,7 @@ struct _PhxExecProcess {
         gint64 pid;
         GOutputStream *input; /* the child's stdin, while input-data is being written */
         PhxExecQuota *quota;
+        gsize capture_max;
         GCancellable *cancellable; /* the reads and the stdin write; cancelled at the grace's end */
         Capture capture[PHX_EXEC_N_STREAMS];
         gboolean captures[PHX_EXEC_N_STREAMS];
@@ -86,8 +87,8 @@ on_read (GObject *source, GAsyncResult *result, gpointer user_data)
         }
         n = g_bytes_get_size (bytes);
         /* what does not fit is read and dropped: the command must not block on a full pipe */
-        if (c->data->len + n > PHX_EXEC_CAPTURE_MAX || self->quota->used + n > self->quota->max) {
-                gsize room = MIN (PHX_EXEC_CAPTURE_MAX - MIN (c->data->len, PHX_EXEC_CAPTURE_MAX),
+        if (c->data->len + n > self->capture_max || self->quota->used + n > self->quota->max) {
+                gsize room = MIN (self->capture_max - MIN (c->data->len, self->capture_max),
                                   self->quota->max - MIN (self->quota->used, self->quota->max));
                 n = MIN (n, room);
                 c->truncated = TRUE;
@@ -201,6 +202,7 @@ phx_exec_process_spawn (const PhxExecSpec *spec, PhxExecQuota *quota, GError **e
         g_autoptr(GError) local = NULL;
 
         self->quota = g_rc_box_acquire (quota);
+        self->capture_max = spec->capture_max > 0 ? spec->capture_max : PHX_EXEC_CAPTURE_MAX;
         flags |= spec->envp != NULL ? G_SPAWN_SEARCH_PATH_FROM_ENVP : G_SPAWN_SEARCH_PATH;
         if (!out)
                 flags |= G_SPAWN_STDOUT_TO_DEV_NULL;

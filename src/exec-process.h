@@ -44,6 +44,7 @@ typedef struct {
         GBytes *input;        /* NULL: stdin is /dev/null */
         PhxExecCapture capture;
         guint timeout_s;      /* 0: none; else the process group is killed after it */
+        gsize capture_max;    /* bytes kept per stream; 0: PHX_EXEC_CAPTURE_MAX */
 } PhxExecSpec;
 
 #define PHX_TYPE_EXEC_PROCESS (phx_exec_process_get_type ())

@@ -88,6 +88,8 @@ typedef struct {
         char *block;
         char *allow;
         char *socket_mode;
+        char *dialect;
+        char *exec_capture_max;
         char *clients_max;
         char *idle_timeout;
         char *stall_timeout;
@@ -106,6 +108,8 @@ command_line_clear (CommandLine *cl)
         g_clear_pointer (&cl->block, g_free);
         g_clear_pointer (&cl->allow, g_free);
         g_clear_pointer (&cl->socket_mode, g_free);
+        g_clear_pointer (&cl->dialect, g_free);
+        g_clear_pointer (&cl->exec_capture_max, g_free);
         g_clear_pointer (&cl->clients_max, g_free);
         g_clear_pointer (&cl->idle_timeout, g_free);
         g_clear_pointer (&cl->stall_timeout, g_free);
@@ -151,6 +155,10 @@ parse_command_line (int *argc, char ***argv, CommandLine *cl, GError **error)
                   N_("Disable these commands (comma-separated)"), N_("LIST") },
                 { "allow-commands", 0, 0, G_OPTION_ARG_STRING, &cl->allow,
                   N_("Enable only these commands, and ping and get-commands (comma-separated)"), N_("LIST") },
+                { "exec-capture-max", 0, 0, G_OPTION_ARG_STRING, &cl->exec_capture_max,
+                  N_("MiB of output kept per stream of a command the host runs (default 16)"), N_("MIB") },
+                { "dialect", 0, 0, G_OPTION_ARG_STRING, &cl->dialect,
+                  N_("Serve both dialects on the port (default), or only phoenix or qemu-ga"), N_("DIALECT") },
                 { "version", 'v', 0, G_OPTION_ARG_NONE, &cl->version, N_("Print the version and exit"), NULL },
                 { NULL }
         };
@@ -181,6 +189,8 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 { "block-commands", cl->block, "--block-commands: " },
                 { "allow-commands", cl->allow, "--allow-commands: " },
                 { "socket-mode", cl->socket_mode, "--socket-mode: " },
+                { "dialect", cl->dialect, "--dialect: " },
+                { "exec-capture-max", cl->exec_capture_max, "--exec-capture-max: " },
                 { "clients-max", cl->clients_max, "--clients-max: " },
                 { "client-idle-timeout", cl->idle_timeout, "--client-idle-timeout: " },
                 { "client-stall-timeout", cl->stall_timeout, "--client-stall-timeout: " },
@@ -281,6 +291,8 @@ run (const PhxConfig *config)
                 .dbus = config->dbus,
                 .allow_commands = (const char *const *) config->allow_commands,
                 .block_commands = (const char *const *) config->block_commands,
+                .dialects = config->dialects,
+                .exec_capture_max = config->exec_capture_max,
                 .clients_max = config->clients_max,
                 .client_idle_timeout = config->client_idle_timeout,
                 .client_stall_timeout = config->client_stall_timeout,

@@ -10,6 +10,7 @@
 #include <glib/gi18n.h>
 
 #include "cmd-agent.h"
+#include "cmd-exec.h"
 #include "cmd-freeze.h"
 #include "cmd-handles.h"
 #include "phx-agent.h"
@@ -218,6 +219,8 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
         const GType *types = phx_family_types (&n_types);
 
         self->registry = phx_registry_new ();
+        if (options->dialects != 0)
+                phx_registry_set_dialects (self->registry, options->dialects);
         if (!phx_registry_set_enabled (self->registry, options->allow_commands, options->block_commands, error))
                 return NULL;
         self->freezer = phx_freeze_state_new (options->freeze_backend != NULL ? options->freeze_backend
@@ -236,6 +239,8 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                         g_ptr_array_add (families, g_object_ref (self->files));
                 else if (types[i] == PHX_TYPE_AGENT_FAMILY)
                         g_ptr_array_add (families, g_object_ref (self->agent_family));
+                else if (types[i] == PHX_TYPE_EXEC_FAMILY)
+                        g_ptr_array_add (families, phx_exec_family_new (options->exec_capture_max));
                 else if (types[i] == PHX_TYPE_FREEZE_FAMILY)
                         g_ptr_array_add (families, phx_freeze_family_new (self->freezer));
                 else

@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
@@ -52,6 +53,8 @@ struct _PhxChannel {
         guint idle_ms, stall_ms;  /* a client's timeouts (0: none) */
         gboolean vsock_any_peer;  /* vsock: serve peers other than the host too */
         char *refusal;            /* the line a client past clients_max reads before EOF */
+        int timer_fd;             /* clients' timeouts, in the epoll set; -1 until needed */
+        gint64 timer_due;         /* what it is armed for (monotonic µs); 0: disarmed */
         int port_fd;              /* character devices only */
         PhxConnection *port_host; /* the current host of a character device, if any */
         GPtrArray *clients;       /* PhxConnection* of a listening socket */
@@ -153,6 +156,82 @@ on_client_closed (PhxConnection *conn, gpointer user_data)
         set_host_connected (self, self->clients->len > 0);
 }
 
+/* What a host's socket is watched for. EPOLLOUT is added only while a reply waits for room:
+ * edge-triggered EPOLLOUT also fires each time the host reads a reply (the socket's room
+ * grows), which woke the agent a second time for many requests (1.4-2 sleeps per sequential
+ * ping instead of 1; doc/performance.md). */
+#define CLIENT_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
+
+static void
+on_client_blocked (PhxConnection *conn, gboolean blocked, gpointer user_data)
+{
+        PhxChannel *self = user_data;
+        int fd = phx_connection_get_fd (conn);
+        struct epoll_event ev = { .events = CLIENT_EVENTS | (blocked ? EPOLLOUT : 0), .data.fd = fd };
+
+        /* a modified watch reports readiness that is already there: no wake-up is lost */
+        if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
+                /* never told when to write again: better closed than hung */
+                g_warning (_("epoll_ctl on a host socket: %s"), g_strerror (errno));
+                phx_connection_close (conn);
+        }
+}
+
+/* ---- Clients' timeouts: one timerfd for the channel, armed for the nearest deadline any
+ * client gave; it lives in the epoll set, so the main loop never sleeps with a timeout and an
+ * agent with no client has no timer at all. */
+
+static void
+arm_timer (PhxChannel *self, gint64 due)
+{
+        struct itimerspec when = { .it_value = { .tv_sec = due / G_USEC_PER_SEC,
+                                                 .tv_nsec = (due % G_USEC_PER_SEC) * 1000 + 1 } };
+
+        if (self->timer_fd < 0) {
+                self->timer_fd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+                if (self->timer_fd < 0 || !epoll_add (self, self->timer_fd, EPOLLIN, NULL)) {
+                        /* without it, clients are never timed out: worth a warning, not an exit */
+                        g_warning (_("no timer for client timeouts: %s"), g_strerror (errno));
+                        return;
+                }
+        }
+        /* g_get_monotonic_time () is CLOCK_MONOTONIC */
+        if (timerfd_settime (self->timer_fd, TFD_TIMER_ABSTIME, &when, NULL) == 0)
+                self->timer_due = due;
+}
+
+static void
+on_client_deadline (PhxConnection *conn, gint64 due, gpointer user_data)
+{
+        PhxChannel *self = user_data;
+
+        if (self->timer_due == 0 || due < self->timer_due)
+                arm_timer (self, due);
+}
+
+static void
+on_timer (PhxChannel *self)
+{
+        guint64 expirations;
+        gint64 now = g_get_monotonic_time (), next = 0;
+        g_autoptr(GPtrArray) clients = g_ptr_array_new_with_free_func (g_object_unref);
+
+        if (read (self->timer_fd, &expirations, sizeof expirations) < 0 && errno == EAGAIN)
+                return; /* a stale event: the timer was moved since */
+        self->timer_due = 0;
+        /* a client let go leaves self->clients: walk a copy */
+        for (guint i = 0; i < self->clients->len; i++)
+                g_ptr_array_add (clients, g_object_ref (g_ptr_array_index (self->clients, i)));
+        for (guint i = 0; i < clients->len; i++) {
+                gint64 due = phx_connection_expire (g_ptr_array_index (clients, i), now);
+
+                if (due != 0 && (next == 0 || due < next))
+                        next = due;
+        }
+        if (next != 0)
+                arm_timer (self, next);
+}
+
 static void on_client_event (PhxChannel *self, PhxConnection *conn, guint32 ev);
 
 /* At the bound: a client that has hung up but whose hang-up is not handled yet (its event
@@ -228,13 +307,15 @@ accept_client (PhxChannel *self)
                 return TRUE;
         }
         conn = phx_connection_new (fd, TRUE, self->request_max, self->budget);
-        if (!epoll_add (self, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, NULL)) {
+        if (!epoll_add (self, fd, CLIENT_EVENTS, NULL)) {
                 phx_connection_close (conn);
                 return TRUE;
         }
-        phx_connection_set_limits (conn, PHX_CLIENT_QUEUE_HIGH, self->idle_ms, self->stall_ms);
         g_ptr_array_add (self->clients, g_object_ref (conn));
         g_signal_connect (conn, "closed", G_CALLBACK (on_client_closed), self);
+        g_signal_connect (conn, "blocked", G_CALLBACK (on_client_blocked), self);
+        g_signal_connect (conn, "deadline", G_CALLBACK (on_client_deadline), self);
+        phx_connection_set_limits (conn, PHX_CLIENT_QUEUE_HIGH, self->idle_ms, self->stall_ms);
         set_host_connected (self, TRUE);
         g_signal_emit (self, signals[SIGNAL_CONNECTION], 0, conn);
         return TRUE;
@@ -372,6 +453,12 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                  * client that hangs up is still let go. */
                 for (int i = 0; i < n; i++) {
                         PhxConnection *conn = find_client (self, events[i].data.fd);
+                        guint64 expirations;
+
+                        /* level-triggered: read, or it wakes the loop until exit */
+                        if (events[i].data.fd == self->timer_fd && self->timer_fd >= 0 &&
+                            read (self->timer_fd, &expirations, sizeof expirations) < 0)
+                                continue;
 
                         if (conn != NULL && (events[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
                                 phx_connection_close (conn);
@@ -385,7 +472,9 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
 
                 if (phx_debug_enabled ())
                         g_debug ("epoll: fd %d events 0x%x", fd, ev);
-                if (fd == self->listen_fd) {
+                if (fd == self->timer_fd) {
+                        on_timer (self);
+                } else if (fd == self->listen_fd) {
                         /* a burst is taken in one go, but never unbounded (level-triggered:
                          * what is left wakes the loop again) */
                         for (guint k = 0; k < PHX_LISTEN_BACKLOG && accept_client (self); k++)
@@ -831,6 +920,8 @@ phx_channel_finalize (GObject *object)
                 if (self->method == PHX_METHOD_UNIX_LISTEN && !self->inherited)
                         unlink (self->path);
         }
+        if (self->timer_fd >= 0)
+                close (self->timer_fd);
         if (self->epfd >= 0)
                 close (self->epfd);
         g_free (self->path);
@@ -861,6 +952,7 @@ phx_channel_init (PhxChannel *self)
         self->epfd = -1;
         self->port_fd = -1;
         self->listen_fd = -1;
+        self->timer_fd = -1;
         self->clients = g_ptr_array_new_with_free_func (g_object_unref);
         self->request_max = PHX_REQUEST_MAX;
 }

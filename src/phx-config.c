@@ -31,6 +31,8 @@ typedef enum {
         KEY_SECONDS,
         KEY_COMMANDS,
         KEY_MODE,
+        KEY_DIALECT,
+        KEY_MIB,
         KEY_COUNT,
         KEY_CHANNELS,
 } KeyKind;
@@ -49,6 +51,8 @@ static const struct {
         { "block-commands", KEY_COMMANDS },
         { "allow-commands", KEY_COMMANDS },
         { "socket-mode", KEY_MODE },
+        { "dialect", KEY_DIALECT },
+        { "exec-capture-max", KEY_MIB },
         { "clients-max", KEY_COUNT },
         { "client-idle-timeout", KEY_SECONDS },
         { "client-stall-timeout", KEY_SECONDS },
@@ -65,6 +69,8 @@ phx_config_init (PhxConfig *config)
                 .runtime_dir = g_strdup (PHX_DEFAULT_RUNTIME_DIR),
                 .dbus = TRUE,
                 .socket_mode = PHX_SOCKET_MODE_DEFAULT,
+                .dialects = PHX_DIALECTS_ALL,
+                .exec_capture_max = PHX_EXEC_CAPTURE_MAX,
                 .clients_max = PHX_CLIENTS_DEFAULT,
                 .client_idle_timeout = PHX_CLIENT_IDLE_TIMEOUT_DEFAULT,
                 .client_stall_timeout = PHX_CLIENT_STALL_TIMEOUT_DEFAULT,
@@ -296,6 +302,28 @@ phx_config_set (PhxConfig *config, const char *key, const char *value, GError **
                         return FALSE;
                 }
                 config->socket_mode = (guint) mode;
+                return TRUE;
+        }
+        case KEY_DIALECT:
+                if (!phx_dialects_from_string (value, &config->dialects)) {
+                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("unknown dialect '%s' (use both, phoenix or qemu-ga)"), value);
+                        return FALSE;
+                }
+                return TRUE;
+        case KEY_MIB: {
+                guint64 mib;
+
+                /* at least a page of a status reply; at most what the capture bound of all
+                 * commands together leaves one command */
+                if (!g_ascii_string_to_unsigned (value, 10, 1, PHX_EXEC_CAPTURE_TOTAL_MAX / (1024 * 1024), &mib,
+                                                 NULL)) {
+                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("'%s' is not a number of MiB from 1 to %u"), value,
+                                     (unsigned) (PHX_EXEC_CAPTURE_TOTAL_MAX / (1024 * 1024)));
+                        return FALSE;
+                }
+                config->exec_capture_max = (gsize) mib * 1024 * 1024;
                 return TRUE;
         }
         case KEY_BOOLEAN:

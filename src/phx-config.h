@@ -25,6 +25,8 @@ typedef struct {
         GStrv block_commands; /* NULL: none */
         GStrv allow_commands; /* NULL: all */
         guint socket_mode;    /* unix-listen: permission bits of the socket */
+        gsize exec_capture_max; /* bytes of output kept per stream of a command */
+        guint dialects;       /* the dialects the port serves: 1 << PhxDialect (PHX_DIALECTS_ALL) */
         guint clients_max;    /* listening transports: clients at once */
         guint client_idle_timeout;  /* seconds, 0 = never */
         guint client_stall_timeout; /* seconds, 0 = never */

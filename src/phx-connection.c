@@ -32,6 +32,7 @@ struct _PhxConnection {
         gboolean paused;      /* the budget is exhausted: take no more requests */
         gboolean in_read;     /* replies made while reading are written together after */
         gboolean peer_eof;    /* a socket host shut down its sending side */
+        gboolean blocked;     /* a write met EAGAIN and the queue has not drained since */
         guint pending;        /* requests taken and not yet answered */
         guint resume_id;
         gboolean backlogged;  /* past its own limits (see over_limits): take no more */
@@ -41,8 +42,7 @@ struct _PhxConnection {
         guint stall_ms;       /* 0: a host may leave its replies unread for ever */
         gint64 last_heard;    /* when the host last sent bytes */
         gint64 last_taken;    /* when the host last took reply bytes (or the queue began) */
-        guint timer_id;       /* the one timer of a listening client, armed only while due */
-        gint64 timer_due;
+        gint64 timer_due;     /* the deadline the owner was last given; 0: none */
         PhxBudget *budget;
         PhxFramer *framer;
         gsize max_line;
@@ -55,7 +55,7 @@ struct _PhxConnection {
         char *readbuf;
 };
 
-enum { SIGNAL_LINE, SIGNAL_OVERLONG, SIGNAL_CLOSED, SIGNAL_DRAINED, N_SIGNALS };
+enum { SIGNAL_LINE, SIGNAL_OVERLONG, SIGNAL_CLOSED, SIGNAL_DRAINED, SIGNAL_BLOCKED, SIGNAL_DEADLINE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxConnection, phx_connection, G_TYPE_OBJECT)
@@ -115,11 +115,11 @@ maybe_finish (PhxConnection *self)
 }
 
 
-/* ---- Timeouts of a listening client. One timer at most, and only while something is due:
- * an idle client costs one wake-up at its idle deadline, a busy one none per request (the
- * timer is moved only when a deadline comes nearer; when it fires early it looks again). */
-
-static gboolean on_timer (gpointer user_data);
+/* ---- Timeouts of a listening client. The connection knows when it is due to be let go; its
+ * owner keeps the clock (one timerfd for all its clients, in the epoll set it already
+ * watches, so the main loop never sleeps with a timeout) and is told through "deadline" only
+ * when a deadline comes nearer than the one it was last given: a busy client costs no system
+ * call per request, an idle one a single wake-up at its idle deadline. */
 
 /* When this client is to be let go, or 0 if never as things stand. A client with a command
  * running is neither idle nor stalled: its reply will come. */
@@ -136,46 +136,40 @@ due_time (PhxConnection *self)
 }
 
 static void
-arm_timer (PhxConnection *self, gint64 due)
-{
-        gint64 wait_ms = (due - g_get_monotonic_time () + 999) / 1000;
-
-        g_clear_handle_id (&self->timer_id, g_source_remove);
-        self->timer_due = due;
-        self->timer_id = g_timeout_add ((guint) CLAMP (wait_ms, 0, G_MAXINT), on_timer, self);
-}
-
-static void
 update_timer (PhxConnection *self)
 {
         gint64 due;
 
-        if (self->idle_ms == 0 && self->stall_ms == 0)
+        /* while reading, replies wait for the flush after the read, which looks again */
+        if ((self->idle_ms == 0 && self->stall_ms == 0) || self->in_read)
                 return;
         due = due_time (self);
-        /* an armed timer that fires too early finds nothing due and goes (or moves on) */
-        if (due != 0 && (self->timer_id == 0 || due < self->timer_due))
-                arm_timer (self, due);
+        /* a deadline the owner holds that comes too early finds nothing due (and moves on) */
+        if (due != 0 && (self->timer_due == 0 || due < self->timer_due)) {
+                self->timer_due = due;
+                g_signal_emit (self, signals[SIGNAL_DEADLINE], 0, due);
+        }
 }
 
-static gboolean
-on_timer (gpointer user_data)
+/* The owner's clock reached this client's last deadline (or passed it): it is let go if it
+ * is really due; else its next deadline, 0 for none, is returned for the owner to keep. */
+gint64
+phx_connection_expire (PhxConnection *self, gint64 now)
 {
-        PhxConnection *self = user_data;
         gint64 due = due_time (self);
 
-        self->timer_id = 0;
+        self->timer_due = 0;
         if (due == 0)
-                return G_SOURCE_REMOVE;
-        if (g_get_monotonic_time () < due) {
-                arm_timer (self, due);
-                return G_SOURCE_REMOVE;
+                return 0;
+        if (due > now) {
+                self->timer_due = due;
+                return due;
         }
         g_message ("connection %u: %s for %u s: disconnected", self->id,
                    self->out_bytes > 0 ? "replies unread" : "idle",
                    (self->out_bytes > 0 ? self->stall_ms : self->idle_ms) / 1000);
         phx_connection_close (self);
-        return G_SOURCE_REMOVE;
+        return 0;
 }
 
 /* A listening client: its own bound on unread replies (past it, it is read no more until it
@@ -240,7 +234,6 @@ phx_connection_close (PhxConnection *self)
         self->closed = TRUE;
         g_debug ("connection %u closed", self->id);
         g_clear_handle_id (&self->resume_id, g_source_remove);
-        g_clear_handle_id (&self->timer_id, g_source_remove);
         drop_output (self);
         phx_framer_reset (self->framer);
         if (self->is_socket && self->fd >= 0)
@@ -293,8 +286,16 @@ phx_connection_flush (PhxConnection *self)
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno == EAGAIN)
-                                break; /* EPOLLOUT tells the channel when to go on */
+                        if (errno == EAGAIN) {
+                                /* EPOLLOUT tells the channel when to go on */
+                                if (!self->blocked) {
+                                        self->blocked = TRUE;
+                                        g_signal_emit (self, signals[SIGNAL_BLOCKED], 0, TRUE);
+                                        if (self->closed)
+                                                return; /* the owner could not watch it */
+                                }
+                                break;
+                        }
                         g_debug ("connection %u: write: %s", self->id, g_strerror (errno));
                         phx_connection_close (self);
                         return;
@@ -314,6 +315,10 @@ phx_connection_flush (PhxConnection *self)
                 }
         }
         recharge (self);
+        if (self->blocked && self->out_bytes == 0 && !self->closed) {
+                self->blocked = FALSE;
+                g_signal_emit (self, signals[SIGNAL_BLOCKED], 0, FALSE);
+        }
         self->behind = self->out_bytes > 0;
         check_backlog (self);
         if (had_output && self->out_bytes == 0) {
@@ -522,7 +527,6 @@ phx_connection_dispose (GObject *object)
                 self->fd = -1;
         }
         g_clear_handle_id (&self->resume_id, g_source_remove);
-        g_clear_handle_id (&self->timer_id, g_source_remove);
         g_clear_object (&self->budget);
         G_OBJECT_CLASS (phx_connection_parent_class)->dispose (object);
 }
@@ -556,6 +560,16 @@ phx_connection_class_init (PhxConnectionClass *klass)
         /* Every reply queued so far has been written. */
         signals[SIGNAL_DRAINED] = g_signal_new ("drained", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                 NULL, NULL, NULL, G_TYPE_NONE, 0);
+        /* TRUE: a write would block, the rest waits for the descriptor to take more; FALSE:
+         * everything has been written since. Lets the owner watch for room only when a
+         * reply waits for it. */
+        /* A listening client's next timeout is nearer than the last one given (the argument:
+         * monotonic µs); the owner calls phx_connection_expire () then. */
+        signals[SIGNAL_DEADLINE] = g_signal_new ("deadline", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                 NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+        signals[SIGNAL_BLOCKED] = g_signal_new ("blocked", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                NULL, NULL, g_cclosure_marshal_VOID__BOOLEAN, G_TYPE_NONE, 1,
+                                                G_TYPE_BOOLEAN);
 }
 
 static void

@@ -31,5 +31,6 @@ void phx_connection_release (PhxConnection *self);
 void phx_connection_close (PhxConnection *self);
 void phx_connection_linger (PhxConnection *self, guint timeout_ms);
 void phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms, guint stall_ms);
+gint64 phx_connection_expire (PhxConnection *self, gint64 now);
 
 G_END_DECLS

@@ -20,6 +20,7 @@
 #include "phx-invocation.h"
 #include "phx-limits.h"
 #include "phx-log.h"
+#include "phx-qga.h"
 #include "phx-workers.h"
 
 struct _PhxDispatcher {
@@ -47,13 +48,27 @@ typedef struct {
         GQueue intake;      /* PhxInvocation* behind a line being parsed, in arrival order */
         gboolean parsing;
         GQueue unanswered;  /* every invocation of this connection not answered yet */
+        GQueue qga_order;   /* OrderSlot*: its qemu-ga requests, in arrival order */
 } ConnState;
+
+/* qemu-ga's clients take replies in the order of their requests (libvirt takes "the next
+ * reply" as the answer; a guest-sync sent last is a barrier: its reply comes last), as
+ * qemu-ga, which runs one command at a time, gives them. Commands here run side by side: a
+ * qemu-ga reply that is ready before those of older qemu-ga requests waits, encoded and
+ * charged to the budget, in its slot (what it reports was read when it ran). Phoenix replies
+ * carry their tag and never wait. */
+typedef struct {
+        PhxInvocation *inv; /* NULL once it has completed */
+        GPtrArray *reply;   /* its encoded reply, waiting for the older ones */
+        gsize charge;
+} OrderSlot;
 
 static GQuark conn_quark;
 
 static void admit (PhxDispatcher *self, PhxInvocation *inv);
 static void start (PhxDispatcher *self, PhxInvocation *inv);
 static void complete (PhxDispatcher *self, PhxInvocation *inv);
+static void run (PhxDispatcher *self, PhxInvocation *inv);
 static void intake_drain (PhxDispatcher *self, ConnState *cs);
 static void resume_held (PhxDispatcher *self);
 static gboolean reply_fits (PhxDispatcher *self, gsize estimate);
@@ -147,6 +162,62 @@ lane_advance (PhxDispatcher *self, PhxLane *lane)
         self->starting_ready = FALSE;
 }
 
+static gboolean
+is_order_head (PhxInvocation *inv)
+{
+        ConnState *cs = conn_state (inv->call.connection);
+
+        return inv->order_slot != NULL && cs != NULL && g_queue_peek_head (&cs->qga_order) == inv->order_slot;
+}
+
+/* Sends what is ready at the head of the order; a head that has not completed yet but waits
+ * for budget runs now, whatever the budget says: the replies behind it hold budget that only
+ * its reply frees (bounded: one such command per connection). */
+static void
+order_flush (PhxDispatcher *self, ConnState *cs, PhxConnection *conn)
+{
+        OrderSlot *slot;
+
+        while ((slot = g_queue_peek_head (&cs->qga_order)) != NULL && slot->inv == NULL) {
+                g_queue_pop_head (&cs->qga_order);
+                for (guint i = 0; slot->reply != NULL && i < slot->reply->len; i++)
+                        phx_connection_send (conn, g_ptr_array_index (slot->reply, i));
+                phx_budget_release (self->budget, slot->charge);
+                g_clear_pointer (&slot->reply, g_ptr_array_unref);
+                g_free (slot);
+        }
+        if (slot != NULL && slot->inv->held) {
+                PhxInvocation *head = slot->inv;
+                gsize estimate = head->call.command->reply_estimate (head->call.args);
+
+                g_queue_remove (&self->held, head);
+                head->held = FALSE;
+                head->reply_charge = estimate;
+                self->making_replies++;
+                phx_budget_charge (self->budget, estimate);
+                run (self, head);
+        }
+}
+
+/* The reply, now or in its turn. */
+static void
+answer (PhxDispatcher *self, ConnState *cs, PhxInvocation *inv)
+{
+        OrderSlot *slot = inv->order_slot;
+
+        if (slot == NULL) {
+                phx_invocation_deliver (inv);
+                return;
+        }
+        slot->inv = NULL;
+        inv->order_slot = NULL;
+        slot->reply = phx_invocation_steal_reply (inv);
+        for (guint i = 0; i < slot->reply->len; i++)
+                slot->charge += g_bytes_get_size (g_ptr_array_index (slot->reply, i));
+        phx_budget_charge (self->budget, slot->charge);
+        order_flush (self, cs, inv->call.connection);
+}
+
 static void
 complete (PhxDispatcher *self, PhxInvocation *inv)
 {
@@ -168,7 +239,7 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         }
         else if (phx_debug_enabled ())
                 g_debug ("%s [tag '%s'] ok", phx_invocation_get_name (inv), inv->prepared.tag);
-        phx_invocation_deliver (inv);
+        answer (self, cs, inv);
         g_signal_emit (self, signals[SIGNAL_COMMAND_FINISHED], 0, (guint) ok, inv->prepared.name);
 
         phx_budget_release (self->budget, inv->cost + inv->reply_charge);
@@ -239,9 +310,10 @@ start (PhxDispatcher *self, PhxInvocation *inv)
                 return;
         }
         if (estimate > 0 && inv->reply_charge == 0) {
-                if (!reply_fits (self, estimate)) {
+                if (!reply_fits (self, estimate) && !is_order_head (inv)) {
                         /* Held with its lane still taken, so the handle's order is kept. */
                         g_queue_push_tail (&self->held, inv);
+                        inv->held = TRUE;
                         return;
                 }
                 inv->reply_charge = estimate;
@@ -257,7 +329,15 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
 {
         PhxFamilyClass *klass;
         PhxLane *lane;
+        ConnState *cs = conn_state (inv->call.connection);
 
+        /* admission is in arrival order: so is the qemu-ga reply order */
+        if (cs != NULL && inv->prepared.dialect == PHX_DIALECT_QGA) {
+                OrderSlot *slot = g_new0 (OrderSlot, 1);
+                slot->inv = inv;
+                inv->order_slot = slot;
+                g_queue_push_tail (&cs->qga_order, slot);
+        }
         if (inv->error != NULL) {
                 complete (self, inv);
                 return;
@@ -267,9 +347,15 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
         /* Closed from the moment a freeze is admitted, not only once it is done: requests
          * behind an fs-freeze must not reach the disks it is about to freeze. */
         if (!(inv->call.command->flags & PHX_CMD_FROZEN_OK) && phx_freeze_state_get_gate_closed (self->freezer)) {
-                phx_error_set (&inv->error, PHX_ERROR_GENERIC,
-                               "%s is not allowed while the guest filesystems are frozen",
-                               phx_invocation_get_name (inv));
+                /* qemu-ga's clients match its words and class (CommandNotFound) */
+                if (inv->prepared.dialect == PHX_DIALECT_QGA)
+                        g_set_error (&inv->error, PHX_QGA_ERROR, PHX_QGA_ERROR_COMMAND_NOT_FOUND,
+                                     "Command %s has been disabled: the agent is in frozen state",
+                                     phx_invocation_get_name (inv));
+                else
+                        phx_error_set (&inv->error, PHX_ERROR_GENERIC,
+                                       "%s is not allowed while the guest filesystems are frozen",
+                                       phx_invocation_get_name (inv));
                 complete (self, inv);
                 return;
         }
@@ -316,6 +402,7 @@ resume_held (PhxDispatcher *self)
                 if (!reply_fits (self, estimate))
                         break;
                 g_queue_pop_head (&self->held);
+                inv->held = FALSE;
                 inv->reply_charge = estimate;
                 self->making_replies++;
                 phx_budget_charge (self->budget, estimate);
@@ -459,7 +546,8 @@ conn_state_free (gpointer data)
         ConnState *cs = data;
 
         /* Every invocation holds its connection: none is left when this runs. */
-        g_warn_if_fail (g_queue_is_empty (&cs->intake) && g_queue_is_empty (&cs->unanswered));
+        g_warn_if_fail (g_queue_is_empty (&cs->intake) && g_queue_is_empty (&cs->unanswered) &&
+                        g_queue_is_empty (&cs->qga_order));
         g_free (cs);
 }
 

@@ -38,21 +38,28 @@ phx_family_init (PhxFamily *self)
 
 
 /* The command families: adding one is one line here (and its cmd-*.c). */
+static GType (*const family_getters[]) (void) = {
+        phx_agent_family_get_type,
+        phx_files_family_get_type,
+        phx_paths_family_get_type,
+        phx_sysinfo_family_get_type,
+        phx_network_family_get_type,
+        phx_freeze_family_get_type,
+        phx_exec_family_get_type,
+        phx_accounts_family_get_type,
+        phx_storage_family_get_type,
+        phx_power_family_get_type,
+};
+
 const GType *
 phx_family_types (guint *n_types)
 {
-        static GType types[8];
+        static GType types[G_N_ELEMENTS (family_getters)];
         static gsize once;
 
         if (g_once_init_enter (&once)) {
-                types[0] = phx_agent_family_get_type ();
-                types[1] = phx_files_family_get_type ();
-                types[2] = phx_paths_family_get_type ();
-                types[3] = phx_sysinfo_family_get_type ();
-                types[4] = phx_network_family_get_type ();
-                types[5] = phx_freeze_family_get_type ();
-                types[6] = phx_exec_family_get_type ();
-                types[7] = phx_accounts_family_get_type ();
+                for (guint i = 0; i < G_N_ELEMENTS (family_getters); i++)
+                        types[i] = family_getters[i] ();
                 g_once_init_leave (&once, 1);
         }
         *n_types = G_N_ELEMENTS (types);

@@ -50,6 +50,9 @@ typedef JsonNode *(*PhxReplyAdapter) (JsonNode *result); /* takes ownership */
 typedef enum {
         PHX_FACE_STRICT = 1 << 0,    /* unknown arguments are refused (qemu-ga does), not ignored */
         PHX_FACE_DELIMITED = 1 << 1, /* the reply is preceded by one 0xFF byte (guest-sync-delimited) */
+        /* qemu-ga's `success-response: false`: on success nothing at all is sent (the host
+         * waits for the event the command causes, e.g. SUSPEND); an error is still answered */
+        PHX_FACE_NO_SUCCESS_REPLY = 1 << 2,
 } PhxFaceFlags;
 
 typedef struct {
@@ -113,6 +116,8 @@ GType phx_network_family_get_type (void);
 GType phx_freeze_family_get_type (void);
 GType phx_exec_family_get_type (void);
 GType phx_accounts_family_get_type (void);
+GType phx_storage_family_get_type (void);
+GType phx_power_family_get_type (void);
 
 /* A stateless family: a final subclass of PhxFamily whose class holds `table`. */
 #define PHX_DEFINE_STATELESS_FAMILY(TypeName, type_name, table)                            \

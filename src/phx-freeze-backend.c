@@ -54,12 +54,24 @@ phx_freeze_all (const PhxFreezeBackend *b, GPtrArray *candidates, GError **error
 gboolean
 phx_thaw_all (const PhxFreezeBackend *b, GPtrArray *frozen, GError **error)
 {
+        guint n;
+
+        return phx_thaw_all_counted (b, frozen, &n, error);
+}
+
+/* n_thawed: how many FITHAWs succeeded, i.e. filesystems this call thawed (qemu-ga's count). */
+gboolean
+phx_thaw_all_counted (const PhxFreezeBackend *b, GPtrArray *frozen, guint *n_thawed, GError **error)
+{
         gboolean ok = TRUE;
 
+        *n_thawed = 0;
         for (guint i = frozen->len; i > 0; i--) {
                 const char *mp = g_ptr_array_index (frozen, i - 1);
                 int errsv = b->thaw (mp, b->data);
 
+                if (errsv == 0)
+                        (*n_thawed)++;
                 if (errsv != 0 && errsv != EINVAL && ok) {
                         phx_error_set_errno (error, errsv, "thaw %s", mp);
                         ok = FALSE;
@@ -68,14 +80,38 @@ phx_thaw_all (const PhxFreezeBackend *b, GPtrArray *frozen, GError **error)
         return ok;
 }
 
+/* What to freeze: all candidates, or (only != NULL) those at the listed mountpoints. */
+GPtrArray *
+phx_freeze_backend_list (const PhxFreezeBackend *b, const char *const *only, GError **error)
+{
+        GPtrArray *all;
+
+        if (only == NULL)
+                return b->list (b->data, error);
+        if (b->list_only != NULL)
+                return b->list_only (only, b->data, error);
+        all = b->list (b->data, error);
+        for (guint i = all != NULL ? all->len : 0; i > 0; i--) {
+                if (!g_strv_contains (only, g_ptr_array_index (all, i - 1)))
+                        g_ptr_array_remove_index (all, i - 1);
+        }
+        return all;
+}
+
 static GPtrArray *
-real_list (gpointer data, GError **error)
+real_list_only (const char *const *only, gpointer data, GError **error)
 {
         g_autofree char *text = phx_freeze_read_mountinfo (error);
 
         if (text == NULL)
                 return NULL;
-        return phx_freeze_candidates (text, data);
+        return phx_freeze_candidates_only (text, data, only);
+}
+
+static GPtrArray *
+real_list (gpointer data, GError **error)
+{
+        return real_list_only (NULL, data, error);
 }
 
 static int
@@ -107,7 +143,7 @@ real_thaw (const char *mountpoint, gpointer data)
 const PhxFreezeBackend *
 phx_freeze_backend_real (void)
 {
-        static PhxFreezeBackend real = { real_list, real_freeze, real_thaw, NULL };
+        static PhxFreezeBackend real = { real_list, real_freeze, real_thaw, NULL, real_list_only };
         static gsize once;
 
         /* the block layer the plan reads: sysfs */

@@ -56,12 +56,7 @@ unescape (const char *s)
         return g_string_free (out, FALSE);
 }
 
-typedef struct {
-        char *majmin;     /* the superblock's device: bind mounts and btrfs subvolumes share it */
-        char *mountpoint; /* unescaped */
-        char *fstype;
-        char *source;     /* unescaped */
-} Mount;
+typedef PhxMount Mount;
 
 static void
 mount_clear (gpointer p)
@@ -74,9 +69,9 @@ mount_clear (gpointer p)
         g_free (m->source);
 }
 
-/* Every well-formed line, in mount order. */
-static GArray *
-parse_mountinfo (const char *mountinfo)
+/* Every well-formed line, in mount order (guest-get-fsinfo reads them too). */
+GArray *
+phx_mounts_parse (const char *mountinfo)
 {
         g_auto(GStrv) lines = g_strsplit (mountinfo, "\n", -1);
         GArray *mounts = g_array_new (FALSE, TRUE, sizeof (Mount));
@@ -216,7 +211,17 @@ find_holders (GArray *cands, guint self, GArray *mounts, GHashTable *by_majmin, 
 GPtrArray *
 phx_freeze_candidates (const char *mountinfo, const PhxBlockOps *ops)
 {
-        g_autoptr(GArray) mounts = parse_mountinfo (mountinfo);
+        return phx_freeze_candidates_only (mountinfo, ops, NULL);
+}
+
+/* As phx_freeze_candidates, of only the mounts whose mountpoint is exactly one of `only`
+ * (NULL: all). The filter comes before the "each superblock once" rule, so that a listed bind
+ * mount of an unlisted filesystem is frozen through the listed path (qemu-ga's freeze-list
+ * does the same); listed paths that are not mountpoints match nothing. */
+GPtrArray *
+phx_freeze_candidates_only (const char *mountinfo, const PhxBlockOps *ops, const char *const *only)
+{
+        g_autoptr(GArray) mounts = phx_mounts_parse (mountinfo);
         g_autoptr(GHashTable) by_majmin = g_hash_table_new (g_str_hash, g_str_equal);
         g_autoptr(GArray) cands = g_array_new (FALSE, TRUE, sizeof (Candidate));
         GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
@@ -227,6 +232,8 @@ phx_freeze_candidates (const char *mountinfo, const PhxBlockOps *ops)
                 Candidate c = { m, NULL, NULL, 0, FALSE };
 
                 if (!g_str_has_prefix (m->source, "/dev/") || skipped_type (m->fstype))
+                        continue;
+                if (only != NULL && !g_strv_contains (only, m->mountpoint))
                         continue;
                 if (g_hash_table_contains (by_majmin, m->majmin))
                         continue;
@@ -281,7 +288,7 @@ phx_freeze_candidates (const char *mountinfo, const PhxBlockOps *ops)
 static const char *
 mount_holding (const char *mountinfo, const char *path, GPtrArray *mountpoints)
 {
-        g_autoptr(GArray) mounts = parse_mountinfo (mountinfo);
+        g_autoptr(GArray) mounts = phx_mounts_parse (mountinfo);
         const Mount *home = mount_of_path (mounts, path);
 
         for (guint i = 0; home != NULL && i < mountpoints->len; i++) {
@@ -381,7 +388,7 @@ phx_freeze_check_runtime_dir (const char *dir, GError **error)
         text = phx_freeze_read_mountinfo (error);
         if (text == NULL)
                 return FALSE;
-        mounts = parse_mountinfo (text);
+        mounts = phx_mounts_parse (text);
         home = mount_of_path (mounts, path);
         cands = phx_freeze_candidates (text, phx_freeze_block_ops_sysfs ());
         if (home != NULL && mount_holding (text, path, cands) != NULL) {

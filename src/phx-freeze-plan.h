@@ -16,9 +16,20 @@ typedef struct {
         char *(*backing_file) (const char *name);
 } PhxBlockOps;
 
+/* One line of /proc/self/mountinfo. */
+typedef struct {
+        char *majmin;     /* the superblock's device: bind mounts and btrfs subvolumes share it */
+        char *mountpoint; /* unescaped */
+        char *fstype;
+        char *source;     /* unescaped */
+} PhxMount;
+
+GArray *phx_mounts_parse (const char *mountinfo); /* of PhxMount, in mount order */
+
 const PhxBlockOps *phx_freeze_block_ops_sysfs (void);
 char *phx_freeze_read_mountinfo (GError **error);
 GPtrArray *phx_freeze_candidates (const char *mountinfo, const PhxBlockOps *ops);
+GPtrArray *phx_freeze_candidates_only (const char *mountinfo, const PhxBlockOps *ops, const char *const *only);
 gboolean phx_freeze_path_on_mounts (const char *mountinfo, const char *path, GPtrArray *mountpoints);
 gboolean phx_freeze_marker_dir_safe (const char *dir, GPtrArray *mountpoints, GError **error);
 gboolean phx_freeze_check_runtime_dir (const char *dir, GError **error);

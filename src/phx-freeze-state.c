@@ -179,9 +179,15 @@ remove_marker (PhxFreezeState *self)
         g_unlink (tmp);
 }
 
-/* Worker: hook, marker, FIFREEZE. On failure everything is as before. */
 GPtrArray *
 phx_freeze_state_freeze (PhxFreezeState *self, GError **error)
+{
+        return phx_freeze_state_freeze_only (self, NULL, error);
+}
+
+/* Worker: hook, marker, FIFREEZE. On failure everything is as before. */
+GPtrArray *
+phx_freeze_state_freeze_only (PhxFreezeState *self, const char *const *only, GError **error)
 {
         const PhxFreezeBackend *b = self->backend;
         g_autoptr(GPtrArray) candidates = NULL;
@@ -189,7 +195,7 @@ phx_freeze_state_freeze (PhxFreezeState *self, GError **error)
 
         if (self->hook != NULL && !phx_freeze_hook_run (self->hook, "freeze", PHX_FREEZE_HOOK_TIMEOUT, error))
                 return NULL;
-        candidates = b->list (b->data, error);
+        candidates = phx_freeze_backend_list (b, only, error);
         if (candidates == NULL || !write_marker (self, candidates, error))
                 goto undo_hook;
         frozen = phx_freeze_all (b, candidates, error);
@@ -262,14 +268,33 @@ static void enter_frozen (PhxFreezeState *self, GPtrArray *mounts, gint64 since)
 gboolean
 phx_freeze_state_thaw_now (PhxFreezeState *self, GError **error)
 {
+        guint n;
+
+        return phx_freeze_state_thaw_counted (self, &n, error);
+}
+
+/* n_thawed: filesystems this thaw thawed (0 when nothing was frozen). */
+gboolean
+phx_freeze_state_thaw_counted (PhxFreezeState *self, guint *n_thawed, GError **error)
+{
         g_autoptr(GPtrArray) mounts = dup_mounts (self);
 
-        if (!phx_thaw_all (self->backend, mounts, error))
+        if (!phx_thaw_all_counted (self->backend, mounts, n_thawed, error))
                 return FALSE;
         remove_marker (self);
         phx_freeze_state_set_thawed (self);
         start_thaw_hook (self);
         return TRUE;
+}
+
+/* Main thread: a freeze that froze nothing (qemu-ga's freeze-list of no frozen mountpoint)
+ * leaves the guest thawed, as qemu-ga does; but its hook said "freeze", so unlike qemu-ga
+ * (which then never says "thaw") the hook is told to thaw, and the marker goes. */
+void
+phx_freeze_state_abandon (PhxFreezeState *self)
+{
+        remove_marker (self);
+        start_thaw_hook (self);
 }
 
 /* The thaw itself must take the freeze lane like every other (see cmd-freeze.c), so the

@@ -24,10 +24,14 @@ void phx_freeze_state_end_freeze (PhxFreezeState *self);
 
 /* Worker: hook, marker and FIFREEZE; thread-safe, changes no state. */
 GPtrArray *phx_freeze_state_freeze (PhxFreezeState *self, GError **error);
+/* the same, of only the mountpoints in `only` (NULL: all) */
+GPtrArray *phx_freeze_state_freeze_only (PhxFreezeState *self, const char *const *only, GError **error);
 
 /* Main thread. */
 void phx_freeze_state_set_frozen (PhxFreezeState *self, GPtrArray *mounts);
 void phx_freeze_state_set_thawed (PhxFreezeState *self);
 gboolean phx_freeze_state_thaw_now (PhxFreezeState *self, GError **error);
+gboolean phx_freeze_state_thaw_counted (PhxFreezeState *self, guint *n_thawed, GError **error);
+void phx_freeze_state_abandon (PhxFreezeState *self);
 
 G_END_DECLS

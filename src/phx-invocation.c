@@ -57,6 +57,12 @@ phx_invocation_encode (PhxInvocation *self)
                 /* no qemu-ga face returns a spliced payload (yet): it is never set here */
                 g_warn_if_fail (self->call.payload == NULL);
                 self->reply = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+                /* success-response: false — the reply is no bytes at all; the invocation is
+                 * still answered (counted, its budget released) like any other */
+                if (self->error == NULL && entry != NULL && (entry->flags & PHX_FACE_NO_SUCCESS_REPLY)) {
+                        g_clear_pointer (&self->result, json_node_unref);
+                        return;
+                }
                 if (self->error != NULL)
                         g_ptr_array_add (self->reply, phx_qga_reply_encode_error (self->error, self->prepared.id));
                 else
@@ -77,6 +83,14 @@ phx_invocation_encode (PhxInvocation *self)
                 g_ptr_array_add (self->reply, phx_reply_encode_error (self->error, self->prepared.tag));
         else
                 g_ptr_array_add (self->reply, phx_reply_encode (g_steal_pointer (&self->result), self->prepared.tag));
+}
+
+/* The encoded reply parts, for a caller that sends them later (qemu-ga's reply order). */
+GPtrArray *
+phx_invocation_steal_reply (PhxInvocation *self)
+{
+        phx_invocation_encode (self);
+        return g_steal_pointer (&self->reply);
 }
 
 gsize

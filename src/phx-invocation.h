@@ -23,6 +23,8 @@ struct _PhxInvocation {
         gsize reply_charge;     /* budget held for the reply a running command will make */
         gboolean admitted;      /* the family's admit took it: its finish step will run */
         gboolean started;
+        gboolean held;          /* in the dispatcher's queue of calls waiting for budget */
+        gpointer order_slot;    /* qemu-ga: its place in its connection's reply order */
         GList link;             /* in its connection's list of unanswered invocations */
 };
 
@@ -31,6 +33,7 @@ void phx_invocation_free (PhxInvocation *self);
 const char *phx_invocation_get_name (PhxInvocation *self);
 void phx_invocation_encode (PhxInvocation *self);
 void phx_invocation_deliver (PhxInvocation *self);
+GPtrArray *phx_invocation_steal_reply (PhxInvocation *self);
 gsize phx_invocation_reply_size (PhxInvocation *self);
 
 G_END_DECLS

@@ -204,6 +204,47 @@
 #define PHX_PROC_LOADAVG_MAX ((gsize) 4096)
 #define PHX_PROC_STAT_MAX ((gsize) 8 * 1024 * 1024)
 
+/* --- network listings (phx-netlink.c) --- */
+
+/* Times a netlink dump is asked for again when the kernel marks it interrupted (a link,
+ * address or route changed while it was read). Each retry costs one dump; a table that
+ * keeps changing this often is reported as EAGAIN rather than read forever. */
+#define PHX_NETLINK_DUMP_TRIES 5
+
+/* Routes one listing (get-route-list, guest-network-get-route) returns. A guest that carries a
+ * full Internet table (a BGP router: about a million routes) would make a reply of hundreds
+ * of MB and a JSON tree past PHX_MEMORY_HWM_MAX. An IPv4 route in qemu-ga's form is about
+ * 200 bytes (measured: 50,000 made 10.2 MB), so 40,000 stay near 8 MB, under libvirt's 10 MiB
+ * reply cap even with long device names. Past it the listing fails (EMSGSIZE) instead of
+ * handing back a part that looks whole. */
+#define PHX_NET_ROUTES_MAX 40000
+
+/* ---- storage: guest-get-fsinfo, guest-get-disks, guest-fstrim, guest-get-diskstats ---- */
+
+/* Levels of device-mapper/md slaves followed from a filesystem's device down to the disks
+ * guest-get-fsinfo reports (LVM on LUKS on a partition is three). A loop in sysfs cannot
+ * make the walk endless. */
+#define PHX_STORAGE_SLAVES_DEPTH 16
+
+/* Largest sysfs attribute or udev database file read (uevent, dm/name, serial, b<M>:<m>). */
+#define PHX_STORAGE_ATTR_MAX ((gsize) 64 * 1024)
+
+/* Mounts (guest-get-fsinfo, guest-fstrim) and block devices (guest-get-disks,
+ * guest-get-diskstats) listed in one reply; qemu-ga has no bound, and a guest with more has
+ * a problem no listing solves. */
+#define PHX_STORAGE_ENTRIES_MAX 10000
+
+/* ---- power: qemu-ga's guest-suspend-* (power-sysfs.c) ---- */
+
+/* Largest /sys/power file read (state, disk, resume hold a line of a few words). */
+#define PHX_POWER_SYSFS_READ_MAX 4096
+
+/* --- power (power-shutdown.c) --- */
+
+/* Seconds a shutdown program (systemctl, shutdown, poweroff) has to accept the request
+ * before the next way is tried. */
+#define PHX_SHUTDOWN_PROGRAM_S 30
+
 /* ---- Several clients on listening transports, vsock (phx-channel.c, phx-connection.c) ---- */
 
 /* Clients served at once on unix-listen and vsock-listen unless --clients-max says otherwise,

@@ -10,6 +10,9 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -17,29 +20,37 @@
 #include <netlink/socket.h>
 
 #include "phx-error.h"
+#include "phx-limits.h"
 #include "phx-netlink.h"
 
 typedef struct nl_sock NlSock;
 typedef struct nl_msg NlMsg;
-typedef struct nl_cache NlCache;
 typedef struct nl_addr NlAddr;
 typedef struct rtnl_addr RtnlAddr;
 typedef struct rtnl_link RtnlLink;
 typedef struct rtnl_route RtnlRoute;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlSock, nl_socket_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlMsg, nlmsg_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlCache, nl_cache_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NlAddr, nl_addr_put)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlAddr, rtnl_addr_put)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlLink, rtnl_link_put)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (RtnlRoute, rtnl_route_put)
 
 void
+phx_net_addr_free (PhxNetAddr *addr)
+{
+        g_free (addr->address);
+        g_free (addr->label);
+        g_free (addr);
+}
+
+void
 phx_net_iface_free (PhxNetIface *iface)
 {
         g_free (iface->name);
+        g_free (iface->lladdr);
         g_free (iface->hwaddr);
-        g_ptr_array_unref (iface->ips);
+        g_ptr_array_unref (iface->addrs);
         g_free (iface);
 }
 
@@ -49,6 +60,7 @@ phx_net_route_free (PhxNetRoute *route)
         g_free (route->ifname);
         g_free (route->dst);
         g_free (route->src);
+        g_free (route->from);
         g_free (route->gateway);
         g_free (route);
 }
@@ -64,6 +76,7 @@ set_nl_error (GError **error, int nle, const char *what)
                 { NLE_INVAL, EINVAL }, { NLE_NOADDR, EADDRNOTAVAIL }, { NLE_OBJ_NOTFOUND, ESRCH },
                 { NLE_AGAIN, EAGAIN }, { NLE_BUSY, EBUSY }, { NLE_OPNOTSUPP, EOPNOTSUPP },
                 { NLE_AF_NOSUPPORT, EAFNOSUPPORT }, { NLE_NOACCESS, EACCES },
+                { NLE_DUMP_INTR, EAGAIN }, /* still changing after PHX_NETLINK_DUMP_TRIES dumps */
         };
 
         nle = ABS (nle);
@@ -211,110 +224,310 @@ phx_netlink_prefix_to_mask (int family, guint prefixlen)
 }
 
 static char *
-format_hwaddr (NlAddr *a)
+format_lladdr (const guint8 *b, guint len)
 {
-        const guint8 *b;
         GString *s;
-        guint len;
-        gboolean all_zero = TRUE;
 
-        if (a == NULL || (len = nl_addr_get_len (a)) == 0)
-                return g_strdup ("");
-        b = nl_addr_get_binary_addr (a);
-        for (guint i = 0; i < len; i++)
-                all_zero &= b[i] == 0;
-        /* loopback's 00:00:00:00:00:00 means "none", as the original agent reported it */
-        if (all_zero)
-                return g_strdup ("");
-        s = g_string_new (NULL);
+        if (len == 0)
+                return NULL;
+        s = g_string_sized_new (len * 3);
         for (guint i = 0; i < len; i++)
                 g_string_append_printf (s, i ? ":%02x" : "%02x", b[i]);
         return g_string_free (s, FALSE);
 }
 
+/* loopback's 00:00:00:00:00:00 means "none", as the original agent reported it */
+static char *
+phoenix_hwaddr (const char *lladdr)
+{
+        if (lladdr == NULL || strspn (lladdr, "0:") == strlen (lladdr))
+                return g_strdup ("");
+        return g_strdup (lladdr);
+}
+
+/* One dump request and every reply to it, each handed to `on_msg`. A dump the kernel marks
+ * interrupted (its table changed meanwhile) is thrown away and asked for again, as libnl's
+ * caches do; `reset` forgets what the callback had collected from it. */
+static gboolean
+run_dump (NlSock *sk, int type, void *req, gsize req_len, nl_recvmsg_msg_cb_t on_msg, void (*reset) (void *),
+          void *arg, const char *what, GError **error)
+{
+        int err = 0;
+
+        for (guint i = 0; i < PHX_NETLINK_DUMP_TRIES; i++) {
+                if (i > 0)
+                        reset (arg);
+                if ((err = nl_send_simple (sk, type, NLM_F_DUMP, req, req_len)) < 0 ||
+                    (err = nl_socket_modify_cb (sk, NL_CB_VALID, NL_CB_CUSTOM, on_msg, arg)) < 0)
+                        break;
+                if ((err = nl_recvmsgs_default (sk)) != -NLE_DUMP_INTR)
+                        break;
+        }
+        if (err < 0) {
+                set_nl_error (error, err, what);
+                return FALSE;
+        }
+        return TRUE;
+}
+
+typedef struct {
+        GPtrArray *out;        /* PhxNetIface, in the link dump's order */
+        GHashTable *by_index;  /* ifindex -> PhxNetIface */
+} IfaceDump;
+
+static void
+iface_dump_reset_links (void *arg)
+{
+        IfaceDump *d = arg;
+
+        g_hash_table_remove_all (d->by_index);
+        g_ptr_array_set_size (d->out, 0);
+}
+
+static void
+iface_dump_reset_addrs (void *arg)
+{
+        IfaceDump *d = arg;
+
+        for (guint i = 0; i < d->out->len; i++)
+                g_ptr_array_set_size (((PhxNetIface *) g_ptr_array_index (d->out, i))->addrs, 0);
+}
+
+/* The link attributes are read straight from the message (no libnl object per link): a
+ * listing of hundreds of links stays a few allocations per link. Lengths are checked before
+ * any attribute is read. */
+static int
+on_link (NlMsg *msg, void *arg)
+{
+        IfaceDump *d = arg;
+        struct nlmsghdr *h = nlmsg_hdr (msg);
+        struct nlattr *tb[IFLA_MAX + 1];
+        struct ifinfomsg *ifi;
+        PhxNetIface *iface;
+
+        if (h->nlmsg_type != RTM_NEWLINK || nlmsg_parse (h, sizeof *ifi, tb, IFLA_MAX, NULL) < 0 ||
+            tb[IFLA_IFNAME] == NULL || nla_len (tb[IFLA_IFNAME]) < 1)
+                return NL_SKIP;
+        ifi = nlmsg_data (h);
+        iface = g_new0 (PhxNetIface, 1);
+        iface->index = ifi->ifi_index;
+        iface->name = g_strndup (nla_data (tb[IFLA_IFNAME]), MIN (nla_len (tb[IFLA_IFNAME]), IFNAMSIZ));
+        if (tb[IFLA_ADDRESS] != NULL)
+                iface->lladdr = format_lladdr (nla_data (tb[IFLA_ADDRESS]), (guint) nla_len (tb[IFLA_ADDRESS]));
+        iface->hwaddr = phoenix_hwaddr (iface->lladdr);
+        iface->flags = ifi->ifi_flags;
+        if (tb[IFLA_MTU] != NULL && nla_len (tb[IFLA_MTU]) >= (int) sizeof (guint32))
+                iface->mtu = nla_get_u32 (tb[IFLA_MTU]);
+        if (tb[IFLA_STATS64] != NULL) {
+                struct rtnl_link_stats64 st = { 0 };
+
+                /* an older kernel's struct may be shorter, a newer one's longer */
+                memcpy (&st, nla_data (tb[IFLA_STATS64]), MIN ((gsize) nla_len (tb[IFLA_STATS64]), sizeof st));
+                iface->stats[PHX_NET_RX_BYTES] = st.rx_bytes;
+                iface->stats[PHX_NET_RX_PACKETS] = st.rx_packets;
+                iface->stats[PHX_NET_RX_ERRORS] = st.rx_errors;
+                iface->stats[PHX_NET_RX_DROPPED] = st.rx_dropped;
+                iface->stats[PHX_NET_TX_BYTES] = st.tx_bytes;
+                iface->stats[PHX_NET_TX_PACKETS] = st.tx_packets;
+                iface->stats[PHX_NET_TX_ERRORS] = st.tx_errors;
+                iface->stats[PHX_NET_TX_DROPPED] = st.tx_dropped;
+                iface->rx_missed = st.rx_missed_errors;
+        }
+        iface->addrs = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_addr_free);
+        g_hash_table_insert (d->by_index, GINT_TO_POINTER (iface->index), iface);
+        g_ptr_array_add (d->out, iface);
+        return NL_OK;
+}
+
+static int
+on_addr (NlMsg *msg, void *arg)
+{
+        IfaceDump *d = arg;
+        struct nlmsghdr *h = nlmsg_hdr (msg);
+        struct nlattr *tb[IFA_MAX + 1];
+        struct ifaddrmsg *ifa;
+        struct nlattr *local;
+        PhxNetIface *iface;
+        PhxNetAddr *addr;
+        char buf[INET6_ADDRSTRLEN];
+
+        if (h->nlmsg_type != RTM_NEWADDR || nlmsg_parse (h, sizeof *ifa, tb, IFA_MAX, NULL) < 0)
+                return NL_SKIP;
+        ifa = nlmsg_data (h);
+        /* IFA_LOCAL is the address itself; IFA_ADDRESS is the peer's on a point-to-point
+         * link, and the only one IPv6 sends (getifaddrs makes the same choice) */
+        local = tb[IFA_LOCAL] != NULL ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+        /* an address of a link that came after the link dump waits for the next call */
+        iface = g_hash_table_lookup (d->by_index, GINT_TO_POINTER ((int) ifa->ifa_index));
+        if (iface == NULL || local == NULL || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) ||
+            nla_len (local) != (ifa->ifa_family == AF_INET ? 4 : 16) ||
+            inet_ntop (ifa->ifa_family, nla_data (local), buf, sizeof buf) == NULL)
+                return NL_SKIP;
+        addr = g_new0 (PhxNetAddr, 1);
+        addr->family = ifa->ifa_family;
+        addr->address = g_strdup (buf);
+        addr->prefixlen = ifa->ifa_prefixlen;
+        if (addr->family == AF_INET && tb[IFA_LABEL] != NULL && nla_len (tb[IFA_LABEL]) > 0) {
+                g_autofree char *label = g_strndup (nla_data (tb[IFA_LABEL]),
+                                                    MIN (nla_len (tb[IFA_LABEL]), IFNAMSIZ));
+                if (label[0] != '\0' && g_strcmp0 (label, iface->name) != 0)
+                        addr->label = g_steal_pointer (&label);
+        }
+        g_ptr_array_add (iface->addrs, addr);
+        return NL_OK;
+}
+
+/* Two dumps (links, then addresses), read as they arrive: the cost grows with the number of
+ * interfaces plus addresses, never with their product, so hundreds of veth or VRRP
+ * addresses stay fast. Links come in the kernel's order (glibc's getifaddrs, and so
+ * qemu-ga, use it too); addresses family by family (IPv4 first), each in the kernel's order. */
 GPtrArray *
 phx_netlink_list_ifaces (GError **error)
 {
-        static const rtnl_link_stat_id_t stat_ids[PHX_NET_N_STATS] = {
-                RTNL_LINK_RX_BYTES, RTNL_LINK_RX_PACKETS, RTNL_LINK_RX_ERRORS, RTNL_LINK_RX_DROPPED,
-                RTNL_LINK_TX_BYTES, RTNL_LINK_TX_PACKETS, RTNL_LINK_TX_ERRORS, RTNL_LINK_TX_DROPPED,
-        };
         g_autoptr(NlSock) sk = open_socket (error);
-        g_autoptr(NlCache) links = NULL;
-        g_autoptr(NlCache) addrs = NULL;
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_iface_free);
-        int err;
+        g_autoptr(GHashTable) by_index = g_hash_table_new (g_direct_hash, g_direct_equal);
+        IfaceDump d = { out, by_index };
+        struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+        struct ifaddrmsg ifa = { .ifa_family = AF_UNSPEC };
 
-        if (sk == NULL)
+        if (sk == NULL ||
+            !run_dump (sk, RTM_GETLINK, &ifi, sizeof ifi, on_link, iface_dump_reset_links, &d, "netlink link dump",
+                   error) ||
+            !run_dump (sk, RTM_GETADDR, &ifa, sizeof ifa, on_addr, iface_dump_reset_addrs, &d, "netlink address dump",
+                   error))
                 return NULL;
-        if ((err = rtnl_link_alloc_cache (sk, AF_UNSPEC, &links)) < 0 ||
-            (err = rtnl_addr_alloc_cache (sk, &addrs)) < 0) {
-                set_nl_error (error, err, "netlink dump");
-                return NULL;
-        }
-        for (struct nl_object *o = nl_cache_get_first (links); o != NULL; o = nl_cache_get_next (o)) {
-                RtnlLink *link = (RtnlLink *) o;
-                PhxNetIface *iface = g_new0 (PhxNetIface, 1);
-
-                iface->index = rtnl_link_get_ifindex (link);
-                iface->name = g_strdup (rtnl_link_get_name (link));
-                iface->hwaddr = format_hwaddr (rtnl_link_get_addr (link));
-                iface->flags = rtnl_link_get_flags (link);
-                iface->mtu = rtnl_link_get_mtu (link);
-                for (guint i = 0; i < PHX_NET_N_STATS; i++)
-                        iface->stats[i] = rtnl_link_get_stat (link, stat_ids[i]);
-                iface->ips = g_ptr_array_new_with_free_func (g_free);
-                for (struct nl_object *p = nl_cache_get_first (addrs); p != NULL; p = nl_cache_get_next (p)) {
-                        RtnlAddr *addr = (RtnlAddr *) p;
-                        g_autofree char *ip = NULL;
-                        if (rtnl_addr_get_ifindex (addr) != iface->index)
-                                continue;
-                        ip = addr_to_string (rtnl_addr_get_local (addr));
-                        g_ptr_array_add (iface->ips, g_strdup_printf ("%s/%d", ip, rtnl_addr_get_prefixlen (addr)));
-                }
-                g_ptr_array_add (out, iface);
-        }
         return g_steal_pointer (&out);
+}
+
+static gboolean
+route_type_listed (int type)
+{
+        switch (type) {
+        case RTN_UNICAST:
+        case RTN_UNREACHABLE:
+        case RTN_PROHIBIT:
+        case RTN_BLACKHOLE:
+        case RTN_THROW:
+                return TRUE;
+        default:
+                return FALSE;
+        }
+}
+
+typedef struct {
+        int family;
+        GHashTable *names; /* ifindex -> name, from one if_nameindex() */
+        GPtrArray *out;
+        gboolean too_many; /* past PHX_NET_ROUTES_MAX: the dump was left unread */
+} RouteDump;
+
+static PhxNetRoute *
+route_new (RouteDump *dump, RtnlRoute *r, struct rtnl_nexthop *nh)
+{
+        PhxNetRoute *route = g_new0 (PhxNetRoute, 1);
+        NlAddr *dst = rtnl_route_get_dst (r);
+        NlAddr *from = rtnl_route_get_src (r);
+        const char *name = NULL;
+        guint32 v;
+
+        if (nh != NULL && rtnl_route_nh_get_ifindex (nh) > 0)
+                name = g_hash_table_lookup (dump->names, GINT_TO_POINTER (rtnl_route_nh_get_ifindex (nh)));
+        /* "" also for a device that came after the name list: it is gone or brand new */
+        route->ifname = g_strdup (name != NULL ? name : "");
+        route->family = rtnl_route_get_family (r);
+        route->scope = rtnl_route_get_scope (r);
+        route->type = rtnl_route_get_type (r);
+        route->prefixlen = dst != NULL ? nl_addr_get_prefixlen (dst) : 0;
+        route->dst = route->prefixlen > 0 ? addr_to_string (dst) : g_strdup ("");
+        route->src = addr_to_string (rtnl_route_get_pref_src (r));
+        route->from_prefixlen = from != NULL ? nl_addr_get_prefixlen (from) : 0;
+        route->from = route->from_prefixlen > 0 ? addr_to_string (from) : g_strdup ("");
+        route->gateway = addr_to_string (nh != NULL ? rtnl_route_nh_get_gateway (nh) : NULL);
+        route->metric = rtnl_route_get_priority (r);
+        route->table = rtnl_route_get_table (r);
+        if (rtnl_route_get_metric (r, RTAX_MTU, &v) == 0)
+                route->mtu = v;
+        if (rtnl_route_get_metric (r, RTAX_WINDOW, &v) == 0)
+                route->window = v;
+        if (rtnl_route_get_metric (r, RTAX_RTT, &v) == 0)
+                route->rtt = v;
+        return route;
+}
+
+static void
+route_dump_reset (void *arg)
+{
+        g_ptr_array_set_size (((RouteDump *) arg)->out, 0);
+        ((RouteDump *) arg)->too_many = FALSE;
+}
+
+static int
+on_route (NlMsg *msg, void *arg)
+{
+        RouteDump *dump = arg;
+        g_autoptr(RtnlRoute) r = NULL;
+        int f, n;
+
+        /* a message libnl cannot read is one route fewer, not a failed listing */
+        if (rtnl_route_parse (nlmsg_hdr (msg), &r) < 0)
+                return NL_SKIP;
+        f = rtnl_route_get_family (r);
+        n = rtnl_route_get_nnexthops (r);
+        /* The local table holds the kernel's own host and broadcast entries; hosts manage
+         * routes in the others. IPv4/IPv6 multicast routing (families 128, 129) and MPLS
+         * share the dump and are not IP routes here. */
+        if ((f != AF_INET && f != AF_INET6) || (dump->family != AF_UNSPEC && f != dump->family) ||
+            rtnl_route_get_table (r) == RT_TABLE_LOCAL || !route_type_listed (rtnl_route_get_type (r)))
+                return NL_OK;
+        if (dump->out->len + MAX (n, 1) > PHX_NET_ROUTES_MAX) {
+                dump->too_many = TRUE;
+                return NL_STOP;
+        }
+        if (n == 0)
+                g_ptr_array_add (dump->out, route_new (dump, r, NULL));
+        /* a multipath route: one entry per next hop, as /proc/net/ipv6_route lists them */
+        for (int i = 0; i < n; i++)
+                g_ptr_array_add (dump->out, route_new (dump, r, rtnl_route_nexthop_n (r, i)));
+        return NL_OK;
 }
 
 GPtrArray *
 phx_netlink_list_routes (int family, GError **error)
 {
         g_autoptr(NlSock) sk = open_socket (error);
-        g_autoptr(NlCache) routes = NULL;
         g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) phx_net_route_free);
-        int err;
+        g_autoptr(GHashTable) names = g_hash_table_new (g_direct_hash, g_direct_equal);
+        struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
+        RouteDump dump_state = { family, names, out, FALSE };
+        struct if_nameindex *ni;
 
         if (sk == NULL)
                 return NULL;
-        if ((err = rtnl_route_alloc_cache (sk, family, 0, &routes)) < 0) {
-                set_nl_error (error, err, "netlink route dump");
+        /* Every device's name from one netlink dump (glibc's), not one if_indextoname()
+         * (a socket and an ioctl) per route: hundreds of routes cost one call. */
+        if ((ni = if_nameindex ()) == NULL) {
+                phx_error_set_errno (error, errno, "interface names");
                 return NULL;
         }
-        for (struct nl_object *o = nl_cache_get_first (routes); o != NULL; o = nl_cache_get_next (o)) {
-                RtnlRoute *r = (RtnlRoute *) o;
-                struct rtnl_nexthop *nh = rtnl_route_get_nnexthops (r) > 0 ? rtnl_route_nexthop_n (r, 0) : NULL;
-                NlAddr *dst = rtnl_route_get_dst (r);
-                PhxNetRoute *route;
-                char name[IF_NAMESIZE] = "";
-
-                /* The local table holds the kernel's own host and broadcast entries; hosts
-                 * manage routes in the others. Only ordinary unicast routes are listed. */
-                if (rtnl_route_get_table (r) == RT_TABLE_LOCAL || rtnl_route_get_type (r) != RTN_UNICAST)
-                        continue;
-                route = g_new0 (PhxNetRoute, 1);
-                if (nh != NULL && rtnl_route_nh_get_ifindex (nh) > 0)
-                        if_indextoname (rtnl_route_nh_get_ifindex (nh), name);
-                route->ifname = g_strdup (name);
-                route->family = rtnl_route_get_family (r);
-                route->scope = rtnl_route_get_scope (r);
-                route->prefixlen = dst != NULL ? nl_addr_get_prefixlen (dst) : 0;
-                route->dst = route->prefixlen > 0 ? addr_to_string (dst) : g_strdup ("");
-                route->src = addr_to_string (rtnl_route_get_pref_src (r));
-                route->gateway = addr_to_string (nh != NULL ? rtnl_route_nh_get_gateway (nh) : NULL);
-                route->metric = rtnl_route_get_priority (r);
-                route->table = rtnl_route_get_table (r);
-                g_ptr_array_add (out, route);
+        for (struct if_nameindex *p = ni; p->if_index != 0; p++)
+                g_hash_table_insert (names, GUINT_TO_POINTER (p->if_index), p->if_name);
+        /* A plain dump, not a libnl cache: the cache keeps one route per (table, prefix,
+         * metric) and drops the rest, so of the fe80::/64 route every IPv6 link has, only
+         * one survived. One dump of every family, filtered in on_route: asking for AF_INET6
+         * on a kernel without IPv6 gets rtnetlink's all-families dump back, not an error. */
+        if (!run_dump (sk, RTM_GETROUTE, &rtm, sizeof rtm, on_route, route_dump_reset, &dump_state,
+                       "netlink route dump", error)) {
+                if_freenameindex (ni);
+                return NULL;
+        }
+        if_freenameindex (ni);
+        if (dump_state.too_many) {
+                phx_error_set (error, EMSGSIZE,
+                               "more than %d routes: the listing would not fit in a reply a host reads "
+                               "(list them in the guest with `ip route`)",
+                               PHX_NET_ROUTES_MAX);
+                return NULL;
         }
         return g_steal_pointer (&out);
 }

@@ -198,8 +198,9 @@ phx_request_parse (const char *line, gsize len, char **tag_out, GError **error)
 /* Replies are written here rather than by json-glib's JsonGenerator, which costs a GObject,
  * a copy of the root node and a GString per reply (a third of the agent's user-space
  * instructions per ping). The output is byte for byte what json-glib 1.6 writes — compact,
- * members in insertion order, UTF-8 (valid or not) passed through, doubles as "%.17g" — except
- * where json-glib writes invalid JSON: U+001F is escaped, a double without a '.' gets ".0" only
+ * members in insertion order, UTF-8 (valid or not) passed through — except that doubles are
+ * written as the shortest text that reads back to the same value (json-glib: "%.17g", so
+ * 0.51 became 0.51000000000000001), and where json-glib writes invalid JSON: U+001F is escaped, a double without a '.' gets ".0" only
  * when it has no exponent either ("1e+21", not "1e+21.0"), and NaN and the infinities, which
  * JSON cannot carry, become null. tests/unit/test-reply.c holds both to that. */
 
@@ -257,21 +258,35 @@ append_int (GString *out, gint64 v)
         g_string_append_len (out, p, buf + sizeof buf - p);
 }
 
+/* The shortest text that reads back as the same double: 0.51, not 0.51000000000000001. For a
+ * normal double, a decimal of at most 15 significant digits survives the trip to binary and
+ * back (DBL_DIG), so "%.15g" gives the shortest text whenever one of 15 digits or fewer
+ * exists; otherwise the nearest 16-digit text reads back if any 16-digit one does, and 17
+ * always does. Subnormals carry fewer digits of precision, so they try every length. No
+ * locale: g_ascii_* only. */
 static void
 append_double (GString *out, double v)
 {
+        static const char *const formats[] = { "%.1g", "%.2g", "%.3g", "%.4g", "%.5g", "%.6g",
+                                               "%.7g", "%.8g", "%.9g", "%.10g", "%.11g", "%.12g",
+                                               "%.13g", "%.14g", "%.15g", "%.16g", "%.17g" };
         char buf[G_ASCII_DTOSTR_BUF_SIZE];
+        guint digits = fpclassify (v) == FP_SUBNORMAL ? 1 : 15;
 
         if (!isfinite (v)) {
                 g_string_append (out, "null");
                 return;
         }
-        g_ascii_formatd (buf, sizeof buf, "%.17g", v);
+        for (;; digits++) {
+                g_ascii_formatd (buf, sizeof buf, formats[digits - 1], v);
+                if (digits == 17 || g_ascii_strtod (buf, NULL) == v)
+                        break;
+        }
         g_string_append (out, buf);
+        /* still a double when read back: 100.0, not the integer 100 */
         if (strpbrk (buf, ".e") == NULL)
                 g_string_append (out, ".0");
 }
-
 
 /* skip: a member left out (the payload member, written by the caller), or NULL. */
 static void

@@ -23,6 +23,7 @@ struct _PhxRegistry {
         GHashTable *by_name[PHX_N_DIALECTS]; /* name -> PhxEntry* */
         GPtrArray *entries;                  /* PhxEntry*, in registration order */
         GHashTable *disabled;                /* PhxEntry* */
+        guint dialects;                      /* served: 1 << PhxDialect */
 };
 
 G_DEFINE_TYPE (PhxRegistry, phx_registry, G_TYPE_OBJECT)
@@ -35,6 +36,53 @@ phx_prepared_clear (PhxPrepared *prepared)
         g_clear_pointer (&prepared->args, phx_args_free);
         g_clear_pointer (&prepared->id, json_node_unref);
         prepared->entry = NULL;
+}
+
+/* The `dialect` setting's words. */
+static const struct {
+        const char *name;
+        guint dialects;
+} dialect_names[] = {
+        { "both", PHX_DIALECTS_ALL },
+        { "phoenix", 1u << PHX_DIALECT_PHOENIX },
+        { "qemu-ga", 1u << PHX_DIALECT_QGA },
+};
+
+gboolean
+phx_dialects_from_string (const char *text, guint *dialects)
+{
+        for (guint i = 0; i < G_N_ELEMENTS (dialect_names); i++) {
+                if (g_str_equal (text, dialect_names[i].name)) {
+                        *dialects = dialect_names[i].dialects;
+                        return TRUE;
+                }
+        }
+        return FALSE;
+}
+
+const char *
+phx_dialects_to_string (guint dialects)
+{
+        for (guint i = 0; i < G_N_ELEMENTS (dialect_names); i++) {
+                if (dialect_names[i].dialects == dialects)
+                        return dialect_names[i].name;
+        }
+        return "both";
+}
+
+/* A port restricted to one dialect still tells the other dialect's requests apart and
+ * refuses them in their own dialect, so their host can read why: the request is never run. */
+void
+phx_registry_set_dialects (PhxRegistry *self, guint dialects)
+{
+        g_return_if_fail ((dialects & PHX_DIALECTS_ALL) != 0);
+        self->dialects = dialects & PHX_DIALECTS_ALL;
+}
+
+static gboolean
+serves (PhxRegistry *self, PhxDialect dialect)
+{
+        return (self->dialects & (1u << dialect)) != 0;
 }
 
 static void
@@ -240,6 +288,12 @@ prepare_qga (PhxRegistry *self, JsonNode *root, PhxPrepared *out, GError **error
                              "The command %s has not been found", out->name);
                 return FALSE;
         }
+        if (!serves (self, PHX_DIALECT_QGA)) {
+                /* qemu-ga's text for a disabled command, with a reason as qemu-ga gives one */
+                g_set_error (error, PHX_QGA_ERROR, PHX_QGA_ERROR_COMMAND_NOT_FOUND,
+                             "Command %s has been disabled: this port serves only the Phoenix dialect", out->name);
+                return FALSE;
+        }
         if (!phx_registry_is_enabled (self, entry)) {
                 g_set_error (error, PHX_QGA_ERROR, PHX_QGA_ERROR_COMMAND_NOT_FOUND,
                              "Command %s has been disabled", out->name);
@@ -295,6 +349,11 @@ phx_registry_prepare (PhxRegistry *self, const char *line, gsize len, PhxPrepare
                 phx_error_set (error, PHX_ERROR_GENERIC, "Unknown command: %s", out->name);
                 return FALSE;
         }
+        if (!serves (self, PHX_DIALECT_PHOENIX)) {
+                phx_error_set (error, PHX_ERROR_GENERIC,
+                               "Command %s is disabled: this port serves only the qemu-ga dialect", out->name);
+                return FALSE;
+        }
         if (!phx_registry_is_enabled (self, entry)) {
                 phx_error_set (error, PHX_ERROR_GENERIC, "Command %s is disabled", out->name);
                 return FALSE;
@@ -336,6 +395,7 @@ phx_registry_init (PhxRegistry *self)
                 self->by_name[d] = g_hash_table_new (g_str_hash, g_str_equal);
         self->entries = g_ptr_array_new_with_free_func (g_free);
         self->disabled = g_hash_table_new (NULL, NULL);
+        self->dialects = PHX_DIALECTS_ALL;
         for (guint i = 0; i < n_types; i++) {
                 g_autoptr(GTypeClass) klass = g_type_class_ref (types[i]);
                 PhxFamilyClass *fclass = PHX_FAMILY_CLASS (klass);

@@ -33,7 +33,14 @@ void phx_prepared_clear (PhxPrepared *prepared);
 #define PHX_TYPE_REGISTRY (phx_registry_get_type ())
 G_DECLARE_FINAL_TYPE (PhxRegistry, phx_registry, PHX, REGISTRY, GObject)
 
+/* Which dialects a port serves (the `dialect` setting): a set of 1 << PhxDialect. */
+#define PHX_DIALECTS_ALL ((1u << PHX_N_DIALECTS) - 1)
+
+gboolean phx_dialects_from_string (const char *text, guint *dialects);
+const char *phx_dialects_to_string (guint dialects);
+
 PhxRegistry *phx_registry_new (void);
+void phx_registry_set_dialects (PhxRegistry *self, guint dialects);
 gboolean phx_registry_add_faces (PhxRegistry *self, GType family, const PhxFace *faces, GError **error);
 const PhxEntry *phx_registry_lookup (PhxRegistry *self, PhxDialect dialect, const char *name);
 gboolean phx_registry_set_enabled (PhxRegistry *self, const char *const *allow, const char *const *block,

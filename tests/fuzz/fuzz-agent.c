@@ -522,7 +522,9 @@ agent_start (void)
          * that names a path or touches the network: file-open is off, so handles exist only
          * as numbers the host made up. */
         static const char *const jailed_block[] = { "sysinfo", "exec", "exec-kill", "guest-exec",
-                                                    "guest-set-time", NULL };
+                                                    "guest-set-time", "system-shutdown", "guest-shutdown",
+                                                    "guest-suspend-ram", "guest-suspend-disk",
+                                                    "guest-suspend-hybrid", "guest-fstrim", NULL };
         static const char *const unjailed_allow[] = { "ping", "get-commands", "agent-shutdown", "fs-freeze",
                                                       "fs-unfreeze", "get-freeze-status", "file-read",
                                                       "file-write", "file-close", NULL };

@@ -223,6 +223,8 @@ class Agent:
         self.log_path = tmp_path / "agent.log"
         self.log = open(self.log_path, "wb")
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS="unix:path=%s" % (tmp_path / "no-bus"))
+        # power commands act on files that do not exist here, never on the machine
+        env.setdefault("PHX_TEST_POWER_DIR", str(tmp_path / "no-sys-power"))
         env.pop("G_MESSAGES_DEBUG", None)
         # Its own session: whatever it leaves running is found and killed with the group.
         self.proc = subprocess.Popen(

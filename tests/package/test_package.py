@@ -73,16 +73,68 @@ def test_meson_install_puts_files_where_the_packaging_expects_them(tmp_path):
     assert installed == want
 
 
+def package_status(name):
+    return run("dpkg-query", "-W", "-f", "${Status}", name).stdout
+
+
+QGA = "qemu-guest-agent"
+
+
 @pytest.fixture(scope="module")
 def installed():
+    """phoenix-ga replaces qemu-guest-agent (Conflicts + Replaces): dpkg removes it. This
+    machine has it (the differential tests' oracle), so it is put back afterwards, from
+    apt's cache, as it was."""
+    had_qga = package_status(QGA) == "install ok installed"
     out = run("dpkg", "-i", str(deb("phoenix-ga")), str(deb("phoenix-ga-client")), timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-    yield
-    out = run("dpkg", "--purge", *PACKAGES, timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-    for path in ("/usr/sbin/phoenix-ga", "/usr/bin/phoenix-ga-client", "/etc/phoenix-ga",
-                 "/lib/systemd/system/phoenix-ga.service", "/usr/share/man/man8/phoenix-ga.8.gz"):
-        assert not os.path.exists(path), path + " left behind"
+    try:
+        assert out.returncode == 0, out.stdout + out.stderr
+        yield had_qga
+    finally:
+        purged = run("dpkg", "--purge", *PACKAGES, timeout=300)
+        back = run("apt-get", "install", "-y", "-q", "--no-download", QGA, timeout=300) if had_qga else None
+        if back is not None and back.returncode != 0:
+            # not in apt's cache (a machine that cleans it): from the archive, as .ci/run got it
+            back = run("apt-get", "install", "-y", "-q", QGA, timeout=600)
+        assert purged.returncode == 0, purged.stdout + purged.stderr
+        for path in ("/usr/sbin/phoenix-ga", "/usr/bin/phoenix-ga-client", "/etc/phoenix-ga",
+                     "/lib/systemd/system/phoenix-ga.service", "/lib/systemd/system/phoenix-ga-qemu.service",
+                     "/usr/share/man/man8/phoenix-ga.8.gz"):
+            assert not os.path.exists(path), path + " left behind"
+        if had_qga:
+            assert back.returncode == 0 and package_status(QGA) == "install ok installed", back.stdout + back.stderr
+
+
+def test_control_fields_replace_qemu_guest_agent():
+    fields = run("dpkg-deb", "-f", str(deb("phoenix-ga")), "Provides", "Conflicts", "Replaces").stdout
+    got = dict(line.split(": ", 1) for line in fields.splitlines())
+    assert got == {"Provides": QGA, "Conflicts": QGA, "Replaces": QGA}, fields
+
+
+def test_postinst_starts_the_agent_only_where_systemd_runs():
+    """The postinst starts the unit for a port the guest already has, through
+    deb-systemd-invoke, and only under systemd (not here, in a chroot or a container)."""
+    out = run("sh", "-c", 'dpkg-deb --ctrl-tarfile "$1" | tar -xOf - ./postinst', "sh", str(deb("phoenix-ga")))
+    script = out.stdout
+    assert "[ -d /run/systemd/system ]" in script
+    assert "deb-systemd-invoke start phoenix-ga-qemu.service" in script
+    assert "deb-systemd-invoke start phoenix-ga.service" in script
+    assert run("sh", "-n", "-c", script).returncode == 0
+
+
+def test_installing_removes_qemu_guest_agent(installed):
+    if installed:
+        # removed, its conffiles kept (as dpkg does for a replaced package)
+        assert package_status(QGA).endswith(" config-files"), package_status(QGA)
+    assert not os.path.exists("/usr/sbin/qemu-ga")
+    assert not os.path.exists("/lib/udev/rules.d/60-qemu-guest-agent.rules")
+
+
+def test_installed_udev_rule_starts_an_agent_for_both_ports(installed):
+    rule = pathlib.Path("/lib/udev/rules.d/60-phoenix-ga.rules").read_text()
+    wants = dict(re.findall(r'ATTR\{name\}=="([^"]+)".*ENV\{SYSTEMD_WANTS\}\+="([^"]+)"', rule))
+    assert wants == {"org.guest-agent.0": "phoenix-ga.service",
+                     "org.qemu.guest_agent.0": "phoenix-ga-qemu.service"}
 
 
 def test_installed_version_and_man_pages(installed):
@@ -95,9 +147,19 @@ def test_installed_version_and_man_pages(installed):
         assert render.returncode == 0 and render.stderr == "", render.stderr
 
 
-def test_installed_unit_verifies(installed):
-    out = run("systemd-analyze", "verify", "/lib/systemd/system/phoenix-ga.service")
+@pytest.mark.parametrize("unit", ["phoenix-ga.service", "phoenix-ga-qemu.service"])
+def test_installed_unit_verifies(installed, unit):
+    out = run("systemd-analyze", "verify", "/lib/systemd/system/" + unit)
     assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr
+
+
+def test_installed_qemu_port_unit_runs_the_agent_on_that_port_alone(installed):
+    unit = pathlib.Path("/lib/systemd/system/phoenix-ga-qemu.service").read_text()
+    assert "\nExecStart=/usr/sbin/phoenix-ga --path /dev/virtio-ports/org.qemu.guest_agent.0\n" in unit
+    assert "\nBindsTo=dev-virtio\\x2dports-org.qemu.guest_agent.0.device\n" in unit
+    # no virtio port on this machine: the stand-down check lets it run
+    cond = re.search(r"^ExecCondition=/bin/sh -c '(.*)'$", unit, re.M).group(1)
+    assert run("/bin/sh", "-c", cond).returncode == 0
 
 
 def test_installed_agent_serves_with_its_shipped_config(installed, tmp_path):

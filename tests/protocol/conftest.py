@@ -125,6 +125,10 @@ class Agent:
         self.log = open(self.log_path, "wb")
         # Never the machine's system bus: a private one when a test asks, else none at all.
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=bus or "unix:path=%s" % (tmp_path / "no-bus"))
+        # Never the machine's /sys/power either: a test that sends guest-suspend-* (one that
+        # walks every command, say) must not suspend the machine; the directory does not
+        # exist, so every mode is "not supported" unless a test names its own files.
+        env.setdefault("PHX_TEST_POWER_DIR", str(tmp_path / "no-sys-power"))
         # Never the machine's configuration file either, unless the test names one.
         config = [] if any(a == "--config" or a.startswith("--config=") for a in args) else ["--no-config"]
         self.proc = subprocess.Popen(

@@ -267,3 +267,20 @@ def test_password_never_reaches_the_log(world, tmp_path):
         a.stop()
     log = a.log_path.read_text(errors="replace")
     assert "PW-SECRET" not in log and base64.b64encode(b"PW-SECRET").decode()[:8] not in log
+
+
+def test_phoenix_names(world, tmp_path):
+    """The same commands under their Phoenix names (true for success; the keys as an object)."""
+    d = tmp_path / "phoenix"
+    d.mkdir()
+    a = Agent(d, wrap=world.wrap())
+    try:
+        h = a.connect()
+        assert h.ok("ssh-add-authorized-keys", {"username": "alice", "keys": [KEY1, KEY2]}) is True
+        assert h.ok("ssh-remove-authorized-keys", {"username": "alice", "keys": [KEY1]}) is True
+        assert h.ok("ssh-get-authorized-keys", {"username": "alice"}) == {"keys": [KEY2]}
+        assert h.ok("set-user-password", {"username": "alice", "password": base64.b64encode(b"pw1").decode(),
+                                          "crypted": False}) is True
+        assert crypt.crypt("pw1", world.shadow_entry()) == world.shadow_entry()
+    finally:
+        assert a.stop() in (0, -15)

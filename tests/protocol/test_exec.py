@@ -174,17 +174,33 @@ def test_a_command_that_leaves_a_daemon_is_reported_exited(ours, theirs):
     assert theirs.ok("guest-exec-status", {"pid": pid}) == {"exited": False}  # qemu-ga's bug, still there
 
 
-def test_output_larger_than_a_reply_is_read_in_pages_under_10mib(ours, theirs, tmp_path):
-    """12 MiB of output: qemu-ga answers with one 16 MiB line, which libvirt refuses (10 MiB
-    limit). phoenix-ga's last reply (qemu-ga's way) carries a first page, marked truncated;
-    with offsets a host reads all of it, every reply under 10 MiB."""
-    size = 12 * 1024 * 1024
+@pytest.fixture
+def ours_24mib(tmp_path):
+    """An agent that keeps 24 MiB per stream (--exec-capture-max, default 16)."""
+    from conftest import Agent
+    d = tmp_path / "ours24"
+    d.mkdir()
+    a = Agent(d, args=["--exec-capture-max", "24"])
+    c = Qga(a.sock_path)
+    yield c
+    c.close()
+    assert a.stop() in (0, -15)
+
+
+def test_output_larger_than_a_reply_is_read_in_pages_under_10mib(ours_24mib, theirs, tmp_path):
+    """20 MiB of output: qemu-ga answers with one 16 MiB line of a truncated capture, which
+    libvirt refuses (10 MiB limit). phoenix-ga's last reply (qemu-ga's way) carries a first
+    page, marked truncated; with offsets a host reads all of it, every reply under 10 MiB."""
+    ours = ours_24mib
+    size = 20 * 1024 * 1024
     big = tmp_path / "big"
     big.write_bytes(os.urandom(size))
     args = {"path": "sh", "arg": ["-c", "cat %s; md5sum < %s >&2" % (big, big)], "capture-output": True}
     pid = theirs.ok("guest-exec", args)["pid"]
-    theirs.wait_exited(pid)
+    st = theirs.wait_exited(pid)
     assert theirs.longest_reply > 10 * 1024 * 1024
+    # and the command's last 4 MiB are gone, reported (7.2.22) as truncated
+    assert len(unb64(st["out-data"])) == 16 * 1024 * 1024 and st["out-truncated"] is True
 
     st = run(ours, **args)
     assert st["out-truncated"] is True and len(unb64(st["out-data"])) < size

@@ -1,7 +1,8 @@
 /* The real PhxAgent on a unix socket, with a fake freeze backend whose FIFREEZE blocks until
  * the test lets it go: every way to thaw (a host's fs-unfreeze, D-Bus Thaw(), shutdown)
  * while a freeze is in progress waits for it and then thaws, a host's retried fs-freeze is
- * refused, and the gate closes as soon as a freeze is taken. The D-Bus side runs on a private
+ * refused, and the gate closes as soon as a freeze is taken; qemu-ga's freeze faces share that
+ * one state with Phoenix and D-Bus, both ways. The D-Bus side runs on a private
  * dbus-daemon (GTestDBus), never the machine's. */
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -329,6 +330,204 @@ test_dbus_thaw_waits_for_freeze (Fixture *fx, gconstpointer data)
         g_assert_cmpstr (fx->fake.events->str, ==, "F/a F/b T/b T/a ");
 }
 
+
+/* The next reply, which must be qemu-ga's to the request with this id: its `return`
+ * (owned by the returned node's tree) or, when want_error, its error object. */
+static JsonNode *
+qga_reply (Fixture *fx, const char *id, gboolean want_error)
+{
+        g_autoptr(JsonNode) node = host_reply (fx);
+        JsonObject *obj = json_node_get_object (node);
+        JsonNode *member;
+
+        g_assert_cmpstr (json_object_get_string_member (obj, "id"), ==, id);
+        g_assert_false (json_object_has_member (obj, "tag"));
+        member = json_object_get_member (obj, want_error ? "error" : "return");
+        if (member == NULL)
+                g_error ("qemu-ga reply %s: expected %s", id, want_error ? "an error" : "success");
+        return json_node_copy (member);
+}
+
+static void
+assert_qga_int (Fixture *fx, const char *id, gint64 value)
+{
+        g_autoptr(JsonNode) ret = qga_reply (fx, id, FALSE);
+
+        g_assert_cmpint (json_node_get_int (ret), ==, value);
+}
+
+static void
+assert_qga_string (Fixture *fx, const char *id, const char *value)
+{
+        g_autoptr(JsonNode) ret = qga_reply (fx, id, FALSE);
+
+        g_assert_cmpstr (json_node_get_string (ret), ==, value);
+}
+
+static void
+assert_qga_error (Fixture *fx, const char *id, const char *klass, const char *desc)
+{
+        g_autoptr(JsonNode) err = qga_reply (fx, id, TRUE);
+        JsonObject *obj = json_node_get_object (err);
+
+        g_assert_cmpstr (json_object_get_string_member (obj, "class"), ==, klass);
+        g_assert_cmpstr (json_object_get_string_member (obj, "desc"), ==, desc);
+}
+
+static gboolean
+phoenix_frozen (Fixture *fx)
+{
+        g_autoptr(JsonNode) node = NULL;
+
+        host_send (fx, "{\"execute\":\"get-freeze-status\",\"tag\":\"st\"}\n");
+        node = host_reply (fx);
+        g_assert_cmpstr (json_object_get_string_member (json_node_get_object (node), "tag"), ==, "st");
+        return json_object_get_boolean_member (json_node_get_object (node), "return");
+}
+
+/* Frozen through qemu-ga's face: Phoenix sees it and its fs-freeze is refused; qemu-ga's
+ * own second freeze and a disk command are refused in qemu-ga's words and class; a Phoenix
+ * fs-unfreeze thaws what the qemu-ga face froze, and qemu-ga's status follows. */
+static void
+test_qga_freeze_phoenix_thaw (Fixture *fx, gconstpointer data)
+{
+        fake_release (&fx->fake);
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":\"f\"}\n");
+        assert_qga_int (fx, "f", 2);
+        g_assert_true (agent_frozen (fx));
+        g_assert_true (phoenix_frozen (fx));
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-status\",\"id\":\"s\"}\n");
+        assert_qga_string (fx, "s", "frozen");
+        host_send (fx, "{\"execute\":\"fs-freeze\",\"tag\":\"f2\"}\n");
+        assert_reply (fx, "f2", FALSE);
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":\"f3\"}\n");
+        assert_qga_error (fx, "f3", "CommandNotFound",
+                          "Command guest-fsfreeze-freeze has been disabled: the agent is in frozen state");
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[\"/a\"]},"
+                       "\"id\":\"f4\"}\n");
+        assert_qga_error (fx, "f4", "CommandNotFound",
+                          "Command guest-fsfreeze-freeze-list has been disabled: the agent is in frozen state");
+        host_send (fx, "{\"execute\":\"guest-ping\",\"id\":\"p\"}\n");
+        json_node_unref (qga_reply (fx, "p", FALSE));
+        host_send (fx, "{\"execute\":\"fs-unfreeze\",\"tag\":\"u\"}\n");
+        assert_reply (fx, "u", TRUE);
+        g_assert_false (agent_frozen (fx));
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-status\",\"id\":\"s2\"}\n");
+        assert_qga_string (fx, "s2", "thawed");
+        g_assert_cmpuint (fake_frozen_count (&fx->fake), ==, 0);
+        g_assert_cmpstr (fx->fake.events->str, ==, "F/a F/b T/b T/a ");
+}
+
+/* Frozen through Phoenix: qemu-ga's face says "frozen", its own freeze is refused, and its
+ * thaw thaws and counts; a second thaw, with nothing frozen, answers 0 (as qemu-ga). */
+static void
+test_phoenix_freeze_qga_thaw (Fixture *fx, gconstpointer data)
+{
+        fake_release (&fx->fake);
+        host_send (fx, "{\"execute\":\"fs-freeze\",\"tag\":\"f\"}\n");
+        assert_reply (fx, "f", TRUE);
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-status\",\"id\":\"s\"}\n");
+        assert_qga_string (fx, "s", "frozen");
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":\"f2\"}\n");
+        assert_qga_error (fx, "f2", "CommandNotFound",
+                          "Command guest-fsfreeze-freeze has been disabled: the agent is in frozen state");
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":\"t\"}\n");
+        assert_qga_int (fx, "t", 2);
+        g_assert_false (agent_frozen (fx));
+        g_assert_false (phoenix_frozen (fx));
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":\"t2\"}\n");
+        assert_qga_int (fx, "t2", 0);
+        g_assert_cmpstr (fx->fake.events->str, ==, "F/a F/b T/b T/a ");
+}
+
+/* A qemu-ga freeze that is still running when a qemu-ga thaw arrives: the thaw waits in the
+ * freeze lane and then thaws both; the freeze is answered first. */
+static void
+test_qga_thaw_waits_for_qga_freeze (Fixture *fx, gconstpointer data)
+{
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":\"f\"}\n");
+        WAIT_FOR (fake_entered (&fx->fake));
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":\"f2\"}\n"
+                       "{\"execute\":\"guest-fsfreeze-status\",\"id\":\"s\"}\n"
+                       "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":\"t\"}\n");
+        /* the replies come in request order (as qemu-ga's), but what they report was decided
+         * as each ran: f2 refused by the gate closed since the first freeze's admission, s
+         * "thawed" read while FIFREEZE was still running */
+        fake_release (&fx->fake);
+        assert_qga_int (fx, "f", 2);
+        assert_qga_error (fx, "f2", "CommandNotFound",
+                          "Command guest-fsfreeze-freeze has been disabled: the agent is in frozen state");
+        assert_qga_string (fx, "s", "thawed");
+        assert_qga_int (fx, "t", 2);
+        g_assert_cmpuint (fake_frozen_count (&fx->fake), ==, 0);
+        g_assert_cmpstr (fx->fake.events->str, ==, "F/a F/b T/b T/a ");
+}
+
+/* freeze-list: exact mountpoints, unknown ones ignored (as qemu-ga 7.2); a list that names
+ * nothing freezable freezes nothing and leaves the agent thawed (as qemu-ga); bad types are
+ * refused in qemu-ga's words before anything runs. */
+static void
+test_qga_freeze_list (Fixture *fx, gconstpointer data)
+{
+        fake_release (&fx->fake);
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[\"/nope\",\"/b\","
+                       "\"/b/\"]},\"id\":\"f\"}\n");
+        assert_qga_int (fx, "f", 1);
+        g_assert_true (phoenix_frozen (fx));
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":\"t\"}\n");
+        assert_qga_int (fx, "t", 1);
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[\"/nope\"]},"
+                       "\"id\":\"n\"}\n");
+        assert_qga_int (fx, "n", 0);
+        g_assert_false (agent_frozen (fx));
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-status\",\"id\":\"s\"}\n");
+        assert_qga_string (fx, "s", "thawed");
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"id\":\"all\"}\n");
+        assert_qga_int (fx, "all", 2);
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-thaw\",\"id\":\"t2\"}\n");
+        assert_qga_int (fx, "t2", 2);
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":\"/a\"},"
+                       "\"id\":\"e1\"}\n");
+        assert_qga_error (fx, "e1", "GenericError", "Invalid parameter type for 'mountpoints', expected: array");
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":[\"/a\",1]},"
+                       "\"id\":\"e2\"}\n");
+        assert_qga_error (fx, "e2", "GenericError", "Invalid parameter type for 'mountpoints[1]', expected: string");
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze-list\",\"arguments\":{\"mountpoints\":null},"
+                       "\"id\":\"e4\"}\n");
+        assert_qga_error (fx, "e4", "GenericError", "Invalid parameter type for 'mountpoints', expected: array");
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze\",\"arguments\":{\"mountpoints\":[]},\"id\":\"e3\"}\n");
+        assert_qga_error (fx, "e3", "GenericError", "Parameter 'mountpoints' is unexpected");
+        g_assert_false (agent_frozen (fx));
+        g_assert_cmpstr (fx->fake.events->str, ==, "F/b T/b F/a F/b T/b T/a ");
+}
+
+/* Frozen through qemu-ga's face, thawed through D-Bus Thaw(): qemu-ga's status follows. */
+static void
+test_qga_freeze_dbus_thaw (Fixture *fx, gconstpointer data)
+{
+        g_autoptr(GDBusConnection) system = NULL;
+        g_autoptr(GDBusProxy) proxy = NULL;
+        g_autoptr(GVariant) ret = NULL;
+        g_autoptr(GVariant) frozen = NULL;
+        g_autoptr(GError) error = NULL;
+
+        system = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, &error);
+        g_assert_no_error (error);
+        proxy = g_dbus_proxy_new_sync (system, G_DBUS_PROXY_FLAGS_NONE, NULL, PHX_DBUS_NAME,
+                                       PHX_DBUS_PATH, "org.phoenixga.GuestAgent1", NULL, &error);
+        g_assert_no_error (error);
+        WAIT_FOR (g_dbus_proxy_get_name_owner (proxy) != NULL);
+        fake_release (&fx->fake);
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-freeze\",\"id\":\"f\"}\n");
+        assert_qga_int (fx, "f", 2);
+        g_dbus_proxy_call (proxy, "Thaw", NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, on_thaw_reply, &ret);
+        WAIT_FOR (ret != NULL);
+        g_assert_false (agent_frozen (fx));
+        host_send (fx, "{\"execute\":\"guest-fsfreeze-status\",\"id\":\"s\"}\n");
+        assert_qga_string (fx, "s", "thawed");
+        g_assert_cmpstr (fx->fake.events->str, ==, "F/a F/b T/b T/a ");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -348,6 +547,16 @@ main (int argc, char **argv)
                     test_shutdown_waits_and_thaws, fixture_tear_down);
         g_test_add ("/agent/dbus-thaw-waits-for-freeze", Fixture, "dbus", fixture_set_up,
                     test_dbus_thaw_waits_for_freeze, fixture_tear_down);
+        g_test_add ("/agent/qga-freeze-phoenix-thaw", Fixture, NULL, fixture_set_up, test_qga_freeze_phoenix_thaw,
+                    fixture_tear_down);
+        g_test_add ("/agent/phoenix-freeze-qga-thaw", Fixture, NULL, fixture_set_up, test_phoenix_freeze_qga_thaw,
+                    fixture_tear_down);
+        g_test_add ("/agent/qga-thaw-waits-for-qga-freeze", Fixture, NULL, fixture_set_up,
+                    test_qga_thaw_waits_for_qga_freeze, fixture_tear_down);
+        g_test_add ("/agent/qga-freeze-list", Fixture, NULL, fixture_set_up, test_qga_freeze_list,
+                    fixture_tear_down);
+        g_test_add ("/agent/qga-freeze-dbus-thaw", Fixture, "dbus", fixture_set_up, test_qga_freeze_dbus_thaw,
+                    fixture_tear_down);
         ret = g_test_run ();
         g_test_dbus_down (bus);
         return ret;

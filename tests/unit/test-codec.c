@@ -6,6 +6,8 @@
 #include "phx-json.h"
 #include "phx-limits.h"
 #include "phx-protocol.h"
+#include "phx-qga.h"
+#include "phx-registry.h"
 
 static char *
 roundtrip (const char *text)
@@ -369,6 +371,52 @@ test_error_first_wins (void)
         phx_error_set_errno (NULL, EINVAL, "ignored");
 }
 
+/* A port restricted to one dialect: the other's requests are refused in their own dialect
+ * (the error says so), before any argument is read; its own run as before. */
+static void
+test_port_dialects (void)
+{
+        g_autoptr(PhxRegistry) registry = phx_registry_new ();
+        const struct {
+                const char *setting;
+                const char *line;
+                gboolean ok;
+                PhxDialect dialect;
+                const char *message;
+        } cases[] = {
+                { "both", "{\"execute\":\"guest-ping\"}", TRUE, PHX_DIALECT_QGA, NULL },
+                { "both", "{\"execute\":\"ping\"}", TRUE, PHX_DIALECT_PHOENIX, NULL },
+                { "phoenix", "{\"execute\":\"ping\"}", TRUE, PHX_DIALECT_PHOENIX, NULL },
+                { "phoenix", "{\"execute\":\"guest-sync\",\"arguments\":{\"id\":\"x\"},\"id\":1}", FALSE,
+                  PHX_DIALECT_QGA, "Command guest-sync has been disabled: this port serves only the Phoenix dialect" },
+                { "phoenix", "{\"execute\":\"guest-nope\"}", FALSE, PHX_DIALECT_QGA,
+                  "The command guest-nope has not been found" },
+                { "qemu-ga", "{\"execute\":\"guest-ping\"}", TRUE, PHX_DIALECT_QGA, NULL },
+                { "qemu-ga", "{\"execute\":\"file-read\",\"arguments\":{\"handle_id\":\"x\"},\"tag\":\"t\"}", FALSE,
+                  PHX_DIALECT_PHOENIX, "Command file-read is disabled: this port serves only the qemu-ga dialect" },
+                { "qemu-ga", "{\"execute\":\"nope\"}", FALSE, PHX_DIALECT_PHOENIX, "Unknown command: nope" },
+        };
+        guint dialects;
+
+        g_assert_false (phx_dialects_from_string ("qemu", &dialects));
+        g_assert_false (phx_dialects_from_string ("", &dialects));
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                PhxPrepared p = { 0 };
+                g_autoptr(GError) error = NULL;
+                gboolean ok;
+
+                g_assert_true (phx_dialects_from_string (cases[i].setting, &dialects));
+                g_assert_cmpstr (phx_dialects_to_string (dialects), ==, cases[i].setting);
+                phx_registry_set_dialects (registry, dialects);
+                ok = phx_registry_prepare (registry, cases[i].line, strlen (cases[i].line), &p, &error);
+                g_assert_cmpint (ok, ==, cases[i].ok);
+                g_assert_cmpint (p.dialect, ==, cases[i].dialect);
+                if (!ok)
+                        g_assert_cmpstr (error->message, ==, cases[i].message);
+                phx_prepared_clear (&p);
+        }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -383,6 +431,7 @@ main (int argc, char **argv)
         g_test_add_func ("/protocol/envelope-errors", test_envelope_errors);
         g_test_add_func ("/protocol/envelope-fast-path", test_envelope_fast_path);
         g_test_add_func ("/protocol/reply-encoding", test_reply_encoding);
+        g_test_add_func ("/protocol/port-dialects", test_port_dialects);
         g_test_add_func ("/error/mapping", test_error_mapping);
         g_test_add_func ("/error/first-wins", test_error_first_wins);
         return g_test_run ();

@@ -201,6 +201,28 @@ test_candidates_cycle (void)
         assert_order (c, want);
 }
 
+/* qemu-ga's freeze-list: exact mountpoint strings; a listed bind mount is frozen through its
+ * own path even when the filesystem's first mount is not listed; unknown and non-canonical
+ * paths match nothing; a filesystem listed twice (two of its mounts) is frozen once. */
+static void
+test_candidates_only (void)
+{
+        const char *mountinfo =
+                "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
+                "24 22 254:2 / /data rw master:3 - xfs /dev/vdb rw\n"
+                "25 22 254:2 /sub /bind rw - xfs /dev/vdb rw\n"
+                "26 22 7:0 / /mnt/loop rw - ext4 /dev/loop0 rw\n"
+                "35 22 254:1 / /mnt/again rw - ext4 /dev/vda1 rw\n";
+        const char *const only[] = { "/bind", "/mnt/loop/", "/nope", "/", "/mnt/again", NULL };
+        const char *const want[] = { "/bind", "/", NULL };
+        const char *const none[] = { NULL };
+        g_autoptr(GPtrArray) c = phx_freeze_candidates_only (mountinfo, &fake_ops, only);
+        g_autoptr(GPtrArray) empty = phx_freeze_candidates_only (mountinfo, &fake_ops, none);
+
+        assert_order (c, want);
+        g_assert_cmpuint (empty->len, ==, 0);
+}
+
 static void
 test_path_on_mounts (void)
 {
@@ -619,6 +641,7 @@ main (int argc, char **argv)
         g_test_add_func ("/freeze/candidates", test_candidates);
         g_test_add_func ("/freeze/candidates-follow-the-stack", test_candidates_follow_the_stack);
         g_test_add_func ("/freeze/candidates-cycle", test_candidates_cycle);
+        g_test_add_func ("/freeze/candidates-only", test_candidates_only);
         g_test_add_func ("/freeze/path-on-mounts", test_path_on_mounts);
         g_test_add_func ("/freeze/all-or-nothing", test_freeze_all_or_nothing);
         g_test_add_func ("/freeze/skips-unsupported-and-busy", test_freeze_skips_unsupported_and_busy);

@@ -2,11 +2,15 @@
  * every kind of value json-glib writes as valid JSON, valid JSON where it does not, and the
  * payload and error forms of the envelope. */
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
+#include <string.h>
 
 #include "phx-error.h"
+#include "phx-invocation.h"
 #include "phx-json.h"
 #include "phx-protocol.h"
+#include "phx-qga.h"
 
 /* What the encoder wrote before it was written by hand: json-glib's generator over the
  * envelope object. */
@@ -61,8 +65,7 @@ test_like_json_glib (void)
         const char *values[] = {
                 "null", "true", "false", "0", "-1", "9223372036854775807", "-9223372036854775808",
                 "\"\"", "\"0.1.0\"", "\"a\\\"b\\\\c/d\"", "\"\\b\\f\\n\\r\\t\\u0001\\u001e\\u007f\"",
-                "\"é€😀\\u2028\\u0080\"", "0.1", "-2.5", "1.5e-10", "100.0", "1e16", "0.0", "-0.0",
-                "1.7976931348623157e308", "[]", "{}", "[1,[2,[3,{}]],null]",
+                "\"é€😀\\u2028\\u0080\"", "-2.5", "100.0", "0.0", "-0.0", "0.5", "[]", "{}", "[1,[2,[3,{}]],null]",
                 "{\"b\":1,\"a\":{\"z\":[true,false],\"y\":\"x\"},\"c\":null}",
                 "{\"k\":1,\"k\":2,\"j\":3}", "{\"a\\\"b\\n\":\"\\u0002\"}",
         };
@@ -122,6 +125,118 @@ test_valid_where_json_glib_is_not (void)
 
                 g_assert_cmpstr (got, ==, "{\"return\":\"\\u001f\",\"tag\":\"\\u001f\"}\n");
         }
+}
+
+static char *
+encoded_double (double v)
+{
+        g_autoptr(JsonNode) node = json_node_init_double (json_node_alloc (), v);
+        g_autofree char *reply = encoded (node, "");
+
+        g_assert_true (g_str_has_prefix (reply, "{\"return\":"));
+        g_assert_true (g_str_has_suffix (reply, ",\"tag\":\"\"}\n"));
+        return g_strndup (reply + 10, strlen (reply) - 10 - strlen (",\"tag\":\"\"}\n"));
+}
+
+/* Significant digits of a number's text: its mantissa from the first to the last non-zero
+ * digit ("-997539391795200" has 13). */
+static guint
+significant_digits (const char *text)
+{
+        guint n = 0, upto_last_nonzero = 0;
+        gboolean leading = TRUE;
+
+        for (const char *p = text; *p != '\0' && *p != 'e'; p++) {
+                if (!g_ascii_isdigit (*p) || (leading && *p == '0'))
+                        continue;
+                leading = FALSE;
+                n++;
+                if (*p != '0')
+                        upto_last_nonzero = n;
+        }
+        return MAX (upto_last_nonzero, 1);
+}
+
+/* Doubles are the shortest text that reads back to the same value (json-glib writes
+ * "%.17g": sysinfo's load 0.51 went out as 0.51000000000000001). */
+static void
+test_shortest_double (void)
+{
+        const struct {
+                double v;
+                const char *want;
+        } cases[] = {
+                { 0.51, "0.51" },       { 0.1, "0.1" },
+                { 0.3, "0.3" },         { 0.1 + 0.2, "0.30000000000000004" },
+                { -2.5, "-2.5" },       { 1.5e-10, "1.5e-10" },
+                { 100.0, "100.0" },     { 0.0, "0.0" },
+                { -0.0, "-0.0" },       { 1e16, "1e+16" },
+                { 1e21, "1e+21" },      { 123456789012345680.0, "1.2345678901234568e+17" },
+                { 1.7976931348623157e308, "1.7976931348623157e+308" },
+                { 2.2250738585072014e-308, "2.2250738585072014e-308" }, /* DBL_MIN */
+                { 5e-324, "5e-324" },   /* the smallest subnormal: one digit, not 4.94065645841247e-324 */
+                { 1e-320, "1e-320" },   { 2.0 / 3.0, "0.6666666666666666" },
+                { 1.0 / 3.0, "0.3333333333333333" }, { 9007199254740993.0, "9007199254740992.0" },
+                { 4.35, "4.35" },       { 1e23, "1e+23" },
+        };
+
+        for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+                g_autofree char *got = encoded_double (cases[i].v);
+
+                g_assert_cmpstr (got, ==, cases[i].want);
+        }
+        /* random bit patterns: each reads back exactly, with its sign, and one digit fewer
+         * (rounded to nearest) would not */
+        for (guint i = 0; i < 200000; i++) {
+                guint64 bits = ((guint64) g_test_rand_int () << 32) | (guint32) g_test_rand_int ();
+                double v;
+                g_autofree char *got = NULL;
+                guint digits;
+
+                memcpy (&v, &bits, sizeof v);
+                if (!isfinite (v))
+                        continue;
+                got = encoded_double (v);
+                g_assert_true (memcmp (&v, &(double) { g_ascii_strtod (got, NULL) }, sizeof v) == 0);
+                digits = significant_digits (got);
+                if (digits > 1) {
+                        char fmt[8], shorter[G_ASCII_DTOSTR_BUF_SIZE];
+
+                        g_snprintf (fmt, sizeof fmt, "%%.%ug", digits - 1);
+                        g_ascii_formatd (shorter, sizeof shorter, fmt, v);
+                        g_assert_true (g_ascii_strtod (shorter, NULL) != v);
+                }
+        }
+}
+
+/* No locale: under one whose decimal point is a comma (ru_RU, built here with localedef
+ * into a directory of the test's own) the text is the same. */
+static void
+test_double_locale (void)
+{
+        g_autofree char *dir = g_dir_make_tmp ("phx-locale-XXXXXX", NULL);
+        g_autofree char *target = g_build_filename (dir, "ru_RU.UTF-8", NULL);
+        const char *argv[] = { "localedef", "-i", "ru_RU", "-f", "UTF-8", target, NULL };
+        g_autofree char *before = g_strdup (setlocale (LC_NUMERIC, NULL));
+        g_autofree char *got = NULL;
+        g_autofree char *tiny = NULL;
+        g_autofree char *rm = NULL;
+        int status = -1;
+
+        g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                     NULL, NULL, NULL, NULL, &status, NULL));
+        g_assert_true (g_spawn_check_wait_status (status, NULL));
+        g_setenv ("LOCPATH", dir, TRUE);
+        g_assert_nonnull (setlocale (LC_NUMERIC, "ru_RU.UTF-8"));
+        g_assert_cmpstr (localeconv ()->decimal_point, ==, ",");
+        got = encoded_double (0.51);
+        tiny = encoded_double (-1.5e-10);
+        setlocale (LC_NUMERIC, before);
+        g_unsetenv ("LOCPATH");
+        rm = g_strdup_printf ("rm -rf '%s'", dir);
+        g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+        g_assert_cmpstr (got, ==, "0.51");
+        g_assert_cmpstr (tiny, ==, "-1.5e-10");
 }
 
 static char *
@@ -187,13 +302,59 @@ test_error (void)
                                         "\"code\":-1},\"tag\":\"\"}\n"));
 }
 
+/* qemu-ga's success-response: false — a success is no bytes at all, an error is answered. */
+static void
+test_qga_no_success_reply (void)
+{
+        PhxEntry silent = { .dialect = PHX_DIALECT_QGA, .name = "guest-x", .flags = PHX_FACE_NO_SUCCESS_REPLY };
+        PhxEntry plain = { .dialect = PHX_DIALECT_QGA, .name = "guest-y" };
+        PhxInvocation *inv;
+        gsize len;
+        const char *data;
+
+        inv = phx_invocation_new (NULL, NULL);
+        inv->prepared.dialect = PHX_DIALECT_QGA;
+        inv->prepared.entry = &silent;
+        inv->prepared.id = json_node_init_int (json_node_alloc (), 3);
+        inv->result = json_node_init_object (json_node_alloc (), json_object_new ());
+        phx_invocation_encode (inv);
+        g_assert_nonnull (inv->reply);
+        g_assert_cmpuint (inv->reply->len, ==, 0);
+        g_assert_cmpuint (phx_invocation_reply_size (inv), ==, 0);
+        phx_invocation_free (inv);
+
+        inv = phx_invocation_new (NULL, NULL);
+        inv->prepared.dialect = PHX_DIALECT_QGA;
+        inv->prepared.entry = &silent;
+        inv->prepared.id = json_node_init_int (json_node_alloc (), 4);
+        phx_error_set (&inv->error, EOPNOTSUPP, "no");
+        phx_invocation_encode (inv);
+        g_assert_cmpuint (inv->reply->len, ==, 1);
+        data = g_bytes_get_data (inv->reply->pdata[0], &len);
+        g_assert_cmpmem (data, len, "{\"error\":{\"class\":\"GenericError\",\"desc\":\"no\"},\"id\":4}\n", 54);
+        phx_invocation_free (inv);
+
+        /* without the flag, {} as usual */
+        inv = phx_invocation_new (NULL, NULL);
+        inv->prepared.dialect = PHX_DIALECT_QGA;
+        inv->prepared.entry = &plain;
+        phx_invocation_encode (inv);
+        g_assert_cmpuint (inv->reply->len, ==, 1);
+        data = g_bytes_get_data (inv->reply->pdata[0], &len);
+        g_assert_cmpmem (data, len, "{\"return\":{}}\n", 14);
+        phx_invocation_free (inv);
+}
+
 int
 main (int argc, char **argv)
 {
         g_test_init (&argc, &argv, NULL);
         g_test_add_func ("/reply/like-json-glib", test_like_json_glib);
         g_test_add_func ("/reply/valid-where-json-glib-is-not", test_valid_where_json_glib_is_not);
+        g_test_add_func ("/reply/shortest-double", test_shortest_double);
+        g_test_add_func ("/reply/double-locale", test_double_locale);
         g_test_add_func ("/reply/payload", test_payload);
+        g_test_add_func ("/reply/qga-no-success-reply", test_qga_no_success_reply);
         g_test_add_func ("/reply/error", test_error);
         return g_test_run ();
 }

@@ -3,6 +3,10 @@
 # initramfs with the agent, its shared libraries, the modules for virtio, ext4, loop and
 # device-mapper, dmsetup and mkfs.ext4 (for stacked-device freeze tests), and an ext4 data disk. Usage: build-guest.sh OUTDIR AGENT_BINARY
 # The kernel .deb is cached in OUTDIR/cache; everything else is rebuilt each time (~2 s).
+# An AGENT_BINARY named qemu-ga (Debian's /usr/sbin/qemu-ga) goes in as /bin/qemu-ga, for a
+# guest booted with phx.agent=qemu-ga (guest-init.sh); any other is /bin/phoenix-ga.
+# PHX_GUEST_OVERLAY=DIR: files copied over the initramfs root (a guest's /etc, say).
+# Modules that are copied but loaded only when asked (phx.modules=): virtio_net and its deps.
 set -eu
 OUT=$1
 AGENT=$2
@@ -39,6 +43,11 @@ for m in $MODULES; do
         cp "$f" "$R/lib/modules/"
 done
 echo "$MODULES" >"$R/lib/modules/order"
+for m in failover net_failover virtio_net; do
+        f=$(find "$OUT/kernel/lib/modules/$kver" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)
+        [ -n "$f" ] || { echo "module $m not found in $deb" >&2; exit 1; }
+        cp "$f" "$R/lib/modules/"
+done
 # vsock through the loopback transport: a client in the guest reaches the agent at CID 1
 # (tests/vm/test_vm_vsock.py; this host has no vhost-vsock). Loaded after the others.
 for m in vsock vmw_vsock_virtio_transport_common vsock_loopback; do
@@ -56,9 +65,15 @@ install_with_libs() { # program name-in-guest
                 cp -L "$lib" "$R$lib"
         done
 }
-install_with_libs "$AGENT" phoenix-ga
+if [ "$(basename "$AGENT")" = qemu-ga ]; then
+        install_with_libs "$AGENT" qemu-ga
+else
+        install_with_libs "$AGENT" phoenix-ga
+fi
 # the client, built next to the agent, talks to it over vsock from inside the guest
-install_with_libs "$(dirname "$AGENT")/phoenix-ga-client" phoenix-ga-client
+if [ -x "$(dirname "$AGENT")/phoenix-ga-client" ]; then
+        install_with_libs "$(dirname "$AGENT")/phoenix-ga-client" phoenix-ga-client
+fi
 # udevadm and our rule only: the rule's test runs `udevadm test` on the real port
 install_with_libs /usr/bin/udevadm udevadm
 # a device-mapper stack to freeze (tests/vm/test_vm_freeze_dm.py); busybox has losetup
@@ -74,6 +89,9 @@ cp "$HERE/../../data/60-phoenix-ga.rules" "$R/etc/udev/rules.d/"
 cp "$HERE/guest-init.sh" "$R/init"
 cp "$HERE/guest-hook.sh" "$R/bin/freeze-hook"
 chmod 755 "$R/init" "$R/bin/freeze-hook"
+if [ -n "${PHX_GUEST_OVERLAY-}" ]; then
+        cp -a "$PHX_GUEST_OVERLAY/." "$R/"
+fi
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1 >"$OUT/initramfs.gz")
 
 rm -f "$OUT/data.img"

@@ -112,6 +112,7 @@ class Guest:
         out = subprocess.run(["sh", str(ROOT / "tests" / "vm" / "build-guest.sh"), str(workdir), AGENT],
                              check=True, capture_output=True, text=True).stdout.split()
         kernel, initrd, disk = out[-3:]
+        self.disk = disk
         self.ga_path = str(workdir / "ga.sock")
         self.ctl_path = str(workdir / "ctl.sock")
         self.qmp_path = str(workdir / "qmp.sock")
