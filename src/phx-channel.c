@@ -120,16 +120,30 @@ set_host_connected (PhxChannel *self, gboolean connected)
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_HOST_CONNECTED]);
 }
 
+/* What an epoll event says it is about: the descriptor, and for a client its connection's id.
+ * A descriptor closed while a batch of events is handled may be reused at once by a client
+ * accepted in the same batch; the id tells the newcomer from the stale events of the one
+ * that went (a stale hang-up once closed the new client). */
+#define EPOLL_KEY(fd, id) (((guint64) (id) << 32) | (guint32) (fd))
+#define EPOLL_KEY_FD(key) ((int) ((key) & 0xffffffffu))
+#define EPOLL_KEY_ID(key) ((guint) ((key) >> 32))
+
 static gboolean
-epoll_add (PhxChannel *self, int fd, guint32 events, GError **error)
+epoll_add_key (PhxChannel *self, int fd, guint32 events, guint64 key, GError **error)
 {
-        struct epoll_event ev = { .events = events, .data.fd = fd };
+        struct epoll_event ev = { .events = events, .data.u64 = key };
 
         if (epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 phx_error_set_errno (error, errno, "epoll_ctl %s", self->path);
                 return FALSE;
         }
         return TRUE;
+}
+
+static gboolean
+epoll_add (PhxChannel *self, int fd, guint32 events, GError **error)
+{
+        return epoll_add_key (self, fd, events, EPOLL_KEY (fd, 0), error);
 }
 
 static void
@@ -167,7 +181,8 @@ on_client_blocked (PhxConnection *conn, gboolean blocked, gpointer user_data)
 {
         PhxChannel *self = user_data;
         int fd = phx_connection_get_fd (conn);
-        struct epoll_event ev = { .events = CLIENT_EVENTS | (blocked ? EPOLLOUT : 0), .data.fd = fd };
+        struct epoll_event ev = { .events = CLIENT_EVENTS | (blocked ? EPOLLOUT : 0),
+                                  .data.u64 = EPOLL_KEY (fd, phx_connection_get_id (conn)) };
 
         /* a modified watch reports readiness that is already there: no wake-up is lost */
         if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
@@ -307,7 +322,7 @@ accept_client (PhxChannel *self)
                 return TRUE;
         }
         conn = phx_connection_new (fd, TRUE, self->request_max, self->budget);
-        if (!epoll_add (self, fd, CLIENT_EVENTS, NULL)) {
+        if (!epoll_add_key (self, fd, CLIENT_EVENTS, EPOLL_KEY (fd, phx_connection_get_id (conn)), NULL)) {
                 phx_connection_close (conn);
                 return TRUE;
         }
@@ -431,11 +446,12 @@ on_port_event (PhxChannel *self, guint32 ev)
 }
 
 static PhxConnection *
-find_client (PhxChannel *self, int fd)
+find_client (PhxChannel *self, guint64 key)
 {
-        for (guint i = 0; i < self->clients->len; i++) {
+        for (guint i = 0; EPOLL_KEY_ID (key) != 0 && i < self->clients->len; i++) {
                 PhxConnection *conn = g_ptr_array_index (self->clients, i);
-                if (phx_connection_get_fd (conn) == fd)
+                if (phx_connection_get_fd (conn) == EPOLL_KEY_FD (key) &&
+                    phx_connection_get_id (conn) == EPOLL_KEY_ID (key))
                         return conn;
         }
         return NULL;
@@ -452,11 +468,11 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                 /* The way out writes what is left itself (linger) and reads nothing more; a
                  * client that hangs up is still let go. */
                 for (int i = 0; i < n; i++) {
-                        PhxConnection *conn = find_client (self, events[i].data.fd);
+                        PhxConnection *conn = find_client (self, events[i].data.u64);
                         guint64 expirations;
 
                         /* level-triggered: read, or it wakes the loop until exit */
-                        if (events[i].data.fd == self->timer_fd && self->timer_fd >= 0 &&
+                        if (events[i].data.u64 == EPOLL_KEY (self->timer_fd, 0) && self->timer_fd >= 0 &&
                             read (self->timer_fd, &expirations, sizeof expirations) < 0)
                                 continue;
 
@@ -466,13 +482,18 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                 return G_SOURCE_CONTINUE;
         }
         for (int i = 0; i < n; i++) {
-                int fd = events[i].data.fd;
+                guint64 key = events[i].data.u64;
+                int fd = EPOLL_KEY_ID (key) == 0 ? EPOLL_KEY_FD (key) : -2; /* a client's: below */
                 guint32 ev = events[i].events;
                 PhxConnection *conn;
 
                 if (phx_debug_enabled ())
-                        g_debug ("epoll: fd %d events 0x%x", fd, ev);
-                if (fd == self->timer_fd) {
+                        g_debug ("epoll: fd %d (connection %u) events 0x%x", EPOLL_KEY_FD (key), EPOLL_KEY_ID (key),
+                                 ev);
+                if (fd == -2) {
+                        if ((conn = find_client (self, key)) != NULL)
+                                on_client_event (self, conn, ev);
+                } else if (fd == self->timer_fd) {
                         on_timer (self);
                 } else if (fd == self->listen_fd) {
                         /* a burst is taken in one go, but never unbounded (level-triggered:
@@ -482,8 +503,6 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                 }
                 else if (fd == self->port_fd)
                         on_port_event (self, ev);
-                else if ((conn = find_client (self, fd)) != NULL)
-                        on_client_event (self, conn, ev);
         }
         return G_SOURCE_CONTINUE;
 }

@@ -67,6 +67,13 @@ phx_connection_get_fd (PhxConnection *self)
         return self->fd;
 }
 
+/* Unique in the process (never reused, unlike the descriptor). */
+guint
+phx_connection_get_id (PhxConnection *self)
+{
+        return self->id;
+}
+
 gboolean
 phx_connection_is_closed (PhxConnection *self)
 {

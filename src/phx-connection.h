@@ -20,6 +20,7 @@ G_DECLARE_FINAL_TYPE (PhxConnection, phx_connection, PHX, CONNECTION, GObject)
 
 PhxConnection *phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budget);
 int phx_connection_get_fd (PhxConnection *self);
+guint phx_connection_get_id (PhxConnection *self);
 gboolean phx_connection_is_closed (PhxConnection *self);
 PhxReadStatus phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got);
 void phx_connection_peer_hung_up (PhxConnection *self);
