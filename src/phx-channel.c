@@ -1,7 +1,9 @@
-/* phx-channel.c — owns the port: opening it (a virtio-serial or serial device, or a
- * listening unix socket), watching it, and telling hosts apart. Each host gets a
- * PhxConnection, announced with the "connection" signal; the channel only decides when a host
- * came and went, and leaves reading, framing and replies to the connection.
+/* phx-channel.c — owns the port: opening it (a virtio-serial or serial device, a listening
+ * unix or vsock socket, or one passed by systemd), watching it, and telling hosts apart: a
+ * listening socket serves several clients at once, within a bound, with one timerfd for their
+ * timeouts. Each host gets a PhxConnection, announced with the "connection" signal; the
+ * channel only decides when a host came and went, and leaves reading, framing and replies to
+ * the connection.
  *
  * The main loop watches the port through a GIOChannel on an edge-triggered epoll set
  * rather than on the port itself: a virtio-serial port with no host attached reports
@@ -32,6 +34,7 @@
 #include "phx-channel.h"
 #include "phx-error.h"
 #include "phx-limits.h"
+#include "phx-listen.h"
 #include "phx-log.h"
 
 /* a client that never reads leaves room in the budget for the others (phx-limits.h) */
@@ -585,255 +588,41 @@ open_device (PhxChannel *self, GError **error)
         return epoll_add (self, self->port_fd, EPOLLIN | EPOLLOUT | EPOLLET, error);
 }
 
-/* Sets the mode of the socket just bound at `name`. By path, since fchmod() on a socket
- * changes the socket and not its file; O_PATH|O_NOFOLLOW so that a link swapped in for
- * the name (in a directory others may write) is not followed. */
-static gboolean
-chmod_socket (const char *name, guint mode, GError **error)
-{
-        char proc[64];
-        struct stat st;
-        int fd = open (name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-
-        if (fd < 0 || fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode)) {
-                int errsv = fd < 0 ? errno : EEXIST; /* fstat of an O_PATH fd does not fail */
-
-                phx_error_set_errno (error, errsv, "chmod %s", name);
-                if (fd >= 0)
-                        close (fd);
-                return FALSE;
-        }
-        g_snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
-        if (chmod (proc, mode) < 0) {
-                phx_error_set_errno (error, errno, "chmod %s", name);
-                close (fd);
-                return FALSE;
-        }
-        close (fd);
-        return TRUE;
-}
-
-/* The socket is bound under a temporary name in the same directory, given its mode and
- * made to listen, and only then renamed into place: a client that sees the path can
- * connect at once, and no one can connect while the mode is still the umask's (an
- * unlistened socket refuses everyone). rename() also replaces a stale socket of an earlier
- * run in one step. */
-static gboolean
-open_listener (PhxChannel *self, guint socket_mode, GError **error)
-{
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
-        g_autofree char *dir = g_path_get_dirname (self->path);
-        gboolean bound = FALSE;
-        struct stat st;
-
-        if (strlen (self->path) >= sizeof addr.sun_path) {
-                phx_error_set (error, ENAMETOOLONG, "socket path %s is longer than %zu bytes",
-                               self->path, sizeof addr.sun_path - 1);
-                return FALSE;
-        }
-        /* Anything but a socket at the path is not ours to replace. */
-        if (lstat (self->path, &st) == 0 && !S_ISSOCK (st.st_mode)) {
-                phx_error_set (error, EEXIST, "%s exists and is not a socket", self->path);
-                return FALSE;
-        }
-        self->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (self->listen_fd < 0) {
-                phx_error_set_errno (error, errno, "socket");
-                return FALSE;
-        }
-        for (guint attempt = 0; !bound; attempt++) {
-                int n = g_snprintf (addr.sun_path, sizeof addr.sun_path, "%s/.phx-%06x", dir,
-                                    g_random_int () & 0xffffff);
-
-                if (n < 0 || (gsize) n >= sizeof addr.sun_path) {
-                        phx_error_set (error, ENAMETOOLONG, "no room for a temporary socket name in %s", dir);
-                        return FALSE;
-                }
-                if (bind (self->listen_fd, (struct sockaddr *) &addr, sizeof addr) == 0)
-                        bound = TRUE;
-                else if (errno != EADDRINUSE || attempt + 1 >= PHX_TEMP_NAME_TRIES) {
-                        phx_error_set_errno (error, errno, "bind %s", addr.sun_path);
-                        return FALSE;
-                }
-        }
-        if (!chmod_socket (addr.sun_path, socket_mode != 0 ? socket_mode : PHX_SOCKET_MODE_DEFAULT, error))
-                goto failed;
-        if (listen (self->listen_fd, PHX_LISTEN_BACKLOG) < 0) {
-                phx_error_set_errno (error, errno, "listen %s", self->path);
-                goto failed;
-        }
-        if (rename (addr.sun_path, self->path) < 0) {
-                phx_error_set_errno (error, errno, "rename %s to %s", addr.sun_path, self->path);
-                goto failed;
-        }
-        return epoll_add (self, self->listen_fd, EPOLLIN, error);
-
-failed:
-        unlink (addr.sun_path);
-        return FALSE;
-}
-
-/* "CID:PORT", as qemu-ga spells it; CID may be -1 or "any" (every address of the guest). */
-static gboolean
-parse_vsock_address (const char *text, struct sockaddr_vm *addr, GError **error)
-{
-        g_auto(GStrv) parts = text != NULL ? g_strsplit (text, ":", -1) : NULL;
-        guint64 cid, port;
-
-        if (text == NULL) {
-                phx_error_set (error, EINVAL, "vsock-listen needs an address: -p CID:PORT");
-                return FALSE;
-        }
-        if (g_strv_length (parts) != 2)
-                goto bad;
-        if (g_str_equal (parts[0], "-1") || g_ascii_strcasecmp (parts[0], "any") == 0)
-                cid = VMADDR_CID_ANY;
-        else if (!g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT32, &cid, NULL))
-                goto bad;
-        if (!g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT32 - 1, &port, NULL))
-                goto bad;
-        *addr = (struct sockaddr_vm) { .svm_family = AF_VSOCK, .svm_cid = (guint) cid, .svm_port = (guint) port };
-        return TRUE;
-bad:
-        phx_error_set (error, EINVAL, "vsock address %s is not CID:PORT (CID a number, -1 or any)", text);
-        return FALSE;
-}
-
-static gboolean
-open_vsock_listener (PhxChannel *self, GError **error)
-{
-        struct sockaddr_vm addr;
-
-        if (!parse_vsock_address (self->path, &addr, error))
-                return FALSE;
-        self->listen_fd = socket (AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (self->listen_fd < 0) {
-                phx_error_set_errno (error, errno, "vsock socket (is the vsock module loaded?)");
-                return FALSE;
-        }
-        if (bind (self->listen_fd, (struct sockaddr *) &addr, sizeof addr) < 0) {
-                phx_error_set_errno (error, errno, "bind vsock %s", self->path);
-                return FALSE;
-        }
-        if (listen (self->listen_fd, PHX_LISTEN_BACKLOG) < 0) {
-                phx_error_set_errno (error, errno, "listen vsock %s", self->path);
-                return FALSE;
-        }
-        return TRUE;
-}
-
-/* systemd socket activation (sd_listen_fds(3), without libsystemd): a listening stream
- * socket passed as fd 3 is the channel, whatever -m and -p say, as in qemu-ga. The variables
- * are removed so that commands the agent runs do not take the socket for theirs. Returns -1
- * with no error when nothing was passed. */
-#define LISTEN_FDS_START 3
-
-static int
-take_inherited_socket (GError **error)
-{
-        const char *pid_text = g_getenv ("LISTEN_PID");
-        const char *fds_text = g_getenv ("LISTEN_FDS");
-        guint64 pid, n_fds;
-        int value = 0;
-        socklen_t len = sizeof value;
-        int fd = LISTEN_FDS_START;
-
-        if (pid_text == NULL || fds_text == NULL ||
-            !g_ascii_string_to_unsigned (pid_text, 10, 1, G_MAXINT, &pid, NULL) || (pid_t) pid != getpid ())
-                return -1;
-        g_unsetenv ("LISTEN_PID");
-        g_unsetenv ("LISTEN_FDS");
-        g_unsetenv ("LISTEN_FDNAMES");
-        if (!g_ascii_string_to_unsigned (fds_text, 10, 0, G_MAXINT, &n_fds, NULL) || n_fds != 1) {
-                phx_error_set (error, EINVAL, "socket activation passed %s sockets; exactly one is served", fds_text);
-                return -2;
-        }
-        if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) < 0 || value == 0) {
-                phx_error_set (error, EINVAL, "socket activation: fd %d is not a listening socket", fd);
-                return -2;
-        }
-        len = sizeof value;
-        if (getsockopt (fd, SOL_SOCKET, SO_TYPE, &value, &len) < 0 || value != SOCK_STREAM) {
-                phx_error_set (error, EINVAL, "socket activation: fd %d is not a stream socket", fd);
-                return -2;
-        }
-        if (fcntl (fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK) < 0) {
-                phx_error_set_errno (error, errno, "socket activation: fd %d", fd);
-                return -2;
-        }
-        return fd;
-}
-
-/* The method and the name (for the log and D-Bus) of an inherited socket, from the socket. */
-static gboolean
-adopt_socket (PhxChannel *self, int fd, GError **error)
-{
-        union {
-                struct sockaddr sa;
-                struct sockaddr_vm vm;
-                struct sockaddr_un un;
-        } addr = { 0 };
-        socklen_t len = sizeof addr;
-
-        self->listen_fd = fd;
-        self->inherited = TRUE;
-        if (getsockname (fd, &addr.sa, &len) < 0) {
-                phx_error_set_errno (error, errno, "socket activation: getsockname");
-                return FALSE;
-        }
-        g_free (self->path);
-        if (addr.sa.sa_family == AF_UNIX) {
-                self->method = PHX_METHOD_UNIX_LISTEN;
-                self->path = g_strndup (addr.un.sun_path, len - offsetof (struct sockaddr_un, sun_path));
-        } else if (addr.sa.sa_family == AF_VSOCK) {
-                self->method = PHX_METHOD_VSOCK_LISTEN;
-                self->path = addr.vm.svm_cid == VMADDR_CID_ANY
-                                     ? g_strdup_printf ("-1:%u", addr.vm.svm_port)
-                                     : g_strdup_printf ("%u:%u", addr.vm.svm_cid, addr.vm.svm_port);
-        } else {
-                self->path = NULL;
-                phx_error_set (error, EAFNOSUPPORT, "socket activation: address family %d is not served",
-                               addr.sa.sa_family);
-                return FALSE;
-        }
-        g_message (_("serving the %s socket %s passed by the service manager"), phx_method_to_string (self->method),
-                   self->path);
-        return TRUE;
-}
-
 /* Nothing is read until phx_channel_start: whoever listens to "connection" connects first. */
 PhxChannel *
 phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudget *budget, GError **error)
 {
         g_autoptr(PhxChannel) self = g_object_new (PHX_TYPE_CHANNEL, NULL);
-        int inherited = take_inherited_socket (error);
 
-        if (inherited == -2)
-                return NULL;
         self->method = method;
         self->path = g_strdup (path);
         self->budget = g_object_ref (budget);
         self->epfd = epoll_create1 (EPOLL_CLOEXEC);
         if (self->epfd < 0) {
                 phx_error_set_errno (error, errno, "epoll_create1");
-                if (inherited >= 0)
-                        close (inherited);
                 return NULL;
         }
-        if (inherited >= 0) {
-                if (!adopt_socket (self, inherited, error) || !epoll_add (self, self->listen_fd, EPOLLIN, error))
+        self->listen_fd = phx_listen_inherited (error);
+        if (self->listen_fd == -2)
+                return NULL;
+        if (self->listen_fd >= 0) {
+                self->inherited = TRUE;
+                g_clear_pointer (&self->path, g_free);
+                if (!phx_listen_describe (self->listen_fd, &self->method, &self->path, error))
                         return NULL;
-                self->accepting = TRUE;
+                g_message (_("serving the %s socket %s passed by the service manager"),
+                           phx_method_to_string (self->method), self->path);
         } else if (method == PHX_METHOD_UNIX_LISTEN) {
-                if (!open_listener (self, socket_mode, error))
-                        return NULL;
-                self->accepting = TRUE;
+                self->listen_fd = phx_listen_unix (path, socket_mode, error);
         } else if (method == PHX_METHOD_VSOCK_LISTEN) {
-                if (!open_vsock_listener (self, error) || !epoll_add (self, self->listen_fd, EPOLLIN, error))
-                        return NULL;
-                self->accepting = TRUE;
+                self->listen_fd = phx_listen_vsock (path, error);
         } else if (!open_device (self, error)) {
                 return NULL;
+        }
+        if (self->port_fd < 0) {
+                if (self->listen_fd < 0 || !epoll_add (self, self->listen_fd, EPOLLIN, error))
+                        return NULL;
+                self->accepting = TRUE;
         }
         phx_channel_set_clients (self, PHX_CLIENTS_DEFAULT, PHX_CLIENT_IDLE_TIMEOUT_DEFAULT,
                                  PHX_CLIENT_STALL_TIMEOUT_DEFAULT);

@@ -1,7 +1,9 @@
 /* phx-connection.c — one host connection: the framer that cuts its bytes into request
  * lines, its queue of replies and the non-blocking writes that empty it, and the knowledge of
- * whether the host is still there. It emits "line" and "overlong" for requests and "closed"
- * once when it ends; it knows nothing of JSON or commands and never calls its owner.
+ * whether the host is still there; for a listening client also its own back-pressure and
+ * when it is due to be let go (idle, or leaving its replies unread). It emits "line" and
+ * "overlong" for requests and "closed" once when it ends; it knows nothing of JSON or
+ * commands and never calls its owner.
  *
  * On a socket the connection owns its descriptor; on a character device it borrows the
  * port's, and a new connection stands for each host that attaches (the channel decides when
@@ -120,7 +122,6 @@ maybe_finish (PhxConnection *self)
         if (self->peer_eof && self->pending == 0 && self->out_bytes == 0)
                 phx_connection_close (self);
 }
-
 
 /* ---- Timeouts of a listening client. The connection knows when it is due to be let go; its
  * owner keeps the clock (one timerfd for all its clients, in the epoll set it already
@@ -567,13 +568,13 @@ phx_connection_class_init (PhxConnectionClass *klass)
         /* Every reply queued so far has been written. */
         signals[SIGNAL_DRAINED] = g_signal_new ("drained", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                 NULL, NULL, NULL, G_TYPE_NONE, 0);
-        /* TRUE: a write would block, the rest waits for the descriptor to take more; FALSE:
-         * everything has been written since. Lets the owner watch for room only when a
-         * reply waits for it. */
         /* A listening client's next timeout is nearer than the last one given (the argument:
          * monotonic µs); the owner calls phx_connection_expire () then. */
         signals[SIGNAL_DEADLINE] = g_signal_new ("deadline", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
+        /* TRUE: a write would block, the rest waits for the descriptor to take more; FALSE:
+         * everything has been written since. Lets the owner watch for room only when a
+         * reply waits for it. */
         signals[SIGNAL_BLOCKED] = g_signal_new ("blocked", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                 NULL, NULL, g_cclosure_marshal_VOID__BOOLEAN, G_TYPE_NONE, 1,
                                                 G_TYPE_BOOLEAN);
