@@ -79,7 +79,7 @@ typedef struct {
         char *config;
         gboolean no_config;
         char *method;
-        char *path;
+        char **paths;          /* -p more than once: more channels */
         gboolean debug;
         gint freeze_timeout;
         char *hook;
@@ -90,6 +90,10 @@ typedef struct {
         char *socket_mode;
         char *dialect;
         char *exec_capture_max;
+        char *clients_max;
+        char *idle_timeout;
+        char *stall_timeout;
+        gboolean vsock_any_peer;
         gboolean version;
 } CommandLine;
 
@@ -98,7 +102,7 @@ command_line_clear (CommandLine *cl)
 {
         g_clear_pointer (&cl->config, g_free);
         g_clear_pointer (&cl->method, g_free);
-        g_clear_pointer (&cl->path, g_free);
+        g_clear_pointer (&cl->paths, g_strfreev);
         g_clear_pointer (&cl->hook, g_free);
         g_clear_pointer (&cl->runtime_dir, g_free);
         g_clear_pointer (&cl->block, g_free);
@@ -106,6 +110,9 @@ command_line_clear (CommandLine *cl)
         g_clear_pointer (&cl->socket_mode, g_free);
         g_clear_pointer (&cl->dialect, g_free);
         g_clear_pointer (&cl->exec_capture_max, g_free);
+        g_clear_pointer (&cl->clients_max, g_free);
+        g_clear_pointer (&cl->idle_timeout, g_free);
+        g_clear_pointer (&cl->stall_timeout, g_free);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CommandLine, command_line_clear)
@@ -120,11 +127,21 @@ parse_command_line (int *argc, char ***argv, CommandLine *cl, GError **error)
                 { "config", 'c', 0, G_OPTION_ARG_FILENAME, &cl->config, NULL /* below */, N_("FILE") },
                 { "no-config", 0, 0, G_OPTION_ARG_NONE, &cl->no_config, N_("Read no configuration file"), NULL },
                 { "method", 'm', 0, G_OPTION_ARG_STRING, &cl->method,
-                  N_("Transport: virtio-serial (default), isa-serial or unix-listen"), N_("METHOD") },
-                { "path", 'p', 0, G_OPTION_ARG_FILENAME, &cl->path,
-                  N_("Device or socket path (default depends on the method)"), N_("PATH") },
+                  N_("Transport: virtio-serial (default), isa-serial, unix-listen or vsock-listen"), N_("METHOD") },
+                { "path", 'p', 0, G_OPTION_ARG_FILENAME_ARRAY, &cl->paths,
+                  N_("Device or socket path, or CID:PORT for vsock-listen (default depends on the method)"),
+                  N_("PATH") },
                 { "socket-mode", 0, 0, G_OPTION_ARG_STRING, &cl->socket_mode,
                   N_("Permissions of the unix-listen socket (default 0600: root only)"), N_("OCTAL") },
+                { "clients-max", 0, 0, G_OPTION_ARG_STRING, &cl->clients_max,
+                  N_("Listening transports: clients served at once (default 8)"), N_("N") },
+                { "client-idle-timeout", 0, 0, G_OPTION_ARG_STRING, &cl->idle_timeout,
+                  N_("Disconnect a client idle for SECONDS (default 600, 0 = never)"), N_("SECONDS") },
+                { "client-stall-timeout", 0, 0, G_OPTION_ARG_STRING, &cl->stall_timeout,
+                  N_("Disconnect a client that leaves its replies unread for SECONDS (default 60, 0 = never)"),
+                  N_("SECONDS") },
+                { "vsock-any-peer", 0, 0, G_OPTION_ARG_NONE, &cl->vsock_any_peer,
+                  N_("vsock-listen: serve peers other than the host (CID 2) too"), NULL },
                 { "debug", 0, 0, G_OPTION_ARG_NONE, &cl->debug, N_("Log every command"), NULL },
                 { "freeze-timeout", 0, 0, G_OPTION_ARG_INT, &cl->freeze_timeout,
                   N_("Thaw by itself when no fs-unfreeze comes within SECONDS (default 600, 0 = never)"),
@@ -166,7 +183,7 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 const char *prefix; /* for the error, when the message alone does not say */
         } given[] = {
                 { "method", cl->method, "" },
-                { "path", cl->path, "" },
+                { "path", cl->paths != NULL ? cl->paths[0] : NULL, "" },
                 { "fsfreeze-hook", cl->hook, "" },
                 { "runtime-dir", cl->runtime_dir, "" },
                 { "block-commands", cl->block, "--block-commands: " },
@@ -174,6 +191,9 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 { "socket-mode", cl->socket_mode, "--socket-mode: " },
                 { "dialect", cl->dialect, "--dialect: " },
                 { "exec-capture-max", cl->exec_capture_max, "--exec-capture-max: " },
+                { "clients-max", cl->clients_max, "--clients-max: " },
+                { "client-idle-timeout", cl->idle_timeout, "--client-idle-timeout: " },
+                { "client-stall-timeout", cl->stall_timeout, "--client-stall-timeout: " },
         };
 
         for (guint i = 0; i < G_N_ELEMENTS (given); i++) {
@@ -194,6 +214,23 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
         }
         if (cl->no_dbus)
                 config->dbus = FALSE;
+        if (cl->vsock_any_peer)
+                config->vsock_any_peer = TRUE;
+        /* each -p after the first is a channel more: METHOD:PATH, or a path for -m's method;
+         * given on the command line, they replace the file's list */
+        if (cl->paths != NULL && cl->paths[0] != NULL && cl->paths[1] != NULL)
+                g_clear_pointer (&config->channels, g_strfreev);
+        for (guint i = 1; cl->paths != NULL && cl->paths[i] != NULL; i++) {
+                PhxMethod method;
+                const char *path;
+                g_autofree char *spec = phx_method_split (cl->paths[i], &method, &path)
+                                                ? g_strdup (cl->paths[i])
+                                                : g_strdup_printf ("%s:%s", phx_method_to_string (config->method),
+                                                                   cl->paths[i]);
+
+                if (!phx_config_add_channel (config, spec, error))
+                        return FALSE;
+        }
         if (config->path == NULL)
                 config->path = g_strdup (phx_config_default_path (config->method));
         return TRUE;
@@ -256,6 +293,11 @@ run (const PhxConfig *config)
                 .block_commands = (const char *const *) config->block_commands,
                 .dialects = config->dialects,
                 .exec_capture_max = config->exec_capture_max,
+                .clients_max = config->clients_max,
+                .client_idle_timeout = config->client_idle_timeout,
+                .client_stall_timeout = config->client_stall_timeout,
+                .vsock_any_peer = config->vsock_any_peer,
+                .channels = (const char *const *) config->channels,
         };
         g_autoptr(GError) error = NULL;
         g_autoptr(GMainLoop) loop = NULL;

@@ -29,7 +29,8 @@ struct _PhxAgent {
         PhxFilesFamily *files;
         PhxAgentFamily *agent_family;
         PhxDispatcher *dispatcher;
-        PhxChannel *channel;
+        PhxChannel *channel;     /* the first channel: Method and Path on D-Bus */
+        GPtrArray *channels;     /* every PhxChannel, the first included */
         PhxDbus *dbus;
         guint64 started_at;
         gboolean shutting_down;
@@ -51,6 +52,7 @@ enum {
         PROP_LAST_COMMAND,
         PROP_FROZEN_SINCE,
         PROP_STARTED_AT,
+        PROP_CHANNELS,
         N_PROPS
 };
 static GParamSpec *props[N_PROPS];
@@ -63,8 +65,12 @@ G_DEFINE_TYPE (PhxAgent, phx_agent, G_TYPE_OBJECT)
 static void
 finish_shutdown (PhxAgent *self, gboolean thawed)
 {
+        gint64 deadline = g_get_monotonic_time () + PHX_EXIT_LINGER_MS * 1000;
+
         /* give the last replies (agent-shutdown's own) a bounded chance to leave */
-        phx_channel_linger (self->channel, PHX_EXIT_LINGER_MS);
+        for (guint i = 0; i < self->channels->len; i++)
+                phx_channel_linger (g_ptr_array_index (self->channels, i),
+                                    (guint) MAX (deadline - g_get_monotonic_time (), 0) / 1000);
         g_signal_emit (self, signals[SIGNAL_SHUTDOWN], 0, thawed);
 }
 
@@ -104,7 +110,8 @@ phx_agent_shutdown (PhxAgent *self)
                 return;
         self->shutting_down = TRUE;
         /* at once, so no request that arrives from now on is answered by an agent on its way out */
-        phx_channel_stop (self->channel);
+        for (guint i = 0; i < self->channels->len; i++)
+                phx_channel_stop (g_ptr_array_index (self->channels, i));
         /* from the loop: agent-shutdown's own reply is queued first */
         g_idle_add_full (G_PRIORITY_DEFAULT, start_shutdown, g_object_ref (self), g_object_unref);
 }
@@ -168,12 +175,38 @@ relay_notify (GObject *part, GParamSpec *pspec, gpointer user_data)
         g_object_notify (user_data, pspec->name);
 }
 
+/* A channel's host came or went: so did a row of the channel list. */
+static void
+on_channel_host (GObject *channel, GParamSpec *pspec, gpointer user_data)
+{
+        g_object_notify_by_pspec (user_data, props[PROP_CHANNELS]);
+}
+
 static void
 relay (PhxAgent *self, gpointer part, const char *property)
 {
         g_autofree char *signal = g_strconcat ("notify::", property, NULL);
 
         g_signal_connect_object (part, signal, G_CALLBACK (relay_notify), self, 0);
+}
+
+/* One channel more; all of them share the dispatcher (one freeze state, one handle table),
+ * and each connection's replies go back on it. */
+static gboolean
+add_channel (PhxAgent *self, const PhxAgentOptions *options, PhxMethod method, const char *path,
+             GError **error)
+{
+        PhxChannel *channel = phx_channel_new (method, path, options->socket_mode, self->budget, error);
+
+        if (channel == NULL)
+                return FALSE;
+        if (options->request_max > 0)
+                phx_channel_set_request_max (channel, options->request_max);
+        phx_channel_set_clients (channel, options->clients_max > 0 ? options->clients_max : PHX_CLIENTS_DEFAULT,
+                                 options->client_idle_timeout, options->client_stall_timeout);
+        phx_channel_set_vsock_any_peer (channel, options->vsock_any_peer);
+        g_ptr_array_add (self->channels, channel);
+        return TRUE;
 }
 
 PhxAgent *
@@ -214,18 +247,33 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                         g_ptr_array_add (families, g_object_new (types[i], NULL));
         }
         self->dispatcher = phx_dispatcher_new (self->registry, families, self->freezer, self->budget);
-        self->channel = phx_channel_new (options->method, options->path, options->socket_mode, self->budget, error);
-        if (self->channel == NULL)
+        if (!add_channel (self, options, options->method, options->path, error))
                 return NULL;
-        if (options->request_max > 0)
-                phx_channel_set_request_max (self->channel, options->request_max);
+        for (guint i = 0; options->channels != NULL && options->channels[i] != NULL; i++) {
+                PhxMethod method;
+                const char *path;
+
+                if (!phx_method_split (options->channels[i], &method, &path)) {
+                        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                                     _("channel '%s' is not METHOD:PATH"), options->channels[i]);
+                        return NULL;
+                }
+                if (!add_channel (self, options, method, path, error))
+                        return NULL;
+        }
+        self->channel = g_ptr_array_index (self->channels, 0);
 
         g_signal_connect_object (self->dispatcher, "command-finished", G_CALLBACK (on_command_finished), self, 0);
         g_signal_connect_object (self->agent_family, "shutdown-requested", G_CALLBACK (on_shutdown_requested),
                                  self, 0);
         g_signal_connect_object (self->freezer, "thaw-due", G_CALLBACK (on_thaw_due), self, 0);
-        g_signal_connect_object (self->channel, "connection", G_CALLBACK (on_connection), self, 0);
-        relay (self, self->channel, "host-connected");
+        for (guint i = 0; i < self->channels->len; i++) {
+                g_signal_connect_object (g_ptr_array_index (self->channels, i), "connection",
+                                         G_CALLBACK (on_connection), self, 0);
+                relay (self, g_ptr_array_index (self->channels, i), "host-connected");
+                g_signal_connect_object (g_ptr_array_index (self->channels, i), "notify::host-connected",
+                                         G_CALLBACK (on_channel_host), self, 0);
+        }
         relay (self, self->freezer, "frozen");
         relay (self, self->freezer, "frozen-since");
         relay (self, self->files, "open-handles");
@@ -233,7 +281,8 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                 self->dbus = phx_dbus_new (G_OBJECT (self), self->dispatcher,
                                            options->dbus_publish_ms > 0 ? options->dbus_publish_ms
                                                                         : PHX_DBUS_PUBLISH_MS);
-        phx_channel_start (self->channel);
+        for (guint i = 0; i < self->channels->len; i++)
+                phx_channel_start (g_ptr_array_index (self->channels, i));
         return g_steal_pointer (&self);
 }
 
@@ -252,9 +301,14 @@ phx_agent_get_property (GObject *object, guint prop_id, GValue *value, GParamSpe
         case PROP_PATH:
                 g_value_set_string (value, phx_channel_get_path (self->channel));
                 break;
-        case PROP_HOST_CONNECTED:
-                g_value_set_boolean (value, phx_channel_get_host_connected (self->channel));
+        case PROP_HOST_CONNECTED: {
+                gboolean any = FALSE;
+
+                for (guint i = 0; i < self->channels->len; i++)
+                        any = any || phx_channel_get_host_connected (g_ptr_array_index (self->channels, i));
+                g_value_set_boolean (value, any);
                 break;
+        }
         case PROP_FROZEN:
                 g_value_set_boolean (value, phx_freeze_state_get_frozen (self->freezer));
                 break;
@@ -276,6 +330,20 @@ phx_agent_get_property (GObject *object, guint prop_id, GValue *value, GParamSpe
         case PROP_STARTED_AT:
                 g_value_set_uint64 (value, self->started_at);
                 break;
+        case PROP_CHANNELS: {
+                GVariantBuilder b;
+
+                g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ssb)"));
+                for (guint i = 0; i < self->channels->len; i++) {
+                        PhxChannel *channel = g_ptr_array_index (self->channels, i);
+
+                        g_variant_builder_add (&b, "(ssb)", phx_method_to_string (phx_channel_get_method (channel)),
+                                               phx_channel_get_path (channel),
+                                               phx_channel_get_host_connected (channel));
+                }
+                g_value_set_variant (value, g_variant_builder_end (&b));
+                break;
+        }
         default:
                 G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
         }
@@ -287,7 +355,8 @@ phx_agent_dispose (GObject *object)
         PhxAgent *self = PHX_AGENT (object);
 
         g_clear_object (&self->dbus);
-        g_clear_object (&self->channel);
+        self->channel = NULL;
+        g_clear_pointer (&self->channels, g_ptr_array_unref);
         g_clear_object (&self->dispatcher);
         g_clear_object (&self->agent_family);
         g_clear_object (&self->files);
@@ -327,6 +396,7 @@ phx_agent_class_init (PhxAgentClass *klass)
         props[PROP_LAST_COMMAND] = g_param_spec_string ("last-command", NULL, NULL, "", ro);
         props[PROP_FROZEN_SINCE] = g_param_spec_uint64 ("frozen-since", NULL, NULL, 0, G_MAXUINT64, 0, ro);
         props[PROP_STARTED_AT] = g_param_spec_uint64 ("started-at", NULL, NULL, 0, G_MAXUINT64, 0, ro);
+        props[PROP_CHANNELS] = g_param_spec_variant ("channels", NULL, NULL, G_VARIANT_TYPE ("a(ssb)"), NULL, ro);
         g_object_class_install_properties (object_class, N_PROPS, props);
 
         /* The way out is clear (see phx_agent_shutdown); main.c ends the loop on it. The
@@ -339,5 +409,6 @@ static void
 phx_agent_init (PhxAgent *self)
 {
         self->started_at = (guint64) g_get_real_time ();
+        self->channels = g_ptr_array_new_with_free_func (g_object_unref);
         self->budget = phx_budget_new (PHX_BUDGET_HIGH, PHX_BUDGET_LOW);
 }

@@ -26,6 +26,11 @@ typedef struct {
         guint dialects;              /* served, 1 << PhxDialect; 0: both */
         const struct _PhxFreezeBackend *freeze_backend; /* NULL: the kernel's (tests pass a fake) */
         gsize request_max;           /* 0: PHX_REQUEST_MAX (tests and fuzzing use a small one) */
+        guint clients_max;           /* listening transports; 0: PHX_CLIENTS_DEFAULT */
+        guint client_idle_timeout;   /* seconds, 0 = never */
+        guint client_stall_timeout;  /* seconds, 0 = never */
+        gboolean vsock_any_peer;     /* vsock-listen: serve peers other than the host (CID 2) */
+        const char *const *channels; /* more channels, "METHOD:PATH" each; NULL: none */
 } PhxAgentOptions;
 
 PhxAgent *phx_agent_new (const PhxAgentOptions *options, GError **error);

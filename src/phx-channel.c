@@ -1,7 +1,9 @@
-/* phx-channel.c — owns the port: opening it (a virtio-serial or serial device, or a
- * listening unix socket), watching it, and telling hosts apart. Each host gets a
- * PhxConnection, announced with the "connection" signal; the channel only decides when a host
- * came and went, and leaves reading, framing and replies to the connection.
+/* phx-channel.c — owns the port: opening it (a virtio-serial or serial device, a listening
+ * unix or vsock socket, or one passed by systemd), watching it, and telling hosts apart: a
+ * listening socket serves several clients at once, within a bound, with one timerfd for their
+ * timeouts. Each host gets a PhxConnection, announced with the "connection" signal; the
+ * channel only decides when a host came and went, and leaves reading, framing and replies to
+ * the connection.
  *
  * The main loop watches the port through a GIOChannel on an edge-triggered epoll set
  * rather than on the port itself: a virtio-serial port with no host attached reports
@@ -22,14 +24,23 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
+
 #include "phx-channel.h"
 #include "phx-error.h"
 #include "phx-limits.h"
+#include "phx-listen.h"
 #include "phx-log.h"
+
+/* a client that never reads leaves room in the budget for the others (phx-limits.h) */
+G_STATIC_ASSERT (PHX_CLIENTS_LIMIT * (PHX_CLIENT_QUEUE_HIGH + PHX_OUTPUT_BLOCK +
+                                      (PHX_CLIENT_PENDING_MAX + PHX_CLIENT_READ_SMALL / 16) * PHX_CALL_OVERHEAD) <=
+                 PHX_BUDGET_HIGH / 2);
 
 struct _PhxChannel {
         GObject parent_instance;
@@ -38,8 +49,15 @@ struct _PhxChannel {
         PhxBudget *budget;
         gsize request_max;        /* longest request line */
         int epfd;
-        int listen_fd;            /* unix-listen only */
+        int listen_fd;            /* listening transports only */
+        gboolean inherited;       /* listen_fd came from the service manager: not ours to unlink */
         gboolean accepting;       /* listen_fd is in the epoll set */
+        guint clients_max;
+        guint idle_ms, stall_ms;  /* a client's timeouts (0: none) */
+        gboolean vsock_any_peer;  /* vsock: serve peers other than the host too */
+        char *refusal;            /* the line a client past clients_max reads before EOF */
+        int timer_fd;             /* clients' timeouts, in the epoll set; -1 until needed */
+        gint64 timer_due;         /* what it is armed for (monotonic µs); 0: disarmed */
         int port_fd;              /* character devices only */
         PhxConnection *port_host; /* the current host of a character device, if any */
         GPtrArray *clients;       /* PhxConnection* of a listening socket */
@@ -58,7 +76,7 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxChannel, phx_channel, G_TYPE_OBJECT)
 
-static const char *const method_names[] = { "virtio-serial", "isa-serial", "unix-listen" };
+static const char *const method_names[] = { "virtio-serial", "isa-serial", "unix-listen", "vsock-listen" };
 
 gboolean
 phx_method_from_string (const char *text, PhxMethod *method)
@@ -78,6 +96,23 @@ phx_method_to_string (PhxMethod method)
         return method_names[method];
 }
 
+/* "METHOD:PATH" (a channel of its own: -p more than once, the channels key) -> its method and
+ * path; FALSE if `text` does not start with a method's name and a colon. */
+gboolean
+phx_method_split (const char *text, PhxMethod *method, const char **path)
+{
+        for (guint i = 0; i < G_N_ELEMENTS (method_names); i++) {
+                gsize len = strlen (method_names[i]);
+
+                if (strncmp (text, method_names[i], len) == 0 && text[len] == ':') {
+                        *method = (PhxMethod) i;
+                        *path = text + len + 1;
+                        return TRUE;
+                }
+        }
+        return FALSE;
+}
+
 static void
 set_host_connected (PhxChannel *self, gboolean connected)
 {
@@ -88,16 +123,30 @@ set_host_connected (PhxChannel *self, gboolean connected)
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_HOST_CONNECTED]);
 }
 
+/* What an epoll event says it is about: the descriptor, and for a client its connection's id.
+ * A descriptor closed while a batch of events is handled may be reused at once by a client
+ * accepted in the same batch; the id tells the newcomer from the stale events of the one
+ * that went (a stale hang-up once closed the new client). */
+#define EPOLL_KEY(fd, id) (((guint64) (id) << 32) | (guint32) (fd))
+#define EPOLL_KEY_FD(key) ((int) ((key) & 0xffffffffu))
+#define EPOLL_KEY_ID(key) ((guint) ((key) >> 32))
+
 static gboolean
-epoll_add (PhxChannel *self, int fd, guint32 events, GError **error)
+epoll_add_key (PhxChannel *self, int fd, guint32 events, guint64 key, GError **error)
 {
-        struct epoll_event ev = { .events = events, .data.fd = fd };
+        struct epoll_event ev = { .events = events, .data.u64 = key };
 
         if (epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 phx_error_set_errno (error, errno, "epoll_ctl %s", self->path);
                 return FALSE;
         }
         return TRUE;
+}
+
+static gboolean
+epoll_add (PhxChannel *self, int fd, guint32 events, GError **error)
+{
+        return epoll_add_key (self, fd, events, EPOLL_KEY (fd, 0), error);
 }
 
 static void
@@ -121,7 +170,6 @@ on_client_closed (PhxConnection *conn, gpointer user_data)
         g_signal_handlers_disconnect_by_data (conn, self);
         /* the connection closed its descriptor, which left the epoll set with it */
         g_ptr_array_remove (self->clients, conn);
-        set_accepting (self, self->clients->len < PHX_CLIENTS_MAX);
         set_host_connected (self, self->clients->len > 0);
 }
 
@@ -136,7 +184,8 @@ on_client_blocked (PhxConnection *conn, gboolean blocked, gpointer user_data)
 {
         PhxChannel *self = user_data;
         int fd = phx_connection_get_fd (conn);
-        struct epoll_event ev = { .events = CLIENT_EVENTS | (blocked ? EPOLLOUT : 0), .data.fd = fd };
+        struct epoll_event ev = { .events = CLIENT_EVENTS | (blocked ? EPOLLOUT : 0),
+                                  .data.u64 = EPOLL_KEY (fd, phx_connection_get_id (conn)) };
 
         /* a modified watch reports readiness that is already there: no wake-up is lost */
         if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
@@ -146,28 +195,148 @@ on_client_blocked (PhxConnection *conn, gboolean blocked, gpointer user_data)
         }
 }
 
+/* ---- Clients' timeouts: one timerfd for the channel, armed for the nearest deadline any
+ * client gave; it lives in the epoll set, so the main loop never sleeps with a timeout and an
+ * agent with no client has no timer at all. */
+
 static void
+arm_timer (PhxChannel *self, gint64 due)
+{
+        struct itimerspec when = { .it_value = { .tv_sec = due / G_USEC_PER_SEC,
+                                                 .tv_nsec = (due % G_USEC_PER_SEC) * 1000 + 1 } };
+
+        if (self->timer_fd < 0) {
+                self->timer_fd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+                if (self->timer_fd < 0 || !epoll_add (self, self->timer_fd, EPOLLIN, NULL)) {
+                        /* without it, clients are never timed out: worth a warning, not an exit */
+                        g_warning (_("no timer for client timeouts: %s"), g_strerror (errno));
+                        return;
+                }
+        }
+        /* g_get_monotonic_time () is CLOCK_MONOTONIC */
+        if (timerfd_settime (self->timer_fd, TFD_TIMER_ABSTIME, &when, NULL) == 0)
+                self->timer_due = due;
+}
+
+static void
+on_client_deadline (PhxConnection *conn, gint64 due, gpointer user_data)
+{
+        PhxChannel *self = user_data;
+
+        if (self->timer_due == 0 || due < self->timer_due)
+                arm_timer (self, due);
+}
+
+static void
+on_timer (PhxChannel *self)
+{
+        guint64 expirations;
+        gint64 now = g_get_monotonic_time (), next = 0;
+        g_autoptr(GPtrArray) clients = g_ptr_array_new_with_free_func (g_object_unref);
+
+        if (read (self->timer_fd, &expirations, sizeof expirations) < 0 && errno == EAGAIN)
+                return; /* a stale event: the timer was moved since */
+        self->timer_due = 0;
+        /* a client let go leaves self->clients: walk a copy */
+        for (guint i = 0; i < self->clients->len; i++)
+                g_ptr_array_add (clients, g_object_ref (g_ptr_array_index (self->clients, i)));
+        for (guint i = 0; i < clients->len; i++) {
+                gint64 due = phx_connection_expire (g_ptr_array_index (clients, i), now);
+
+                if (due != 0 && (next == 0 || due < next))
+                        next = due;
+        }
+        if (next != 0)
+                arm_timer (self, next);
+}
+
+static void on_client_event (PhxChannel *self, PhxConnection *conn, guint32 ev);
+
+/* At the bound: a client that has hung up but whose hang-up is not handled yet (its event
+ * is behind this accept in the same wake-up) frees its slot first, so that a client is never
+ * refused for a place nobody holds. A half-closed client still waits for replies: it stays. */
+static void
+reap_departed (PhxChannel *self)
+{
+        for (guint i = self->clients->len; i-- > 0;) {
+                PhxConnection *conn = g_ptr_array_index (self->clients, i);
+                struct pollfd p = { .fd = phx_connection_get_fd (conn), .events = 0 };
+
+                if (poll (&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+                        on_client_event (self, conn, EPOLLIN | EPOLLHUP);
+        }
+}
+
+/* A client past the bound is told why in one line that both dialects read as an error (a
+ * Phoenix host finds bufb64 and code, a qemu-ga host class and desc), then let go: waiting
+ * in the backlog, it could not tell a busy agent from a hung one. */
+static void
+refuse_client (PhxChannel *self, int fd)
+{
+        gsize len = strlen (self->refusal);
+
+        g_debug ("client refused: %u clients already", self->clients->len);
+        /* A fresh socket's buffer takes one short line; if not, the client sees EOF only. */
+        if (send (fd, self->refusal, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+                g_debug ("refusal: %s", g_strerror (errno));
+        close (fd);
+}
+
+/* vsock: a root agent must not be reachable by the guest's own users (they connect through
+ * the loopback CID 1) nor by nested VMs; only the host, unless told otherwise. Dropped
+ * without a word, and logged at debug level only (a local user could flood the log). */
+static gboolean
+peer_allowed (PhxChannel *self, const struct sockaddr_vm *peer, socklen_t len)
+{
+        if (self->method != PHX_METHOD_VSOCK_LISTEN || self->vsock_any_peer)
+                return TRUE;
+        if (len >= sizeof *peer && peer->svm_family == AF_VSOCK && peer->svm_cid == PHX_VSOCK_HOST_CID)
+                return TRUE;
+        g_debug ("vsock peer CID %u dropped (only the host, CID %u, is served)",
+                 len >= sizeof *peer ? peer->svm_cid : 0, PHX_VSOCK_HOST_CID);
+        return FALSE;
+}
+
+static gboolean
 accept_client (PhxChannel *self)
 {
         g_autoptr(PhxConnection) conn = NULL;
-        int fd = accept4 (self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        union {
+                struct sockaddr sa;
+                struct sockaddr_vm vm;
+                struct sockaddr_un un;
+        } peer = { 0 };
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4 (self->listen_fd, &peer.sa, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
                 if (errno != EAGAIN && errno != EINTR)
                         g_warning (_("accept on %s: %s"), self->path, g_strerror (errno));
-                return;
+                return FALSE;
+        }
+        if (!peer_allowed (self, &peer.vm, peer_len)) {
+                close (fd);
+                return TRUE;
+        }
+        if (self->clients->len >= self->clients_max)
+                reap_departed (self);
+        if (self->clients->len >= self->clients_max) {
+                refuse_client (self, fd);
+                return TRUE;
         }
         conn = phx_connection_new (fd, TRUE, self->request_max, self->budget);
-        if (!epoll_add (self, fd, CLIENT_EVENTS, NULL)) {
+        if (!epoll_add_key (self, fd, CLIENT_EVENTS, EPOLL_KEY (fd, phx_connection_get_id (conn)), NULL)) {
                 phx_connection_close (conn);
-                return;
+                return TRUE;
         }
         g_ptr_array_add (self->clients, g_object_ref (conn));
         g_signal_connect (conn, "closed", G_CALLBACK (on_client_closed), self);
         g_signal_connect (conn, "blocked", G_CALLBACK (on_client_blocked), self);
-        set_accepting (self, self->clients->len < PHX_CLIENTS_MAX);
+        g_signal_connect (conn, "deadline", G_CALLBACK (on_client_deadline), self);
+        phx_connection_set_limits (conn, PHX_CLIENT_QUEUE_HIGH, self->idle_ms, self->stall_ms);
         set_host_connected (self, TRUE);
         g_signal_emit (self, signals[SIGNAL_CONNECTION], 0, conn);
+        return TRUE;
 }
 
 static void
@@ -280,11 +449,12 @@ on_port_event (PhxChannel *self, guint32 ev)
 }
 
 static PhxConnection *
-find_client (PhxChannel *self, int fd)
+find_client (PhxChannel *self, guint64 key)
 {
-        for (guint i = 0; i < self->clients->len; i++) {
+        for (guint i = 0; EPOLL_KEY_ID (key) != 0 && i < self->clients->len; i++) {
                 PhxConnection *conn = g_ptr_array_index (self->clients, i);
-                if (phx_connection_get_fd (conn) == fd)
+                if (phx_connection_get_fd (conn) == EPOLL_KEY_FD (key) &&
+                    phx_connection_get_id (conn) == EPOLL_KEY_ID (key))
                         return conn;
         }
         return NULL;
@@ -301,7 +471,13 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                 /* The way out writes what is left itself (linger) and reads nothing more; a
                  * client that hangs up is still let go. */
                 for (int i = 0; i < n; i++) {
-                        PhxConnection *conn = find_client (self, events[i].data.fd);
+                        PhxConnection *conn = find_client (self, events[i].data.u64);
+                        guint64 expirations;
+
+                        /* level-triggered: read, or it wakes the loop until exit */
+                        if (events[i].data.u64 == EPOLL_KEY (self->timer_fd, 0) && self->timer_fd >= 0 &&
+                            read (self->timer_fd, &expirations, sizeof expirations) < 0)
+                                continue;
 
                         if (conn != NULL && (events[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
                                 phx_connection_close (conn);
@@ -309,18 +485,27 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
                 return G_SOURCE_CONTINUE;
         }
         for (int i = 0; i < n; i++) {
-                int fd = events[i].data.fd;
+                guint64 key = events[i].data.u64;
+                int fd = EPOLL_KEY_ID (key) == 0 ? EPOLL_KEY_FD (key) : -2; /* a client's: below */
                 guint32 ev = events[i].events;
                 PhxConnection *conn;
 
                 if (phx_debug_enabled ())
-                        g_debug ("epoll: fd %d events 0x%x", fd, ev);
-                if (fd == self->listen_fd)
-                        accept_client (self);
+                        g_debug ("epoll: fd %d (connection %u) events 0x%x", EPOLL_KEY_FD (key), EPOLL_KEY_ID (key),
+                                 ev);
+                if (fd == -2) {
+                        if ((conn = find_client (self, key)) != NULL)
+                                on_client_event (self, conn, ev);
+                } else if (fd == self->timer_fd) {
+                        on_timer (self);
+                } else if (fd == self->listen_fd) {
+                        /* a burst is taken in one go, but never unbounded (level-triggered:
+                         * what is left wakes the loop again) */
+                        for (guint k = 0; k < PHX_LISTEN_BACKLOG && accept_client (self); k++)
+                                ;
+                }
                 else if (fd == self->port_fd)
                         on_port_event (self, ev);
-                else if ((conn = find_client (self, fd)) != NULL)
-                        on_client_event (self, conn, ev);
         }
         return G_SOURCE_CONTINUE;
 }
@@ -342,8 +527,14 @@ phx_channel_stop (PhxChannel *self)
 void
 phx_channel_linger (PhxChannel *self, guint timeout_ms)
 {
-        for (guint i = 0; i < self->clients->len; i++)
-                phx_connection_linger (g_ptr_array_index (self->clients, i), timeout_ms);
+        gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+        /* one deadline for all: many clients that read nothing must not add up to minutes */
+        for (guint i = 0; i < self->clients->len; i++) {
+                gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+
+                phx_connection_linger (g_ptr_array_index (self->clients, i), (guint) MAX (left_ms, 0));
+        }
         if (self->port_host == NULL)
                 return;
         phx_connection_linger (self->port_host, timeout_ms);
@@ -397,94 +588,6 @@ open_device (PhxChannel *self, GError **error)
         return epoll_add (self, self->port_fd, EPOLLIN | EPOLLOUT | EPOLLET, error);
 }
 
-/* Sets the mode of the socket just bound at `name`. By path, since fchmod() on a socket
- * changes the socket and not its file; O_PATH|O_NOFOLLOW so that a link swapped in for
- * the name (in a directory others may write) is not followed. */
-static gboolean
-chmod_socket (const char *name, guint mode, GError **error)
-{
-        char proc[64];
-        struct stat st;
-        int fd = open (name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-
-        if (fd < 0 || fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode)) {
-                int errsv = fd < 0 ? errno : EEXIST; /* fstat of an O_PATH fd does not fail */
-
-                phx_error_set_errno (error, errsv, "chmod %s", name);
-                if (fd >= 0)
-                        close (fd);
-                return FALSE;
-        }
-        g_snprintf (proc, sizeof proc, "/proc/self/fd/%d", fd);
-        if (chmod (proc, mode) < 0) {
-                phx_error_set_errno (error, errno, "chmod %s", name);
-                close (fd);
-                return FALSE;
-        }
-        close (fd);
-        return TRUE;
-}
-
-/* The socket is bound under a temporary name in the same directory, given its mode and
- * made to listen, and only then renamed into place: a client that sees the path can
- * connect at once, and no one can connect while the mode is still the umask's (an
- * unlistened socket refuses everyone). rename() also replaces a stale socket of an earlier
- * run in one step. */
-static gboolean
-open_listener (PhxChannel *self, guint socket_mode, GError **error)
-{
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
-        g_autofree char *dir = g_path_get_dirname (self->path);
-        gboolean bound = FALSE;
-        struct stat st;
-
-        if (strlen (self->path) >= sizeof addr.sun_path) {
-                phx_error_set (error, ENAMETOOLONG, "socket path %s is longer than %zu bytes",
-                               self->path, sizeof addr.sun_path - 1);
-                return FALSE;
-        }
-        /* Anything but a socket at the path is not ours to replace. */
-        if (lstat (self->path, &st) == 0 && !S_ISSOCK (st.st_mode)) {
-                phx_error_set (error, EEXIST, "%s exists and is not a socket", self->path);
-                return FALSE;
-        }
-        self->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (self->listen_fd < 0) {
-                phx_error_set_errno (error, errno, "socket");
-                return FALSE;
-        }
-        for (guint attempt = 0; !bound; attempt++) {
-                int n = g_snprintf (addr.sun_path, sizeof addr.sun_path, "%s/.phx-%06x", dir,
-                                    g_random_int () & 0xffffff);
-
-                if (n < 0 || (gsize) n >= sizeof addr.sun_path) {
-                        phx_error_set (error, ENAMETOOLONG, "no room for a temporary socket name in %s", dir);
-                        return FALSE;
-                }
-                if (bind (self->listen_fd, (struct sockaddr *) &addr, sizeof addr) == 0)
-                        bound = TRUE;
-                else if (errno != EADDRINUSE || attempt + 1 >= PHX_TEMP_NAME_TRIES) {
-                        phx_error_set_errno (error, errno, "bind %s", addr.sun_path);
-                        return FALSE;
-                }
-        }
-        if (!chmod_socket (addr.sun_path, socket_mode != 0 ? socket_mode : PHX_SOCKET_MODE_DEFAULT, error))
-                goto failed;
-        if (listen (self->listen_fd, PHX_LISTEN_BACKLOG) < 0) {
-                phx_error_set_errno (error, errno, "listen %s", self->path);
-                goto failed;
-        }
-        if (rename (addr.sun_path, self->path) < 0) {
-                phx_error_set_errno (error, errno, "rename %s to %s", addr.sun_path, self->path);
-                goto failed;
-        }
-        return epoll_add (self, self->listen_fd, EPOLLIN, error);
-
-failed:
-        unlink (addr.sun_path);
-        return FALSE;
-}
-
 /* Nothing is read until phx_channel_start: whoever listens to "connection" connects first. */
 PhxChannel *
 phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudget *budget, GError **error)
@@ -499,14 +602,64 @@ phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudge
                 phx_error_set_errno (error, errno, "epoll_create1");
                 return NULL;
         }
-        if (method == PHX_METHOD_UNIX_LISTEN) {
-                if (!open_listener (self, socket_mode, error))
+        self->listen_fd = phx_listen_inherited (error);
+        if (self->listen_fd == -2)
+                return NULL;
+        if (self->listen_fd >= 0) {
+                self->inherited = TRUE;
+                g_clear_pointer (&self->path, g_free);
+                if (!phx_listen_describe (self->listen_fd, &self->method, &self->path, error))
                         return NULL;
-                self->accepting = TRUE;
+                g_message (_("serving the %s socket %s passed by the service manager"),
+                           phx_method_to_string (self->method), self->path);
+        } else if (method == PHX_METHOD_UNIX_LISTEN) {
+                self->listen_fd = phx_listen_unix (path, socket_mode, error);
+        } else if (method == PHX_METHOD_VSOCK_LISTEN) {
+                self->listen_fd = phx_listen_vsock (path, error);
         } else if (!open_device (self, error)) {
                 return NULL;
         }
+        if (self->port_fd < 0) {
+                if (self->listen_fd < 0 || !epoll_add (self, self->listen_fd, EPOLLIN, error))
+                        return NULL;
+                self->accepting = TRUE;
+        }
+        phx_channel_set_clients (self, PHX_CLIENTS_DEFAULT, PHX_CLIENT_IDLE_TIMEOUT_DEFAULT,
+                                 PHX_CLIENT_STALL_TIMEOUT_DEFAULT);
         return g_steal_pointer (&self);
+}
+
+/* Listening transports: clients served at once (1..PHX_CLIENTS_LIMIT) and the seconds a
+ * client may stay idle or leave its replies unread (0: for ever). Applies to clients that
+ * connect afterwards. */
+void
+phx_channel_set_clients (PhxChannel *self, guint clients_max, guint idle_s, guint stall_s)
+{
+        g_autofree char *message = NULL;
+        g_autofree char *b64 = NULL;
+
+        self->clients_max = CLAMP (clients_max, 1, PHX_CLIENTS_LIMIT);
+        self->idle_ms = MIN (idle_s, PHX_CLIENT_TIMEOUT_MAX) * 1000;
+        self->stall_ms = MIN (stall_s, PHX_CLIENT_TIMEOUT_MAX) * 1000;
+        message = g_strdup_printf ("too many clients: the limit is %u", self->clients_max);
+        b64 = g_base64_encode ((const guchar *) message, strlen (message));
+        g_free (self->refusal);
+        self->refusal = g_strdup_printf ("{\"error\":{\"class\":\"GenericError\",\"desc\":\"%s\","
+                                         "\"bufb64\":\"%s\",\"code\":%d},\"tag\":\"\"}\n",
+                                         message, b64, EBUSY);
+}
+
+/* vsock-listen: serve peers other than the host (CID 2) too. */
+void
+phx_channel_set_vsock_any_peer (PhxChannel *self, gboolean any_peer)
+{
+        self->vsock_any_peer = any_peer;
+}
+
+guint
+phx_channel_get_clients (PhxChannel *self)
+{
+        return self->clients->len + (self->port_host != NULL && self->host_connected);
 }
 
 /* Tests and the fuzz target use a small limit to reach the over-long path cheaply. */
@@ -572,11 +725,15 @@ phx_channel_finalize (GObject *object)
                 close (self->port_fd);
         if (self->listen_fd >= 0) {
                 close (self->listen_fd);
-                unlink (self->path);
+                if (self->method == PHX_METHOD_UNIX_LISTEN && !self->inherited)
+                        unlink (self->path);
         }
+        if (self->timer_fd >= 0)
+                close (self->timer_fd);
         if (self->epfd >= 0)
                 close (self->epfd);
         g_free (self->path);
+        g_free (self->refusal);
         G_OBJECT_CLASS (phx_channel_parent_class)->finalize (object);
 }
 
@@ -603,6 +760,7 @@ phx_channel_init (PhxChannel *self)
         self->epfd = -1;
         self->port_fd = -1;
         self->listen_fd = -1;
+        self->timer_fd = -1;
         self->clients = g_ptr_array_new_with_free_func (g_object_unref);
         self->request_max = PHX_REQUEST_MAX;
 }

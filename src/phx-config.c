@@ -33,6 +33,8 @@ typedef enum {
         KEY_MODE,
         KEY_DIALECT,
         KEY_MIB,
+        KEY_COUNT,
+        KEY_CHANNELS,
 } KeyKind;
 
 static const struct {
@@ -51,6 +53,11 @@ static const struct {
         { "socket-mode", KEY_MODE },
         { "dialect", KEY_DIALECT },
         { "exec-capture-max", KEY_MIB },
+        { "clients-max", KEY_COUNT },
+        { "client-idle-timeout", KEY_SECONDS },
+        { "client-stall-timeout", KEY_SECONDS },
+        { "vsock-any-peer", KEY_BOOLEAN },
+        { "channels", KEY_CHANNELS },
 };
 
 void
@@ -64,6 +71,9 @@ phx_config_init (PhxConfig *config)
                 .socket_mode = PHX_SOCKET_MODE_DEFAULT,
                 .dialects = PHX_DIALECTS_ALL,
                 .exec_capture_max = PHX_EXEC_CAPTURE_MAX,
+                .clients_max = PHX_CLIENTS_DEFAULT,
+                .client_idle_timeout = PHX_CLIENT_IDLE_TIMEOUT_DEFAULT,
+                .client_stall_timeout = PHX_CLIENT_STALL_TIMEOUT_DEFAULT,
         };
 }
 
@@ -75,6 +85,26 @@ phx_config_clear (PhxConfig *config)
         g_clear_pointer (&config->runtime_dir, g_free);
         g_clear_pointer (&config->block_commands, g_strfreev);
         g_clear_pointer (&config->allow_commands, g_strfreev);
+        g_clear_pointer (&config->channels, g_strfreev);
+}
+
+/* One channel more, "METHOD:PATH" (vsock-listen:-1:7771, unix-listen:/run/x.sock). */
+gboolean
+phx_config_add_channel (PhxConfig *config, const char *spec, GError **error)
+{
+        PhxMethod method;
+        const char *path;
+        guint n = config->channels != NULL ? g_strv_length (config->channels) : 0;
+
+        if (!phx_method_split (spec, &method, &path) || path[0] == '\0') {
+                g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                             _("channel '%s' is not METHOD:PATH"), spec);
+                return FALSE;
+        }
+        config->channels = g_renew (char *, config->channels, n + 2);
+        config->channels[n] = g_strdup (spec);
+        config->channels[n + 1] = NULL;
+        return TRUE;
 }
 
 const char *
@@ -85,6 +115,8 @@ phx_config_default_path (PhxMethod method)
                 return PHX_DEFAULT_ISA_PATH;
         case PHX_METHOD_UNIX_LISTEN:
                 return PHX_DEFAULT_SOCKET_PATH;
+        case PHX_METHOD_VSOCK_LISTEN:
+                return NULL; /* no port is anyone's: -p CID:PORT is required */
         case PHX_METHOD_VIRTIO_SERIAL:
         default:
                 return PHX_DEFAULT_VIRTIO_PATH;
@@ -196,25 +228,58 @@ phx_config_set (PhxConfig *config, const char *key, const char *value, GError **
         case KEY_METHOD:
                 if (!phx_method_from_string (value, &config->method)) {
                         g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                                     _("unknown method '%s' (use virtio-serial, isa-serial or unix-listen)"), value);
+                                     _("unknown method '%s' (use virtio-serial, isa-serial, unix-listen or vsock-listen)"), value);
                         return FALSE;
                 }
                 return TRUE;
-        case KEY_STRING:
-                if (g_str_equal (key, "path"))
+        case KEY_STRING: {
+                PhxMethod method;
+                const char *path;
+
+                /* METHOD:PATH names the first channel's method too */
+                if (g_str_equal (key, "path") && phx_method_split (value, &method, &path)) {
+                        config->method = method;
+                        replace_str (&config->path, path);
+                } else if (g_str_equal (key, "path"))
                         replace_str (&config->path, value);
                 else if (g_str_equal (key, "fsfreeze-hook"))
                         replace_str (&config->fsfreeze_hook, value);
                 else
                         replace_str (&config->runtime_dir, value);
                 return TRUE;
+        }
+        case KEY_CHANNELS: {
+                g_auto(GStrv) list = phx_config_split_list (value);
+
+                g_clear_pointer (&config->channels, g_strfreev);
+                for (guint i = 0; list[i] != NULL; i++) {
+                        if (!phx_config_add_channel (config, list[i], error))
+                                return FALSE;
+                }
+                return TRUE;
+        }
         case KEY_SECONDS:
-                if (!g_ascii_string_to_signed (value, 10, 0, G_MAXUINT, &seconds, NULL)) {
+                if (!g_ascii_string_to_signed (value, 10, 0, g_str_equal (key, "freeze-timeout")
+                                                                     ? G_MAXUINT : PHX_CLIENT_TIMEOUT_MAX,
+                                               &seconds, NULL)) {
                         g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                                      _("'%s' is not a number of seconds (0 or more)"), value);
                         return FALSE;
                 }
-                config->freeze_timeout = (guint) seconds;
+                if (g_str_equal (key, "client-idle-timeout"))
+                        config->client_idle_timeout = (guint) seconds;
+                else if (g_str_equal (key, "client-stall-timeout"))
+                        config->client_stall_timeout = (guint) seconds;
+                else
+                        config->freeze_timeout = (guint) seconds;
+                return TRUE;
+        case KEY_COUNT:
+                if (!g_ascii_string_to_signed (value, 10, 1, PHX_CLIENTS_LIMIT, &seconds, NULL)) {
+                        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                     _("'%s' is not a number from 1 to %d"), value, PHX_CLIENTS_LIMIT);
+                        return FALSE;
+                }
+                config->clients_max = (guint) seconds;
                 return TRUE;
         case KEY_COMMANDS: {
                 g_auto(GStrv) list = phx_config_split_list (value);
@@ -284,6 +349,8 @@ read_key (PhxConfig *config, GKeyFile *kf, guint k, const char *where, GError **
                                      _("'%s' is not a boolean (true or false)"), text);
                 } else if (g_str_equal (name, "debug")) {
                         config->debug = flag;
+                } else if (g_str_equal (name, "vsock-any-peer")) {
+                        config->vsock_any_peer = flag;
                 } else {
                         config->dbus = flag;
                 }

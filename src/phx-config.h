@@ -27,11 +27,17 @@ typedef struct {
         guint socket_mode;    /* unix-listen: permission bits of the socket */
         gsize exec_capture_max; /* bytes of output kept per stream of a command */
         guint dialects;       /* the dialects the port serves: 1 << PhxDialect (PHX_DIALECTS_ALL) */
+        guint clients_max;    /* listening transports: clients at once */
+        guint client_idle_timeout;  /* seconds, 0 = never */
+        guint client_stall_timeout; /* seconds, 0 = never */
+        gboolean vsock_any_peer;    /* vsock-listen: serve peers other than the host */
+        GStrv channels;       /* more channels, "METHOD:PATH" each; NULL: none */
 } PhxConfig;
 
 void phx_config_init (PhxConfig *config);
 void phx_config_clear (PhxConfig *config);
 gboolean phx_config_set (PhxConfig *config, const char *key, const char *value, GError **error);
+gboolean phx_config_add_channel (PhxConfig *config, const char *spec, GError **error);
 gboolean phx_config_load (PhxConfig *config, const char *file, gboolean must_exist, GError **error);
 GStrv phx_config_split_list (const char *text);
 const char *phx_config_default_path (PhxMethod method);

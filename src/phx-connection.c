@@ -1,7 +1,9 @@
 /* phx-connection.c — one host connection: the framer that cuts its bytes into request
  * lines, its queue of replies and the non-blocking writes that empty it, and the knowledge of
- * whether the host is still there. It emits "line" and "overlong" for requests and "closed"
- * once when it ends; it knows nothing of JSON or commands and never calls its owner.
+ * whether the host is still there; for a listening client also its own back-pressure and
+ * when it is due to be let go (idle, or leaving its replies unread). It emits "line" and
+ * "overlong" for requests and "closed" once when it ends; it knows nothing of JSON or
+ * commands and never calls its owner.
  *
  * On a socket the connection owns its descriptor; on a character device it borrows the
  * port's, and a new connection stands for each host that attaches (the channel decides when
@@ -35,6 +37,14 @@ struct _PhxConnection {
         gboolean blocked;     /* a write met EAGAIN and the queue has not drained since */
         guint pending;        /* requests taken and not yet answered */
         guint resume_id;
+        gboolean backlogged;  /* past its own limits (see over_limits): take no more */
+        gboolean behind;      /* the last flush left replies the socket would not take */
+        gsize queue_high;     /* 0: no bound of its own (a port: the budget bounds it) */
+        guint idle_ms;        /* 0: a connection may stay idle for ever */
+        guint stall_ms;       /* 0: a host may leave its replies unread for ever */
+        gint64 last_heard;    /* when the host last sent bytes */
+        gint64 last_taken;    /* when the host last took reply bytes (or the queue began) */
+        gint64 timer_due;     /* the deadline the owner was last given; 0: none */
         PhxBudget *budget;
         PhxFramer *framer;
         gsize max_line;
@@ -47,7 +57,7 @@ struct _PhxConnection {
         char *readbuf;
 };
 
-enum { SIGNAL_LINE, SIGNAL_OVERLONG, SIGNAL_CLOSED, SIGNAL_DRAINED, SIGNAL_BLOCKED, N_SIGNALS };
+enum { SIGNAL_LINE, SIGNAL_OVERLONG, SIGNAL_CLOSED, SIGNAL_DRAINED, SIGNAL_BLOCKED, SIGNAL_DEADLINE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxConnection, phx_connection, G_TYPE_OBJECT)
@@ -57,6 +67,13 @@ int
 phx_connection_get_fd (PhxConnection *self)
 {
         return self->fd;
+}
+
+/* Unique in the process (never reused, unlike the descriptor). */
+guint
+phx_connection_get_id (PhxConnection *self)
+{
+        return self->id;
 }
 
 gboolean
@@ -104,6 +121,114 @@ maybe_finish (PhxConnection *self)
 {
         if (self->peer_eof && self->pending == 0 && self->out_bytes == 0)
                 phx_connection_close (self);
+}
+
+/* ---- Timeouts of a listening client. The connection knows when it is due to be let go; its
+ * owner keeps the clock (one timerfd for all its clients, in the epoll set it already
+ * watches, so the main loop never sleeps with a timeout) and is told through "deadline" only
+ * when a deadline comes nearer than the one it was last given: a busy client costs no system
+ * call per request, an idle one a single wake-up at its idle deadline. */
+
+/* When this client is to be let go, or 0 if never as things stand. A client with a command
+ * running is neither idle nor stalled: its reply will come. */
+static gint64
+due_time (PhxConnection *self)
+{
+        if (self->closed)
+                return 0;
+        if (self->out_bytes > 0)
+                return self->stall_ms > 0 ? self->last_taken + (gint64) self->stall_ms * 1000 : 0;
+        if (self->pending > 0 || self->paused)
+                return 0;
+        return self->idle_ms > 0 ? self->last_heard + (gint64) self->idle_ms * 1000 : 0;
+}
+
+static void
+update_timer (PhxConnection *self)
+{
+        gint64 due;
+
+        /* while reading, replies wait for the flush after the read, which looks again */
+        if ((self->idle_ms == 0 && self->stall_ms == 0) || self->in_read)
+                return;
+        due = due_time (self);
+        /* a deadline the owner holds that comes too early finds nothing due (and moves on) */
+        if (due != 0 && (self->timer_due == 0 || due < self->timer_due)) {
+                self->timer_due = due;
+                g_signal_emit (self, signals[SIGNAL_DEADLINE], 0, due);
+        }
+}
+
+/* The owner's clock reached this client's last deadline (or passed it): it is let go if it
+ * is really due; else its next deadline, 0 for none, is returned for the owner to keep. */
+gint64
+phx_connection_expire (PhxConnection *self, gint64 now)
+{
+        gint64 due = due_time (self);
+
+        self->timer_due = 0;
+        if (due == 0)
+                return 0;
+        if (due > now) {
+                self->timer_due = due;
+                return due;
+        }
+        g_message ("connection %u: %s for %u s: disconnected", self->id,
+                   self->out_bytes > 0 ? "replies unread" : "idle",
+                   (self->out_bytes > 0 ? self->stall_ms : self->idle_ms) / 1000);
+        phx_connection_close (self);
+        return 0;
+}
+
+/* A listening client: its own bound on unread replies (past it, it is read no more until it
+ * takes them), and how long it may stay idle or leave its replies unread before it is let go
+ * (0: for ever). */
+void
+phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms, guint stall_ms)
+{
+        self->queue_high = queue_high;
+        self->idle_ms = idle_ms;
+        self->stall_ms = stall_ms;
+        self->last_heard = self->last_taken = g_get_monotonic_time ();
+        update_timer (self);
+}
+
+static gboolean on_resume (gpointer user_data);
+
+/* A listening client's own back-pressure: it is read no more while it leaves too many
+ * replies unread or has too many requests running, and again once half of either is gone. */
+static gboolean
+over_limits (PhxConnection *self)
+{
+        return self->out_bytes >= self->queue_high || self->pending >= PHX_CLIENT_PENDING_MAX;
+}
+
+static void
+check_backlog (PhxConnection *self)
+{
+        if (self->queue_high == 0)
+                return;
+        if (!self->backlogged && over_limits (self)) {
+                self->backlogged = TRUE;
+        } else if (self->backlogged && self->out_bytes <= self->queue_high / 2 &&
+                   self->pending <= PHX_CLIENT_PENDING_MAX / 2) {
+                self->backlogged = FALSE;
+                /* no edge to trust for what came meanwhile: read on from the loop */
+                if (!self->closed && !self->paused && self->resume_id == 0)
+                        self->resume_id = g_idle_add (on_resume, self);
+        }
+}
+
+/* A client that is behind (replies the socket would not take, or many requests running) is
+ * read in small bites, so that one read cannot hand the agent thousands of requests past its
+ * limits; one that keeps up, or is sending a large line, in full chunks. */
+static gsize
+read_size (PhxConnection *self)
+{
+        if (self->queue_high > 0 && (self->behind || self->pending >= PHX_CLIENT_PENDING_MAX / 4) &&
+            phx_framer_get_buffered (self->framer) == 0)
+                return PHX_CLIENT_READ_SMALL;
+        return PHX_CHANNEL_READ_CHUNK;
 }
 
 /* Ends the connection: queued replies are dropped, a half-read line is forgotten, the
@@ -184,6 +309,8 @@ phx_connection_flush (PhxConnection *self)
                         return;
                 }
                 self->out_bytes -= n;
+                if (n > 0)
+                        self->last_taken = g_get_monotonic_time ();
                 while (n > 0) {
                         gsize len = g_bytes_get_size (self->out.head->data) - self->out_offset;
                         if ((gsize) n < len) {
@@ -200,10 +327,13 @@ phx_connection_flush (PhxConnection *self)
                 self->blocked = FALSE;
                 g_signal_emit (self, signals[SIGNAL_BLOCKED], 0, FALSE);
         }
+        self->behind = self->out_bytes > 0;
+        check_backlog (self);
         if (had_output && self->out_bytes == 0) {
                 g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
                 maybe_finish (self);
         }
+        update_timer (self);
 }
 
 void
@@ -226,7 +356,11 @@ phx_connection_send (PhxConnection *self, GBytes *data)
                 queue_tail (self);
                 g_queue_push_tail (&self->out, g_bytes_ref (data));
         }
+        /* the stall clock runs from when the host was first owed something */
+        if (self->out_bytes == 0)
+                self->last_taken = g_get_monotonic_time ();
         self->out_bytes += len;
+        check_backlog (self);
         /* While reading, replies are written together afterwards; but not so many parts
          * that a pipelined burst of large replies holds them all at once. */
         if (!self->in_read || self->out.length >= PHX_WRITE_BATCH)
@@ -257,15 +391,18 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         *got = FALSE;
         g_object_ref (self);
         self->in_read = TRUE;
-        while (!self->closed && !self->paused && !self->peer_eof) {
-                ssize_t n = read (self->fd, self->readbuf, PHX_CHANNEL_READ_CHUNK);
+        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof) {
+                gsize want = read_size (self);
+                ssize_t n = read (self->fd, self->readbuf, want);
 
                 if (n > 0) {
                         *got = TRUE;
+                        if (self->idle_ms > 0)
+                                self->last_heard = g_get_monotonic_time ();
                         phx_framer_push (self->framer, self->readbuf, n);
                         /* A short read drained a socket; anything arriving later raises a
                          * new edge, so the read that would say EAGAIN is saved. */
-                        if ((gsize) n < PHX_CHANNEL_READ_CHUNK && self->is_socket && !until_eagain)
+                        if ((gsize) n < want && self->is_socket && !until_eagain)
                                 break;
                         continue;
                 }
@@ -313,6 +450,7 @@ void
 phx_connection_hold (PhxConnection *self)
 {
         self->pending++;
+        check_backlog (self);
 }
 
 void
@@ -321,6 +459,8 @@ phx_connection_release (PhxConnection *self)
         g_return_if_fail (self->pending > 0);
         self->pending--;
         maybe_finish (self);
+        check_backlog (self);
+        update_timer (self);
 }
 
 static gboolean
@@ -428,6 +568,10 @@ phx_connection_class_init (PhxConnectionClass *klass)
         /* Every reply queued so far has been written. */
         signals[SIGNAL_DRAINED] = g_signal_new ("drained", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                 NULL, NULL, NULL, G_TYPE_NONE, 0);
+        /* A listening client's next timeout is nearer than the last one given (the argument:
+         * monotonic µs); the owner calls phx_connection_expire () then. */
+        signals[SIGNAL_DEADLINE] = g_signal_new ("deadline", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                                 NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
         /* TRUE: a write would block, the rest waits for the descriptor to take more; FALSE:
          * everything has been written since. Lets the owner watch for room only when a
          * reply waits for it. */

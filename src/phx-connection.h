@@ -20,6 +20,7 @@ G_DECLARE_FINAL_TYPE (PhxConnection, phx_connection, PHX, CONNECTION, GObject)
 
 PhxConnection *phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budget);
 int phx_connection_get_fd (PhxConnection *self);
+guint phx_connection_get_id (PhxConnection *self);
 gboolean phx_connection_is_closed (PhxConnection *self);
 PhxReadStatus phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got);
 void phx_connection_peer_hung_up (PhxConnection *self);
@@ -30,5 +31,7 @@ void phx_connection_hold (PhxConnection *self);
 void phx_connection_release (PhxConnection *self);
 void phx_connection_close (PhxConnection *self);
 void phx_connection_linger (PhxConnection *self, guint timeout_ms);
+void phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms, guint stall_ms);
+gint64 phx_connection_expire (PhxConnection *self, gint64 now);
 
 G_END_DECLS

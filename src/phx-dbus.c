@@ -37,7 +37,7 @@ G_DEFINE_TYPE (PhxDbus, phx_dbus, G_TYPE_OBJECT)
 /* Rare, and what a monitor acts on (a freeze, a host arriving): bound, so they signal in
  * the main-loop iteration in which they change. */
 static const char *const bound_properties[] = {
-        "version", "method", "path", "host-connected", "frozen", "frozen-since", "started-at",
+        "version", "method", "path", "host-connected", "frozen", "frozen-since", "started-at", "channels",
 };
 
 /* Change with (nearly) every request: copied to the skeleton by publish_coalesced(). */

@@ -62,9 +62,11 @@
  * its text), measured with 200,000 entries; the memory budget charges a listing by it. */
 #define PHX_DIRLIST_ENTRY_COST ((gsize) 6 * 1024)
 
-/* unix-listen: clients served at once, and how many more may wait in the backlog. */
-#define PHX_CLIENTS_MAX 1
-#define PHX_LISTEN_BACKLOG 4
+/* Listening transports: connections not yet accepted the kernel may hold (clients served at
+ * once: see "several clients" at the end); a burst of clients past it is refused by the
+ * kernel (EAGAIN for a non-blocking connect on a unix socket). Also the most accepted in
+ * one wake-up. */
+#define PHX_LISTEN_BACKLOG 16
 
 /* Heap churn (bytes of requests and replies, plus PHX_CALL_OVERHEAD each) after which an
  * agent that has answered everything and flushed every reply hands freed heap pages back
@@ -267,3 +269,31 @@
 /* The largest file-read buffer kept for the next read while a handle is open (one buffer,
  * freed when the last handle closes): reads of up to 6 MiB, as base64, reuse their pages. */
 #define PHX_READ_SPARE_MAX ((gsize) 8 * 1024 * 1024 + 1)
+
+/* ---- Several clients on listening transports, vsock (phx-channel.c, phx-connection.c) ---- */
+
+/* Clients served at once on unix-listen and vsock-listen unless --clients-max says otherwise,
+ * and the most it may say. One more is told so in one line and let go. */
+#define PHX_CLIENTS_DEFAULT 8
+#define PHX_CLIENTS_LIMIT 64
+
+/* Replies one client may leave unread, and requests of it that may run at once, before the
+ * agent stops reading its requests (it resumes when half of either is gone): a client that
+ * never reads costs about this much, not the whole budget, so the others keep being served.
+ * While it is behind it is read PHX_CLIENT_READ_SMALL bytes at a time, so that one read
+ * cannot overshoot by thousands of requests. PHX_CLIENTS_LIMIT such clients stay well
+ * within PHX_BUDGET_HIGH (each request is charged PHX_CALL_OVERHEAD at least). */
+#define PHX_CLIENT_QUEUE_HIGH ((gsize) 256 * 1024)
+#define PHX_CLIENT_PENDING_MAX 128
+#define PHX_CLIENT_READ_SMALL ((gsize) 4096)
+
+/* Seconds a client may send nothing while nothing of it runs and nothing is owed to it, and
+ * seconds it may leave its replies unread, before it is disconnected (0 = never); the most
+ * either may be set to. */
+#define PHX_CLIENT_IDLE_TIMEOUT_DEFAULT 600
+#define PHX_CLIENT_STALL_TIMEOUT_DEFAULT 60
+#define PHX_CLIENT_TIMEOUT_MAX (7 * 24 * 3600)
+
+/* vsock: the host's address; by default only it may connect (not the guest's own users
+ * through the loopback CID 1, nor nested VMs). */
+#define PHX_VSOCK_HOST_CID 2

@@ -13,6 +13,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+
+#include <linux/vm_sockets.h>
 
 #include <gio/gunixsocketaddress.h>
 
@@ -61,19 +66,72 @@ client_conn_new (const char *socket_path, guint timeout_seconds)
         return conn;
 }
 
+/* "vsock:CID:PORT" -> a vsock address; FALSE if `text` is not of that form. */
+static gboolean
+parse_vsock (const char *text, struct sockaddr_vm *addr, GError **error)
+{
+        g_auto(GStrv) parts = g_strsplit (text + strlen ("vsock:"), ":", -1);
+        guint64 cid, port;
+
+        if (g_strv_length (parts) != 2 || !g_ascii_string_to_unsigned (parts[0], 10, 0, G_MAXUINT32, &cid, NULL) ||
+            !g_ascii_string_to_unsigned (parts[1], 10, 0, G_MAXUINT32, &port, NULL)) {
+                g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _("%s is not vsock:CID:PORT"), text);
+                return FALSE;
+        }
+        *addr = (struct sockaddr_vm) { .svm_family = AF_VSOCK, .svm_cid = (guint) cid, .svm_port = (guint) port };
+        return TRUE;
+}
+
+/* GSocketClient knows no vsock: the socket is made here and connected with the same
+ * timeout. */
+static GSocketConnection *
+connect_vsock (const char *text, guint timeout_seconds, GError **error)
+{
+        struct sockaddr_vm svm;
+        g_autoptr(GSocket) sock = NULL;
+        g_autoptr(GSocketAddress) addr = NULL;
+        int fd;
+
+        if (!parse_vsock (text, &svm, error))
+                return NULL;
+        fd = socket (AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                phx_error_set_errno (error, errno, "vsock socket");
+                return NULL;
+        }
+        sock = g_socket_new_from_fd (fd, error);
+        if (sock == NULL) {
+                close (fd);
+                return NULL;
+        }
+        g_socket_set_timeout (sock, timeout_seconds);
+        addr = g_native_socket_address_new (&svm, sizeof svm);
+        if (!g_socket_connect (sock, addr, NULL, error))
+                return NULL;
+        return g_socket_connection_factory_create_connection (sock);
+}
+
+/* The agent's address: "vsock:CID:PORT", "unix:PATH", or a bare path. */
 gboolean
 client_conn_connect (ClientConn *conn, GError **error)
 {
         g_autoptr(GSocketClient) client = NULL;
         g_autoptr(GSocketAddress) addr = NULL;
+        const char *path = conn->socket_path;
 
         if (conn->conn != NULL)
                 return TRUE;
-        client = g_socket_client_new ();
-        addr = g_unix_socket_address_new (conn->socket_path);
-        /* the timeout covers the connect and then every read and write on the socket */
-        g_socket_client_set_timeout (client, conn->timeout_seconds);
-        conn->conn = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (addr), NULL, error);
+        if (g_str_has_prefix (path, "vsock:")) {
+                conn->conn = connect_vsock (path, conn->timeout_seconds, error);
+        } else {
+                if (g_str_has_prefix (path, "unix:"))
+                        path += strlen ("unix:");
+                client = g_socket_client_new ();
+                addr = g_unix_socket_address_new (path);
+                /* the timeout covers the connect and then every read and write on the socket */
+                g_socket_client_set_timeout (client, conn->timeout_seconds);
+                conn->conn = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (addr), NULL, error);
+        }
         if (conn->conn == NULL) {
                 g_prefix_error (error, "%s: ", conn->socket_path);
                 return FALSE;

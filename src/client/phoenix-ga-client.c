@@ -200,7 +200,8 @@ main (int argc, char **argv)
         gint timeout = 30;
         const GOptionEntry entries[] = {
                 { "socket", 's', 0, G_OPTION_ARG_FILENAME, &socket_path,
-                  N_("The agent's socket (default: $PHOENIX_GA_SOCKET)"), N_("PATH") },
+                  N_("The agent's socket: PATH, unix:PATH or vsock:CID:PORT (default: $PHOENIX_GA_SOCKET)"),
+                  N_("PATH") },
                 { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print the raw reply"), NULL },
                 { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
                   N_("Seconds to wait for the agent to connect or answer (default 30)"), N_("SECONDS") },

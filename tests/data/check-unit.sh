@@ -3,16 +3,25 @@
 # installed path does not exist here) and man pages are not looked up (they are not
 # installed here); the .deb stage of scripts/run-tests.sh verifies the installed unit whole.
 # Any warning fails: systemd-analyze exits 0 on unknown keys.
-#     check-unit.sh UNIT AGENT [SAME_AS_UNIT]
+#     check-unit.sh UNIT AGENT [SAME_AS_UNIT [WITH_UNIT...]]
 # With SAME_AS_UNIT, the two units must also run the agent alike: the same service type,
 # restart policy, runtime directory, writable paths and sandbox (only the port differs).
+# WITH_UNITs are verified together with UNIT (the vsock socket that starts its service).
 set -eu
 unit=$1 agent=$(realpath "$2") other=${3:-}
+shift 2
+[ $# -gt 0 ] && shift
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 name=$(basename "$unit")
 sed "s|^ExecStart=[^ ]*|ExecStart=$agent|" "$unit" >"$dir/$name"
-out=$(systemd-analyze verify --man=no "$dir/$name" 2>&1) || { echo "$out"; exit 1; }
+units="$dir/$name"
+for with in "$@"; do
+        cp "$with" "$dir/$(basename "$with")"
+        units="$units $dir/$(basename "$with")"
+done
+# shellcheck disable=SC2086 # one word per unit
+out=$(systemd-analyze verify --man=no $units 2>&1) || { echo "$out"; exit 1; }
 if [ -n "$out" ]; then
         printf 'systemd-analyze verify warned:\n%s\n' "$out"
         exit 1

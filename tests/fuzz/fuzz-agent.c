@@ -15,7 +15,7 @@
  *   h        this host shuts down its sending side; it still reads its replies
  *   x        this host leaves (closes its socket, whatever is owed)
  *   c        this host leaves and the next one takes over;  n  the next one takes over and
- *            this one stays (it waits in the backlog: one host is served at a time)
+ *            this one stays (both are served at once: several clients, issue 14)
  *   o        switch back to the oldest host still there
  *   F        the next FIFREEZE of the fake fails (EIO): the freeze is rolled back
  * agent-shutdown ends the script as if the process exited on "shutdown".
@@ -23,7 +23,7 @@
  * Keeping the machine safe: the agent runs as root, so for the length of each script it runs
  * chrooted in a private tmpfs in private namespaces (fuzz-jail.c), where every command may
  * run. The agent is made before the chroot (setting its socket's mode needs /proc) and the
- * hosts connect then too (they wait in the backlog until the script takes them); the chroot
+ * hosts connect then too (they are accepted at once and idle until the script uses them); the chroot
  * is left only once the agent is at rest, so no worker ever resolves a path outside it. */
 #define G_LOG_DOMAIN "fuzz-agent"
 
@@ -52,9 +52,9 @@ G_STATIC_ASSERT (REQUEST_MAX > PHX_REQUEST_OFFLOAD_MIN);
 #define LONG_UNIT ((gsize) 4096)
 /* Bytes one script may send at most (its 'L's add up fast). */
 #define SCRIPT_SEND_MAX ((gsize) 8 * 1024 * 1024)
-/* Hosts connected per script: the agent serves one and keeps PHX_LISTEN_BACKLOG waiting. */
+/* Hosts connected per script: all are served at once (within PHX_CLIENTS_DEFAULT). */
 #define HOSTS_MAX 4
-G_STATIC_ASSERT (HOSTS_MAX <= PHX_LISTEN_BACKLOG);
+G_STATIC_ASSERT (HOSTS_MAX <= PHX_LISTEN_BACKLOG && HOSTS_MAX <= PHX_CLIENTS_DEFAULT);
 /* A wait or a blocked send gives up once nothing has moved for this long. */
 #define PATIENCE_US ((gint64) 20 * 1000)
 /* After the script, the agent must be at rest within this: else it hangs. */

@@ -48,6 +48,14 @@ for m in failover net_failover virtio_net; do
         [ -n "$f" ] || { echo "module $m not found in $deb" >&2; exit 1; }
         cp "$f" "$R/lib/modules/"
 done
+# vsock through the loopback transport: a client in the guest reaches the agent at CID 1
+# (tests/vm/test_vm_vsock.py; this host has no vhost-vsock). Loaded after the others.
+for m in vsock vmw_vsock_virtio_transport_common vsock_loopback; do
+        f=$(find "$OUT/kernel/lib/modules/$kver" -name "$m.ko" -o -name "$m.ko.xz" | head -n 1)
+        [ -n "$f" ] || { echo "module $m not found in $deb" >&2; exit 1; }
+        cp "$f" "$R/lib/modules/"
+        echo "$m" >>"$R/lib/modules/order"
+done
 
 # A program and every shared library it needs (ASan builds included), plus the loader.
 install_with_libs() { # program name-in-guest
@@ -61,6 +69,10 @@ if [ "$(basename "$AGENT")" = qemu-ga ]; then
         install_with_libs "$AGENT" qemu-ga
 else
         install_with_libs "$AGENT" phoenix-ga
+fi
+# the client, built next to the agent, talks to it over vsock from inside the guest
+if [ -x "$(dirname "$AGENT")/phoenix-ga-client" ]; then
+        install_with_libs "$(dirname "$AGENT")/phoenix-ga-client" phoenix-ga-client
 fi
 # udevadm and our rule only: the rule's test runs `udevadm test` on the real port
 install_with_libs /usr/bin/udevadm udevadm
