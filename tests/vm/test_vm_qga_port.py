@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import shutil
 import socket
 import tempfile
@@ -160,6 +161,26 @@ def test_qemu_port_unit_stands_down_when_the_phoenix_port_is_there(qguest):
     assert qguest.sh(cond)[0] == 1
     # a guest with libvirt's port alone (the Phoenix port's name hidden from the check)
     assert qguest.sh(cond.replace("org.guest-agent.0", "org.no-such-port.0"))[0] == 0
+
+
+def test_phoenix_unit_serves_both_ports(qguest):
+    """phoenix-ga.service's own command line, in a guest with both ports: one agent answers on
+    the Phoenix port and on libvirt's (the packaged default serves whichever exist)."""
+    unit = (ROOT / "data" / "phoenix-ga.service.in").read_text()
+    cmd = re.search(r"^ExecStart=/bin/sh -c '(.*)'$", unit, re.M).group(1).replace("@sbindir@/", "/bin/")
+    qguest.sh("touch /run/stop-agent; kill $(pidof phoenix-ga); while pidof phoenix-ga >/dev/null; do sleep 0.1; done")
+    code, out = qguest.sh("setsid sh -c %s >/run/both.log 2>&1 </dev/null & echo started" % shlex.quote(cmd))
+    assert code == 0, out
+    port = connect_when_served(qguest.lv_path)
+    try:
+        assert port.command("guest-ping") == {"return": {}}
+        h = qguest.wait_for_agent()
+        assert h.ok("ping") == "0.1.0"
+        h.close()
+        assert qguest.sh("pidof phoenix-ga")[1].count(" ") == 0  # one agent for both
+    finally:
+        port.close()
+        qguest.sh("kill $(pidof phoenix-ga); while pidof phoenix-ga >/dev/null; do sleep 0.1; done")
 
 
 def test_agent_with_only_the_path_serves_libvirt(qguest):
