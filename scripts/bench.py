@@ -444,6 +444,142 @@ def report_qga_pipelined(res, opts):
             print("  %s (median turn): %s" % (kind, p))
 
 
+# ---------------------------------------------------------------- channels and clients (issue 14)
+def channels_idle(opts, work):
+    """One agent, three channels (two ptys, isa-serial, and a unix socket): its context
+    switches over an idle window with a host on every channel, silent, then with none (the
+    ptys hung up, the socket's client gone)."""
+    d = tempfile.mkdtemp(dir=work, prefix="channels-")
+    ptys = []
+    for _ in range(2):
+        master, slave = pty.openpty()
+        tty.setraw(slave)
+        ptys.append((master, slave, os.ttyname(slave)))
+    sock = os.path.join(d, "s")
+    env = dict(os.environ)
+    if Agent.bus_address:
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = Agent.bus_address
+    proc = subprocess.Popen([opts.agent, "--no-config", "--runtime-dir", os.path.join(d, "run"),
+                             "-p", "isa-serial:" + ptys[0][2], "-p", "isa-serial:" + ptys[1][2],
+                             "-p", "unix-listen:" + sock], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    res = {}
+    try:
+        client = None
+        for _ in range(1000):
+            try:
+                client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                client.connect(sock)
+                break
+            except OSError:
+                client.close()
+                client = None
+                time.sleep(0.01)
+        assert client is not None, "the three-channel agent did not listen"
+        for _, slave, _ in ptys:
+            os.close(slave)
+        # every channel answers once: a host is attached on each
+        for master, _, _ in ptys:
+            c = Conn(master, lambda: None)
+            c.send(b'{"execute":"ping","tag":"c"}\n')
+            c.line(10)
+        cc = Conn(client.fileno(), client.close)
+        cc.send(b'{"execute":"ping","tag":"c"}\n')
+        cc.line(10)
+        for phase in ("attached", "detached"):
+            if phase == "detached":
+                client.close()
+                for master, _, _ in ptys:
+                    os.close(master)
+            time.sleep(opts.settle_seconds)
+            s0, c0 = switches(proc.pid), cpu_ns(proc.pid)
+            time.sleep(opts.idle_seconds)
+            res["channels", "idle_" + phase] = switches(proc.pid) - s0
+            res["channels", "idlecpu_" + phase] = (cpu_ns(proc.pid) - c0) / 1e9
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return res
+
+
+def clients_pipelined(opts, work):
+    """N clients of one unix-listen agent at once, each pipelining its own tagged pings; the
+    total rate up to the last reply, and every client's replies counted and checked its own."""
+    res = {}
+    for n in opts.clients:
+        d = tempfile.mkdtemp(dir=work, prefix="clients-")
+        sock = os.path.join(d, "s")
+        proc = subprocess.Popen([opts.agent, "--no-config", "--no-dbus", "--runtime-dir", os.path.join(d, "run"),
+                                 "-m", "unix-listen", "-p", sock, "--clients-max", str(max(n, 1))],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            conns = []
+            for i in range(n):
+                for _ in range(1000):
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    try:
+                        s.connect(sock)
+                        break
+                    except OSError:
+                        s.close()
+                        time.sleep(0.01)
+                s.setblocking(False)
+                conns.append(s)
+            per = opts.client_pings
+            out = {s: memoryview(b"".join(b'{"execute":"ping","tag":"c%d-%d"}\n' % (i, k) for k in range(per)))
+                   for i, s in enumerate(conns)}
+            got = {s: bytearray() for s in conns}
+            lines = {s: 0 for s in conns}
+            start = time.monotonic()
+            last = start
+            while any(lines[s] < per for s in conns):
+                w = [s for s in conns if out[s]]
+                r, w, _ = select.select([s for s in conns if lines[s] < per], w, [], 5)
+                if not r and not w:
+                    break  # nothing moves for 5 s: what is missing is lost
+                for s in w:
+                    try:
+                        out[s] = out[s][s.send(out[s][:65536]):]
+                    except BlockingIOError:
+                        pass
+                for s in r:
+                    chunk = s.recv(1 << 20)
+                    if chunk:
+                        got[s] += chunk
+                        lines[s] += chunk.count(b"\n")
+                        last = time.monotonic()
+            total = sum(lines.values())
+            crossed = 0
+            for i, s in enumerate(conns):
+                for line in bytes(got[s]).split(b"\n"):
+                    if line and b'"tag":"c%d-' % i not in line:
+                        crossed += 1
+                s.close()
+            res["clients", n, "rate"] = total / (last - start) if last > start else 0
+            res["clients", n, "lost"] = n * per - total
+            res["clients", n, "crossed"] = crossed
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return res
+
+
+def report_channels(res, opts):
+    print("### Several channels and clients (issue 14)")
+    print()
+    print("| one agent, three channels (2 ptys, 1 unix socket) | context switches in %.0f s | CPU s |"
+          % opts.idle_seconds)
+    print("|---|---|---|")
+    for phase, what in (("attached", "a silent host on every channel"), ("detached", "no host on any")):
+        print("| %s | %d | %.3f |" % (what, res["channels", "idle_" + phase], res["channels", "idlecpu_" + phase]))
+    print()
+    print("| clients pipelining pings at once | pings each | total replies/s | lost | crossed |")
+    print("|---|---|---|---|---|")
+    for n in opts.clients:
+        print("| %d | %d | %.0f | %d | %d |" % (n, opts.client_pings, res["clients", n, "rate"],
+                                            res["clients", n, "lost"], res["clients", n, "crossed"]))
+
+
 def memory_floor(exe):
     """Anonymous KiB of tests/bench/memory-floor: the mandated libraries set up, nothing else.
     G_SLICE as the agent itself chooses it on GLib < 2.76 (see main.c)."""
@@ -480,6 +616,11 @@ def main():
     ap.add_argument("--qga-rounds", type=int, default=3)
     ap.add_argument("--qga-method", default="isa-serial", choices=["isa-serial", "virtio-serial"],
                     help="how both agents serve their pty in the pipelined qemu-ga-dialect section")
+    ap.add_argument("--only-channels", action="store_true",
+                    help="only the three-channel idle rows and the concurrent clients")
+    ap.add_argument("--clients", default="1,4,8",
+                    help="numbers of clients pipelining pings at once (comma-separated)")
+    ap.add_argument("--client-pings", type=int, default=10000)
     ap.add_argument("--only-qga-pipeline", action="store_true",
                     help="only the pipelined qemu-ga-dialect section")
     opts = ap.parse_args()
@@ -490,6 +631,17 @@ def main():
         sys.exit("qemu-ga not found: apt-get install qemu-guest-agent")
     work = tempfile.mkdtemp(prefix="phx-bench-")
     bus, Agent.bus_address = start_bus(work)
+    opts.clients = [int(x) for x in opts.clients.split(",")]
+    if opts.only_channels:
+        try:
+            res = channels_idle(opts, work)
+            res.update(clients_pipelined(opts, work))
+        finally:
+            bus.kill()
+            shutil.rmtree(work, ignore_errors=True)
+        print_machine()
+        report_channels(res, opts)
+        return
     if opts.only_qga_pipeline:
         try:
             res = qga_pipelined(opts, work)
@@ -575,6 +727,8 @@ def main():
             a.stop()
         agents = {}
         res.update(qga_pipelined(opts, work))
+        res.update(channels_idle(opts, work))
+        res.update(clients_pipelined(opts, work))
     finally:
         for a in agents.values():
             a.stop()
@@ -583,6 +737,8 @@ def main():
     report(res, opts)
     print()
     report_qga_pipelined(res, opts)
+    print()
+    report_channels(res, opts)
 
 
 def start_agents(exe, work):
