@@ -85,6 +85,7 @@ typedef struct {
         char *hook;
         char *runtime_dir;
         gboolean no_dbus;
+        gboolean no_online_hotplug;
         char *block;
         char *allow;
         char *socket_mode;
@@ -130,6 +131,8 @@ parse_command_line (int *argc, char ***argv, CommandLine *cl, GError **error)
                 { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &cl->runtime_dir,
                   N_("Directory for the frozen-state marker, on tmpfs (default /run/phoenix-ga)"), N_("DIR") },
                 { "no-dbus", 0, 0, G_OPTION_ARG_NONE, &cl->no_dbus, N_("Do not publish state on the system bus"), NULL },
+                { "no-online-hotplug", 0, 0, G_OPTION_ARG_NONE, &cl->no_online_hotplug,
+                  N_("Leave vCPUs and memory that the host hot-adds offline"), NULL },
                 { "block-commands", 0, 0, G_OPTION_ARG_STRING, &cl->block,
                   N_("Disable these commands (comma-separated)"), N_("LIST") },
                 { "allow-commands", 0, 0, G_OPTION_ARG_STRING, &cl->allow,
@@ -184,6 +187,8 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
         }
         if (cl->no_dbus)
                 config->dbus = FALSE;
+        if (cl->no_online_hotplug)
+                config->online_hotplug = FALSE;
         if (config->path == NULL)
                 config->path = g_strdup (phx_config_default_path (config->method));
         return TRUE;
@@ -244,6 +249,7 @@ run (const PhxConfig *config)
                 .dbus = config->dbus,
                 .allow_commands = (const char *const *) config->allow_commands,
                 .block_commands = (const char *const *) config->block_commands,
+                .online_hotplug = config->online_hotplug,
         };
         g_autoptr(GError) error = NULL;
         g_autoptr(GMainLoop) loop = NULL;

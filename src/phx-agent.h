@@ -24,6 +24,7 @@ typedef struct {
         const char *const *block_commands; /* NULL: none */
         const struct _PhxFreezeBackend *freeze_backend; /* NULL: the kernel's (tests pass a fake) */
         gsize request_max;           /* 0: PHX_REQUEST_MAX (tests and fuzzing use a small one) */
+        gboolean online_hotplug;     /* bring hot-added vCPUs and memory online (cmd-cpumem.c) */
 } PhxAgentOptions;
 
 PhxAgent *phx_agent_new (const PhxAgentOptions *options, GError **error);

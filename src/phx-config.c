@@ -47,6 +47,7 @@ static const struct {
         { "block-commands", KEY_COMMANDS },
         { "allow-commands", KEY_COMMANDS },
         { "socket-mode", KEY_MODE },
+        { "online-hotplug", KEY_BOOLEAN },
 };
 
 void
@@ -58,6 +59,7 @@ phx_config_init (PhxConfig *config)
                 .runtime_dir = g_strdup (PHX_DEFAULT_RUNTIME_DIR),
                 .dbus = TRUE,
                 .socket_mode = PHX_SOCKET_MODE_DEFAULT,
+                .online_hotplug = TRUE,
         };
 }
 
@@ -256,6 +258,8 @@ read_key (PhxConfig *config, GKeyFile *kf, guint k, const char *where, GError **
                                      _("'%s' is not a boolean (true or false)"), text);
                 } else if (g_str_equal (name, "debug")) {
                         config->debug = flag;
+                } else if (g_str_equal (name, "online-hotplug")) {
+                        config->online_hotplug = flag;
                 } else {
                         config->dbus = flag;
                 }

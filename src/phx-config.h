@@ -25,6 +25,7 @@ typedef struct {
         GStrv block_commands; /* NULL: none */
         GStrv allow_commands; /* NULL: all */
         guint socket_mode;    /* unix-listen: permission bits of the socket */
+        gboolean online_hotplug; /* bring hot-added vCPUs and memory online */
 } PhxConfig;
 
 void phx_config_init (PhxConfig *config);

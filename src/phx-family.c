@@ -41,7 +41,7 @@ phx_family_init (PhxFamily *self)
 const GType *
 phx_family_types (guint *n_types)
 {
-        static GType types[6];
+        static GType types[7];
         static gsize once;
 
         if (g_once_init_enter (&once)) {
@@ -51,6 +51,7 @@ phx_family_types (guint *n_types)
                 types[3] = phx_sysinfo_family_get_type ();
                 types[4] = phx_network_family_get_type ();
                 types[5] = phx_freeze_family_get_type ();
+                types[6] = phx_cpumem_family_get_type ();
                 g_once_init_leave (&once, 1);
         }
         *n_types = G_N_ELEMENTS (types);

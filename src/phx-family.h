@@ -111,6 +111,7 @@ GType phx_paths_family_get_type (void);
 GType phx_sysinfo_family_get_type (void);
 GType phx_network_family_get_type (void);
 GType phx_freeze_family_get_type (void);
+GType phx_cpumem_family_get_type (void);
 
 /* A stateless family: a final subclass of PhxFamily whose class holds `table`. */
 #define PHX_DEFINE_STATELESS_FAMILY(TypeName, type_name, table)                            \
