@@ -1,5 +1,6 @@
-/* phx-uevent.c — PhxUevent: a NETLINK_KOBJECT_UEVENT socket watched by the main loop, each
- * datagram from the kernel checked and parsed into a signal. It reads nothing while the
+/* phx-uevent.c — PhxUevent: a NETLINK_KOBJECT_UEVENT socket watched by the main loop, with a
+ * socket filter that lets only vCPU and memory additions through; each datagram from the
+ * kernel checked and parsed into a signal. It reads nothing while the
  * machine's devices do not change (no timer, no polling) and acts on nothing itself. */
 #define G_LOG_DOMAIN "phx-uevent"
 
@@ -10,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
 #include <linux/netlink.h>
 
 #include <glib-unix.h>
@@ -22,6 +24,31 @@
 /* The kernel's multicast group on NETLINK_KOBJECT_UEVENT; udev re-sends on group 2, in its
  * own format, events it has already handled: those are not ours to read. */
 #define UEVENT_GROUP_KERNEL 1
+
+/* Big-endian words of a header prefix, as BPF's absolute loads read them. */
+#define WORD(a, b, c, d) (((guint32) (a) << 24) | ((guint32) (b) << 16) | ((guint32) (c) << 8) | (guint32) (d))
+
+/* The kernel drops, before any wake-up, every event but "add@/devices/system/cpu/..." and
+ * "add@/devices/system/memory...": a machine that makes loop devices, network namespaces or
+ * containers all day sends many, and none of them is ours. The header is checked at fixed
+ * offsets; a shorter datagram fails a load and is dropped too. */
+static const struct sock_filter add_filter[] = {
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, 0),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, WORD ('a', 'd', 'd', '@'), 0, 12),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, 4),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, WORD ('/', 'd', 'e', 'v'), 0, 10),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, 8),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, WORD ('i', 'c', 'e', 's'), 0, 8),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, 12),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, WORD ('/', 's', 'y', 's'), 0, 6),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, 16),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, WORD ('t', 'e', 'm', '/'), 0, 4),
+        BPF_STMT (BPF_LD | BPF_W | BPF_ABS, 20),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, WORD ('c', 'p', 'u', '/'), 1, 0),
+        BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, WORD ('m', 'e', 'm', 'o'), 0, 1),
+        BPF_STMT (BPF_RET | BPF_K, 0xffffffff), /* keep */
+        BPF_STMT (BPF_RET | BPF_K, 0),          /* drop */
+};
 
 struct _PhxUevent {
         GObject parent_instance;
@@ -100,6 +127,7 @@ phx_uevent_new (GError **error)
 {
         g_autoptr(PhxUevent) self = g_object_new (PHX_TYPE_UEVENT, NULL);
         struct sockaddr_nl addr = { .nl_family = AF_NETLINK, .nl_groups = UEVENT_GROUP_KERNEL };
+        struct sock_fprog prog = { G_N_ELEMENTS (add_filter), (struct sock_filter *) add_filter };
         int size = PHX_UEVENT_RCVBUF;
 
         self->fd = socket (AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
@@ -111,6 +139,10 @@ phx_uevent_new (GError **error)
          * a few hundred events, which is still a DIMM of 32 GiB */
         if (setsockopt (self->fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
                 (void) setsockopt (self->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        if (setsockopt (self->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+                phx_error_set_errno (error, errno, "uevent socket: filter");
+                return NULL;
+        }
         if (bind (self->fd, (struct sockaddr *) &addr, sizeof addr) < 0) {
                 phx_error_set_errno (error, errno, "uevent socket: bind");
                 return NULL;

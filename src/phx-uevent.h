@@ -1,4 +1,5 @@
-/* phx-uevent.h — PhxUevent: the kernel's device events (uevents) as a GObject signal. */
+/* phx-uevent.h — PhxUevent: the kernel's "add" events (uevents) of vCPUs and memory blocks
+ * as a GObject signal. */
 #pragma once
 
 #include <glib-object.h>
@@ -9,7 +10,9 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (PhxUevent, phx_uevent, PHX, UEVENT, GObject)
 
 /* Listens from now on, on the thread-default main context; NULL when the kernel refuses
- * the socket. Signal "event" (action, devpath, subsystem, synthetic): one per kernel uevent;
+ * the socket. Signal "event" (action, devpath, subsystem, synthetic): one per kernel uevent
+ * whose header is add@/devices/system/cpu/... or add@/devices/system/memory... (the kernel
+ * filters the rest out before they wake anyone);
  * `synthetic` is TRUE for those that someone provoked by writing to a `uevent` file (udevadm
  * trigger, coldplug), not for real device changes. */
 PhxUevent *phx_uevent_new (GError **error);
