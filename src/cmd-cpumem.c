@@ -239,14 +239,15 @@ static const PhxArgSpec set_memory_blocks_args[] = {
 };
 
 /* Reads are allowed while frozen (sysfs is no disk). Writes run one at a time, in order, in
- * a worker: taking a memory block offline migrates its pages and may take seconds. */
+ * a worker: bringing a vCPU up takes the kernel milliseconds to seconds, and taking a memory
+ * block offline migrates its pages, retried for as long as they can move (LONG). */
 static const PhxCommand cpumem_commands[] = {
         { "qga-get-vcpus", qga_get_vcpus, NULL, PHX_CMD_FACE_ONLY | PHX_CMD_FROZEN_OK | PHX_CMD_THREADED },
         { "qga-set-vcpus", qga_set_vcpus, set_vcpus_args, PHX_CMD_FACE_ONLY | PHX_CMD_SERIAL | PHX_CMD_THREADED },
         { "qga-get-memory-blocks", qga_get_memory_blocks, NULL,
           PHX_CMD_FACE_ONLY | PHX_CMD_FROZEN_OK | PHX_CMD_THREADED },
         { "qga-set-memory-blocks", qga_set_memory_blocks, set_memory_blocks_args,
-          PHX_CMD_FACE_ONLY | PHX_CMD_SERIAL | PHX_CMD_THREADED },
+          PHX_CMD_FACE_ONLY | PHX_CMD_SERIAL | PHX_CMD_THREADED | PHX_CMD_LONG },
         { "qga-get-memory-block-info", qga_get_memory_block_info, NULL, PHX_CMD_FACE_ONLY | PHX_CMD_FROZEN_OK },
         { NULL }
 };
@@ -334,7 +335,8 @@ start_onlining (PhxCpumemFamily *self)
         task = g_task_new (self, NULL, on_onlined, NULL);
         g_task_set_source_tag (task, start_onlining);
         g_task_set_task_data (task, batch, (GDestroyNotify) g_array_unref);
-        phx_workers_run (PHX_POOL_SHORT, task, online_thread);
+        /* the pool of slow work: a vCPU comes up in seconds under emulation */
+        phx_workers_run (PHX_POOL_LONG, task, online_thread);
 }
 
 /* "/devices/system/cpu/cpu4" -> 4: only the kernel's own objects of that exact shape. */
