@@ -2,9 +2,18 @@
 guest-get/set-memory-blocks against the guest's sysfs, and vCPUs and DIMMs hot-added through
 QEMU's monitor brought online by the agent (and left offline when it is told not to).
 
-The guest: 2 vCPUs of at most 4 (cpu2 and cpu3 can be hot-added), 256 MiB with 2 DIMM slots,
+The guest: 1 vCPU of at most 4 (cpu1 to cpu3 can be hot-added), 256 MiB with 2 DIMM slots,
 and memhp_default_state=offline so that the kernel leaves hot-added memory offline itself.
-Tests run in order on one boot."""
+online_policy=auto-movable puts what goes online into ZONE_MOVABLE (as cloud images that
+resize memory do): a block of ZONE_NORMAL may hold unmovable kernel pages, and its offline
+then went on for minutes in one run. Memory is taken offline before any vCPU is hot-added:
+under TCG, once a hot-added vCPU is up, an offline that took 0.07 s takes ~90 s (the kernel
+waits on work queued to every CPU, and the emulated hot-added one answers slowly), while
+onlining stays quick.
+One vCPU at boot, not two: with two, the guest routes the virtio-serial interrupt to cpu1,
+and under TCG on a busy machine the agent's port then went unread for minutes right after
+boot (twice in ten runs); with one, interrupts stay on cpu0 whatever the vCPUs hot-added later
+do. Tests run in order on one boot."""
 import json
 import os
 import pathlib
@@ -69,8 +78,8 @@ def cm_guest():
                 shutil.copy(deb, workdir / "cache")
     else:
         workdir = pathlib.Path(tempfile.mkdtemp(prefix="phx-vm-cpumem-"))
-    g = Guest(workdir, extra_args=["-smp", "2,maxcpus=4", "-m", "256,slots=2,maxmem=1G"],
-              append="memhp_default_state=offline")
+    g = Guest(workdir, extra_args=["-smp", "1,maxcpus=4", "-m", "256,slots=2,maxmem=1G"],
+              append="memhp_default_state=offline memory_hotplug.online_policy=auto-movable")
     g.qmp = Qmp(g.qmp_path)
     yield g
     g.qmp.close()
@@ -164,15 +173,76 @@ def restart_agent(guest, args):
 def test_get_vcpus_is_sysfs(cm_guest):
     h = cm_guest.wait_for_agent()
     vcpus = ok(h, "guest-get-vcpus")
-    assert [v["logical-id"] for v in vcpus] == [0, 1]
-    for v in vcpus:
-        assert set(v) == {"logical-id", "online", "can-offline"}, v
-        has_file = cm_guest.sh("test -e /sys/devices/system/cpu/cpu%d/online" % v["logical-id"])[0] == 0
-        # x86's cpu0 has no `online` file: it cannot go offline (and counts as online)
-        assert v["can-offline"] is has_file
-        assert v["online"] is True
-    assert vcpus[0]["can-offline"] is False and vcpus[1]["can-offline"] is True
+    # x86's cpu0 has no `online` file: it cannot go offline (and counts as online)
+    assert vcpus == [{"logical-id": 0, "online": True, "can-offline": False}]
+    assert cm_guest.sh("test -e /sys/devices/system/cpu/cpu0/online")[0] == 1
     h.close()
+
+
+def test_memory_block_info_and_blocks(cm_guest):
+    h = cm_guest.wait_for_agent()
+    size = int(must(cm_guest, "cat /sys/devices/system/memory/block_size_bytes"), 16)
+    assert ok(h, "guest-get-memory-block-info") == {"size": size}
+    blocks = ok(h, "guest-get-memory-blocks")
+    states = memory_blocks(cm_guest)
+    assert [b["phys-index"] for b in blocks] == sorted(states)
+    for b in blocks:
+        assert set(b) == {"phys-index", "online", "can-offline"}, b
+        assert b["online"] is (states[b["phys-index"]] == "online")
+    assert ok(h, "guest-set-memory-blocks", {"mem-blks": [{"phys-index": 4000, "online": True}]}) == \
+        [{"phys-index": 4000, "response": "not-found", "error-code": 2}]
+    h.close()
+
+
+def test_hot_added_dimm_stays_offline_when_told(cm_guest):
+    """With online-hotplug = false (a configuration file) the agent leaves a hot-added DIMM
+    as the kernel made it: offline. This is also the proof that the kernel itself does not
+    bring it online, so that test_hot_added_vcpu_and_dimm_go_online's is the agent's doing."""
+    must(cm_guest, "printf '[general]\\nonline-hotplug = false\\n' > /etc/phx-off.conf")
+    h = restart_agent(cm_guest, "--config /etc/phx-off.conf --runtime-dir /run/phoenix-ga")
+    blocks = hot_add_dimm(cm_guest, "dimm1")
+    # what a running watcher would have done within milliseconds of the event
+    time.sleep(2)
+    states = memory_blocks(cm_guest)
+    assert all(states[b] == "offline" for b in blocks), states
+    listed = {b["phys-index"]: b["online"] for b in ok(h, "guest-get-memory-blocks")}
+    assert all(listed[b] is False for b in blocks), listed
+    # the host brings them online itself, through the agent
+    reply = ok(h, "guest-set-memory-blocks", {"mem-blks": [{"phys-index": b, "online": True} for b in blocks]})
+    assert reply == [{"phys-index": b, "response": "success"} for b in blocks]
+    states = memory_blocks(cm_guest)
+    assert all(states[b] == "online" for b in blocks), states
+    h.close()
+
+
+def test_set_memory_blocks_offline_and_online(cm_guest):
+    """One block of a hot-added DIMM (in ZONE_MOVABLE, so the kernel can empty it) offline
+    and back."""
+    h = cm_guest.wait_for_agent()
+    blocks = sorted(b for b, s in memory_blocks(cm_guest).items() if b >= 8)  # above the boot RAM
+    block = blocks[-1]
+    reply = ok(h, "guest-set-memory-blocks", {"mem-blks": [{"phys-index": block, "online": False}]})
+    assert reply == [{"phys-index": block, "response": "success"}], reply
+    assert memory_blocks(cm_guest)[block] == "offline"
+    listed = {b["phys-index"]: b["online"] for b in ok(h, "guest-get-memory-blocks")}
+    assert listed[block] is False
+    reply = ok(h, "guest-set-memory-blocks", {"mem-blks": [{"phys-index": block, "online": True}]})
+    assert reply == [{"phys-index": block, "response": "success"}], reply
+    assert memory_blocks(cm_guest)[block] == "online"
+    h.close()
+
+
+def test_hot_added_vcpu_stays_offline_when_told(cm_guest):
+    """The same for a vCPU (the agent still runs with online-hotplug = false)."""
+    h = cm_guest.wait_for_agent()
+    hot_add_cpu(cm_guest, 1)
+    time.sleep(2)
+    assert cpu_online(cm_guest, 1) == "0"
+    assert ok(h, "guest-get-vcpus")[1] == {"logical-id": 1, "online": False, "can-offline": True}
+    assert ok(h, "guest-set-vcpus", {"vcpus": [{"logical-id": 1, "online": True}]}) == 1
+    assert cpu_online(cm_guest, 1) == "1"
+    h.close()
+    restart_agent(cm_guest, None).close()  # the guest's usual agent, for the tests that follow
 
 
 def test_set_vcpus_offline_and_online(cm_guest):
@@ -225,58 +295,19 @@ def test_other_device_events_never_reach_the_agent(cm_guest):
     """The socket filter: a "change" of a vCPU and an "add" of a disk are dropped by the
     kernel; a second vCPU add, sent after them, is the proof that they had their turn."""
     seen = "uevent add /devices/system/cpu/cpu1 (cpu) synthetic"
+    count = cm_guest.sh("grep -cF '%s' /run/agent.log" % seen)[1]
     must(cm_guest, "echo change > /sys/devices/system/cpu/cpu1/uevent; echo add > /sys/block/vda/uevent; "
                    "echo add > /sys/devices/system/cpu/cpu1/uevent")
-    wait_guest(cm_guest, lambda: cm_guest.sh("grep -cF '%s' /run/agent.log" % seen)[1] == "2",
+    wait_guest(cm_guest, lambda: cm_guest.sh("grep -cF '%s' /run/agent.log" % seen)[1] == str(int(count) + 1),
                "the agent did not see the second synthetic add")
     assert cm_guest.sh("grep -E 'uevent (change|add /devices/pci)' /run/agent.log")[0] == 1, agent_log(cm_guest)
     assert cpu_online(cm_guest, 1) == "1"
 
 
-def test_memory_block_info_and_blocks(cm_guest):
-    h = cm_guest.wait_for_agent()
-    size = int(must(cm_guest, "cat /sys/devices/system/memory/block_size_bytes"), 16)
-    assert ok(h, "guest-get-memory-block-info") == {"size": size}
-    blocks = ok(h, "guest-get-memory-blocks")
-    states = memory_blocks(cm_guest)
-    assert [b["phys-index"] for b in blocks] == sorted(states)
-    for b in blocks:
-        assert set(b) == {"phys-index", "online", "can-offline"}, b
-        assert b["online"] is (states[b["phys-index"]] == "online")
-    assert ok(h, "guest-set-memory-blocks", {"mem-blks": [{"phys-index": 4000, "online": True}]}) == \
-        [{"phys-index": 4000, "response": "not-found", "error-code": 2}]
-    h.close()
-
-
-def test_hot_added_vcpu_and_dimm_stay_offline_when_told(cm_guest):
-    """With online-hotplug = false (a configuration file) the agent leaves them as the
-    kernel made them: offline. This is also the proof that the kernel itself does not bring
-    them online, so that the next test's online vCPU and memory are the agent's doing."""
-    must(cm_guest, "printf '[general]\\nonline-hotplug = false\\n' > /etc/phx-off.conf")
-    h = restart_agent(cm_guest, "--config /etc/phx-off.conf --runtime-dir /run/phoenix-ga")
-    hot_add_cpu(cm_guest, 2)
-    blocks = hot_add_dimm(cm_guest, "dimm1")
-    # what a running watcher would have done within milliseconds of the event
-    time.sleep(2)
-    assert cpu_online(cm_guest, 2) == "0"
-    states = memory_blocks(cm_guest)
-    assert all(states[b] == "offline" for b in blocks), states
-    # the host brings them online itself, through the agent
-    assert ok(h, "guest-set-vcpus", {"vcpus": [{"logical-id": 2, "online": True}]}) == 1
-    assert cpu_online(cm_guest, 2) == "1"
-    reply = ok(h, "guest-set-memory-blocks", {"mem-blks": [{"phys-index": b, "online": True} for b in blocks]})
-    assert reply == [{"phys-index": b, "response": "success"} for b in blocks]
-    states = memory_blocks(cm_guest)
-    assert all(states[b] == "online" for b in blocks), states
-    h.close()
-
-
 def test_hot_added_vcpu_and_dimm_go_online(cm_guest):
-    h = restart_agent(cm_guest, None)
-    h.close()
-    hot_add_cpu(cm_guest, 3)
-    wait_guest(cm_guest, lambda: cpu_online(cm_guest, 3) == "1", "hot-added cpu3 stayed offline")
-    assert log_has(cm_guest, "brought hot-added vCPU 3 online")
+    hot_add_cpu(cm_guest, 2)
+    wait_guest(cm_guest, lambda: cpu_online(cm_guest, 2) == "1", "hot-added cpu2 stayed offline")
+    assert log_has(cm_guest, "brought hot-added vCPU 2 online")
     before = mem_total(cm_guest)
     blocks = hot_add_dimm(cm_guest, "dimm2")
     wait_guest(cm_guest, lambda: all(memory_blocks(cm_guest)[b] == "online" for b in blocks),
@@ -285,26 +316,9 @@ def test_hot_added_vcpu_and_dimm_go_online(cm_guest):
         assert log_has(cm_guest, "brought hot-added memory block %d online" % b)
     h = cm_guest.wait_for_agent()
     vcpus = {v["logical-id"]: v["online"] for v in ok(h, "guest-get-vcpus")}
-    assert vcpus == {0: True, 1: True, 2: True, 3: True}
+    assert vcpus == {0: True, 1: True, 2: True}
     listed = {b["phys-index"]: b["online"] for b in ok(h, "guest-get-memory-blocks")}
     assert all(listed[b] for b in blocks)
     # the kernel counts it: MemTotal grows by the DIMM (its page structs come from old memory)
     assert mem_total(cm_guest) - before >= DIMM_SIZE * 95 // 100, (before, mem_total(cm_guest))
-    h.close()
-
-
-def test_set_memory_blocks_offline_and_online(cm_guest):
-    """One block of a hot-added DIMM (hot-added memory holds few unmovable pages, so the
-    kernel can empty it) offline and back."""
-    h = cm_guest.wait_for_agent()
-    blocks = sorted(b for b, s in memory_blocks(cm_guest).items() if b >= 8)  # above the boot RAM
-    block = blocks[-1]
-    reply = ok(h, "guest-set-memory-blocks", {"mem-blks": [{"phys-index": block, "online": False}]})
-    assert reply == [{"phys-index": block, "response": "success"}], reply
-    assert memory_blocks(cm_guest)[block] == "offline"
-    listed = {b["phys-index"]: b["online"] for b in ok(h, "guest-get-memory-blocks")}
-    assert listed[block] is False
-    reply = ok(h, "guest-set-memory-blocks", {"mem-blks": [{"phys-index": block, "online": True}]})
-    assert reply == [{"phys-index": block, "response": "success"}], reply
-    assert memory_blocks(cm_guest)[block] == "online"
     h.close()
