@@ -85,6 +85,7 @@ typedef struct {
         char *hook;
         char *runtime_dir;
         gboolean no_dbus;
+        gboolean no_online_hotplug;
         char *block;
         char *allow;
         char *socket_mode;
@@ -151,6 +152,8 @@ parse_command_line (int *argc, char ***argv, CommandLine *cl, GError **error)
                 { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &cl->runtime_dir,
                   N_("Directory for the frozen-state marker, on tmpfs (default /run/phoenix-ga)"), N_("DIR") },
                 { "no-dbus", 0, 0, G_OPTION_ARG_NONE, &cl->no_dbus, N_("Do not publish state on the system bus"), NULL },
+                { "no-online-hotplug", 0, 0, G_OPTION_ARG_NONE, &cl->no_online_hotplug,
+                  N_("Leave vCPUs and memory that the host hot-adds offline"), NULL },
                 { "block-commands", 0, 0, G_OPTION_ARG_STRING, &cl->block,
                   N_("Disable these commands (comma-separated)"), N_("LIST") },
                 { "allow-commands", 0, 0, G_OPTION_ARG_STRING, &cl->allow,
@@ -231,6 +234,8 @@ apply_command_line (PhxConfig *config, const CommandLine *cl, GError **error)
                 if (!phx_config_add_channel (config, spec, error))
                         return FALSE;
         }
+        if (cl->no_online_hotplug)
+                config->online_hotplug = FALSE;
         if (config->path == NULL)
                 config->path = g_strdup (phx_config_default_path (config->method));
         return TRUE;
@@ -298,6 +303,7 @@ run (const PhxConfig *config)
                 .client_stall_timeout = config->client_stall_timeout,
                 .vsock_any_peer = config->vsock_any_peer,
                 .channels = (const char *const *) config->channels,
+                .online_hotplug = config->online_hotplug,
         };
         g_autoptr(GError) error = NULL;
         g_autoptr(GMainLoop) loop = NULL;

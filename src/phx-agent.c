@@ -10,6 +10,7 @@
 #include <glib/gi18n.h>
 
 #include "cmd-agent.h"
+#include "cmd-cpumem.h"
 #include "cmd-exec.h"
 #include "cmd-freeze.h"
 #include "cmd-handles.h"
@@ -243,6 +244,8 @@ phx_agent_new (const PhxAgentOptions *options, GError **error)
                         g_ptr_array_add (families, phx_exec_family_new (options->exec_capture_max));
                 else if (types[i] == PHX_TYPE_FREEZE_FAMILY)
                         g_ptr_array_add (families, phx_freeze_family_new (self->freezer));
+                else if (types[i] == PHX_TYPE_CPUMEM_FAMILY)
+                        g_ptr_array_add (families, phx_cpumem_family_new (options->online_hotplug));
                 else
                         g_ptr_array_add (families, g_object_new (types[i], NULL));
         }

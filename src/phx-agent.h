@@ -31,6 +31,7 @@ typedef struct {
         guint client_stall_timeout;  /* seconds, 0 = never */
         gboolean vsock_any_peer;     /* vsock-listen: serve peers other than the host (CID 2) */
         const char *const *channels; /* more channels, "METHOD:PATH" each; NULL: none */
+        gboolean online_hotplug;     /* bring hot-added vCPUs and memory online (cmd-cpumem.c) */
 } PhxAgentOptions;
 
 PhxAgent *phx_agent_new (const PhxAgentOptions *options, GError **error);

@@ -58,6 +58,7 @@ static const struct {
         { "client-stall-timeout", KEY_SECONDS },
         { "vsock-any-peer", KEY_BOOLEAN },
         { "channels", KEY_CHANNELS },
+        { "online-hotplug", KEY_BOOLEAN },
 };
 
 void
@@ -74,6 +75,7 @@ phx_config_init (PhxConfig *config)
                 .clients_max = PHX_CLIENTS_DEFAULT,
                 .client_idle_timeout = PHX_CLIENT_IDLE_TIMEOUT_DEFAULT,
                 .client_stall_timeout = PHX_CLIENT_STALL_TIMEOUT_DEFAULT,
+                .online_hotplug = TRUE,
         };
 }
 
@@ -351,6 +353,8 @@ read_key (PhxConfig *config, GKeyFile *kf, guint k, const char *where, GError **
                         config->debug = flag;
                 } else if (g_str_equal (name, "vsock-any-peer")) {
                         config->vsock_any_peer = flag;
+                } else if (g_str_equal (name, "online-hotplug")) {
+                        config->online_hotplug = flag;
                 } else {
                         config->dbus = flag;
                 }

@@ -32,6 +32,7 @@ typedef struct {
         guint client_stall_timeout; /* seconds, 0 = never */
         gboolean vsock_any_peer;    /* vsock-listen: serve peers other than the host */
         GStrv channels;       /* more channels, "METHOD:PATH" each; NULL: none */
+        gboolean online_hotplug; /* bring hot-added vCPUs and memory online */
 } PhxConfig;
 
 void phx_config_init (PhxConfig *config);

@@ -57,6 +57,7 @@ static GType (*const family_getters[]) (void) = {
         phx_accounts_family_get_type,
         phx_storage_family_get_type,
         phx_power_family_get_type,
+        phx_cpumem_family_get_type,
 };
 
 const GType *

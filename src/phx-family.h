@@ -120,6 +120,7 @@ GType phx_exec_family_get_type (void);
 GType phx_accounts_family_get_type (void);
 GType phx_storage_family_get_type (void);
 GType phx_power_family_get_type (void);
+GType phx_cpumem_family_get_type (void);
 
 /* qemu-ga's faces of commands that return nothing: `{}` (it takes ownership). */
 JsonNode *phx_face_no_value (JsonNode *result);

@@ -297,3 +297,32 @@
 /* vsock: the host's address; by default only it may connect (not the guest's own users
  * through the loopback CID 1, nor nested VMs). */
 #define PHX_VSOCK_HOST_CID 2
+
+/* ---- vCPUs and memory blocks (sysfs-cpumem.c, phx-uevent.c, cmd-cpumem.c) ---- */
+
+/* vCPUs listed by guest-get-vcpus: the kernel's own ceiling (NR_CPUS of distribution
+ * kernels is 8192); a sysfs with more entries is refused rather than listed without end. */
+#define PHX_VCPUS_MAX 8192
+
+/* Memory blocks listed by guest-get-memory-blocks. x86 uses 128 MiB blocks below 64 GiB of
+ * RAM and 2 GiB above, so 64 Ki blocks cover far more memory than a guest has; the reply
+ * stays under ~5 MB. */
+#define PHX_MEMORY_BLOCKS_MAX 65536
+
+/* One kernel uevent: the kernel's own buffer for one is 2 KiB of environment plus the
+ * header; a larger datagram is truncated and ignored. */
+#define PHX_UEVENT_SIZE_MAX ((gsize) 8 * 1024)
+
+/* Uevents read in one wake-up before the main loop gets its turn back (the rest stay in the
+ * socket for the next iteration): a hot-added DIMM of 64 GiB is 512 events at once. */
+#define PHX_UEVENT_BATCH_MAX 64
+
+/* Receive buffer of the uevent socket (set with SO_RCVBUFFORCE as root): the kernel
+ * charges ~1 KiB per queued event, so a burst of ~4000 events fits; past it the kernel drops
+ * events (ENOBUFS, logged). */
+#define PHX_UEVENT_RCVBUF (4 * 1024 * 1024)
+
+/* Hot-added vCPUs and memory blocks waiting to be brought online: one DIMM's blocks or one
+ * burst of vCPUs is far below; more are dropped with a warning rather than queued without
+ * end. */
+#define PHX_HOTPLUG_PENDING_MAX 16384
