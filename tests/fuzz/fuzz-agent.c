@@ -524,7 +524,8 @@ agent_start (void)
         static const char *const jailed_block[] = { "sysinfo", "exec", "exec-kill", "guest-exec",
                                                     "guest-set-time", "system-shutdown", "guest-shutdown",
                                                     "guest-suspend-ram", "guest-suspend-disk",
-                                                    "guest-suspend-hybrid", "guest-fstrim", NULL };
+                                                    "guest-suspend-hybrid", "guest-fstrim", "guest-set-vcpus",
+                                                    "guest-set-memory-blocks", NULL };
         static const char *const unjailed_allow[] = { "ping", "get-commands", "agent-shutdown", "fs-freeze",
                                                       "fs-unfreeze", "get-freeze-status", "file-read",
                                                       "file-write", "file-close", NULL };
