@@ -183,10 +183,13 @@ phx_connection_expire (PhxConnection *self, gint64 now)
 /* A listening client: its own bound on unread replies (past it, it is read no more until it
  * takes them), and how long it may stay idle or leave its replies unread before it is let go
  * (0: for ever). */
+static gboolean budget_pauses (PhxConnection *self);
+
 void
 phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms, guint stall_ms)
 {
         self->queue_high = queue_high;
+        self->paused = budget_pauses (self);
         self->idle_ms = idle_ms;
         self->stall_ms = stall_ms;
         self->last_heard = self->last_taken = g_get_monotonic_time ();
@@ -476,11 +479,21 @@ on_resume (gpointer user_data)
         return G_SOURCE_REMOVE;
 }
 
+/* An exhausted budget stops a port's host (one host, bounded by the budget alone), not the
+ * clients of a listening socket: each has its own bound (check_backlog), so one that hoards
+ * replies stops by that, and the others go on being served — their small requests at once,
+ * their large ones held by the dispatcher until there is room. */
+static gboolean
+budget_pauses (PhxConnection *self)
+{
+        return self->queue_high == 0 && phx_budget_get_exhausted (self->budget);
+}
+
 static void
 on_budget (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
 {
         PhxConnection *self = user_data;
-        gboolean paused = phx_budget_get_exhausted (budget);
+        gboolean paused = budget_pauses (self);
 
         if (self->paused == paused || self->closed)
                 return;

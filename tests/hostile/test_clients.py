@@ -55,11 +55,13 @@ def test_many_clients_pipeline_and_never_read(crowded, tmp_path):
     crowded.assert_hwm("attack15-many-clients-never-read")
 
 
-def test_large_reads_never_read_cost_others_at_most_the_stall_timeout(tmp_path):
-    # Known limit: replies of large commands already admitted are charged to the shared budget
-    # (PHX_BUDGET_HIGH), not to the client; a client that pipelines big file-reads and reads
-    # nothing fills it, and then every client waits until its stall timeout lets it go.
-    stall = 3
+def test_large_reads_never_read_do_not_hold_up_another_clients_requests(tmp_path):
+    # A client that pipelines big file-reads and reads nothing fills the shared budget
+    # (PHX_BUDGET_HIGH) with its replies; it stops being read by its own bound, and another
+    # client is still read and answered at once (before: every client waited until the
+    # hoarder's stall timeout let it go). Known limit: the other client's own large commands
+    # wait for room in the budget, up to that timeout (doc/protocol.md).
+    stall = 60
     a = Agent(tmp_path, args=["--client-stall-timeout", str(stall)])
     try:
         attacker = a.connect()
@@ -69,9 +71,11 @@ def test_large_reads_never_read_cost_others_at_most_the_stall_timeout(tmp_path):
         a.settle(quiet=0.5)
         a.assert_hwm("attack15b-large-reads")
         other = a.connect()
-        version, seconds = timed(other.ok, "ping", timeout=stall + SERVE_BOUND)
+        version, seconds = timed(other.ok, "ping", timeout=SERVE_BOUND)
         report("attack15b-other-client", ping_s=seconds, stall_timeout_s=stall)
-        assert isinstance(version, str)
+        assert isinstance(version, str) and seconds < SERVE_BOUND
+        st, seconds = timed(other.ok, "file-stat", {"path": str(tmp_path)}, timeout=SERVE_BOUND)
+        assert st["isdir"] and seconds < SERVE_BOUND
         a.assert_hwm("attack15b-large-reads")
     finally:
         assert a.stop() in (0, -15)
