@@ -88,6 +88,13 @@ phx_connection_get_queued (PhxConnection *self)
         return self->out_bytes;
 }
 
+/* A client of a listening socket (bounded by its own limits), not a port's single host. */
+gboolean
+phx_connection_has_own_bound (PhxConnection *self)
+{
+        return self->queue_high > 0;
+}
+
 static void
 recharge (PhxConnection *self)
 {

@@ -49,6 +49,9 @@ typedef struct {
         gboolean parsing;
         GQueue unanswered;  /* every invocation of this connection not answered yet */
         GQueue qga_order;   /* OrderSlot*: its qemu-ga requests, in arrival order */
+        gsize replies_running;  /* reply estimates of its large commands running */
+        GQueue parked;      /* its large commands waiting for it to read (PHX_CLIENT_REPLY_SHARE) */
+        gboolean closed;
 } ConnState;
 
 /* qemu-ga's clients take replies in the order of their requests (libvirt takes "the next
@@ -69,6 +72,8 @@ static void admit (PhxDispatcher *self, PhxInvocation *inv);
 static void start (PhxDispatcher *self, PhxInvocation *inv);
 static void complete (PhxDispatcher *self, PhxInvocation *inv);
 static void run (PhxDispatcher *self, PhxInvocation *inv);
+static void charge_reply (PhxDispatcher *self, PhxInvocation *inv, gsize estimate);
+static void unpark (PhxDispatcher *self, ConnState *cs);
 static void intake_drain (PhxDispatcher *self, ConnState *cs);
 static void resume_held (PhxDispatcher *self);
 static gboolean reply_fits (PhxDispatcher *self, gsize estimate);
@@ -193,9 +198,7 @@ order_flush (PhxDispatcher *self, ConnState *cs, PhxConnection *conn)
 
                 g_queue_remove (&self->held, head);
                 head->held = FALSE;
-                head->reply_charge = estimate;
-                self->making_replies++;
-                phx_budget_charge (self->budget, estimate);
+                charge_reply (self, head, estimate);
                 run (self, head);
         }
 }
@@ -246,6 +249,10 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         phx_budget_release (self->budget, inv->cost + inv->reply_charge);
         if (inv->reply_charge > 0)
                 self->making_replies--;
+        if (inv->reply_charge > 0 && cs != NULL) {
+                cs->replies_running -= inv->reply_charge;
+                unpark (self, cs);
+        }
         self->trim_debt += inv->cost + phx_invocation_reply_size (inv);
         self->unanswered--;
         if (cs != NULL) {
@@ -297,17 +304,43 @@ run (PhxDispatcher *self, PhxInvocation *inv)
         phx_workers_run (command->flags & PHX_CMD_LONG ? PHX_POOL_LONG : PHX_POOL_SHORT, task, job_thread);
 }
 
-/* Its lane (if any) has let it through: last family check, room for its reply, then run. */
-static void
-start (PhxDispatcher *self, PhxInvocation *inv)
+/* A client of a listening socket that has its share of large replies made or in the making,
+ * unread, runs its next large command once it reads (one always runs): a client that hoards
+ * cannot take the whole budget from the others. */
+static gboolean
+over_share (ConnState *cs, PhxConnection *conn, gsize estimate)
 {
-        PhxFamilyClass *klass = family_class (inv);
+        gsize held;
+
+        if (cs == NULL || cs->closed || !phx_connection_has_own_bound (conn))
+                return FALSE;
+        held = cs->replies_running + phx_connection_get_queued (conn);
+        return held > 0 && held + estimate > PHX_CLIENT_REPLY_SHARE;
+}
+
+static void
+charge_reply (PhxDispatcher *self, PhxInvocation *inv, gsize estimate)
+{
+        ConnState *cs = conn_state (inv->call.connection);
+
+        inv->reply_charge = estimate;
+        self->making_replies++;
+        phx_budget_charge (self->budget, estimate);
+        if (cs != NULL)
+                cs->replies_running += estimate;
+}
+
+/* Room for its reply (its client's share, then the budget), then run. */
+static void
+proceed (PhxDispatcher *self, PhxInvocation *inv)
+{
         const PhxCommand *command = inv->call.command;
         gsize estimate = command->reply_estimate != NULL ? command->reply_estimate (inv->call.args) : 0;
+        ConnState *cs = conn_state (inv->call.connection);
 
-        inv->started = TRUE;
-        if (klass->start != NULL && !klass->start (inv->call.family, &inv->call, &inv->error)) {
-                complete (self, inv);
+        if (estimate > 0 && inv->reply_charge == 0 && over_share (cs, inv->call.connection, estimate)) {
+                g_queue_push_tail (&cs->parked, inv);
+                inv->parked = TRUE;
                 return;
         }
         if (estimate > 0 && inv->reply_charge == 0) {
@@ -317,11 +350,40 @@ start (PhxDispatcher *self, PhxInvocation *inv)
                         inv->held = TRUE;
                         return;
                 }
-                inv->reply_charge = estimate;
-                self->making_replies++;
-                phx_budget_charge (self->budget, estimate);
+                charge_reply (self, inv, estimate);
         }
         run (self, inv);
+}
+
+/* Its lane (if any) has let it through: last family check, then on. */
+static void
+start (PhxDispatcher *self, PhxInvocation *inv)
+{
+        PhxFamilyClass *klass = family_class (inv);
+
+        inv->started = TRUE;
+        if (klass->start != NULL && !klass->start (inv->call.family, &inv->call, &inv->error)) {
+                complete (self, inv);
+                return;
+        }
+        proceed (self, inv);
+}
+
+/* Its client read (or left): its parked large commands go on while within its share. */
+static void
+unpark (PhxDispatcher *self, ConnState *cs)
+{
+        PhxInvocation *inv;
+
+        while ((inv = g_queue_peek_head (&cs->parked)) != NULL) {
+                gsize estimate = inv->call.command->reply_estimate (inv->call.args);
+
+                if (over_share (cs, inv->call.connection, estimate))
+                        break;
+                g_queue_pop_head (&cs->parked);
+                inv->parked = FALSE;
+                proceed (self, inv);
+        }
 }
 
 /* Main thread, in arrival order: gate, family admission, lane. */
@@ -404,9 +466,7 @@ resume_held (PhxDispatcher *self)
                         break;
                 g_queue_pop_head (&self->held);
                 inv->held = FALSE;
-                inv->reply_charge = estimate;
-                self->making_replies++;
-                phx_budget_charge (self->budget, estimate);
+                charge_reply (self, inv, estimate);
                 run (self, inv);
         }
 }
@@ -530,6 +590,9 @@ on_closed (PhxConnection *conn, gpointer user_data)
                 if (inv->call.cancellable != NULL)
                         g_cancellable_cancel (inv->call.cancellable);
         }
+        /* nobody will read: what is parked goes on, cancelled, and ends */
+        cs->closed = TRUE;
+        unpark (cs->self, cs);
 }
 
 static void
@@ -537,6 +600,7 @@ on_drained (PhxConnection *conn, gpointer user_data)
 {
         ConnState *cs = user_data;
 
+        unpark (cs->self, cs);
         resume_held (cs->self);
         maybe_trim (cs->self);
 }
@@ -548,7 +612,7 @@ conn_state_free (gpointer data)
 
         /* Every invocation holds its connection: none is left when this runs. */
         g_warn_if_fail (g_queue_is_empty (&cs->intake) && g_queue_is_empty (&cs->unanswered) &&
-                        g_queue_is_empty (&cs->qga_order));
+                        g_queue_is_empty (&cs->qga_order) && g_queue_is_empty (&cs->parked));
         g_free (cs);
 }
 

@@ -24,6 +24,7 @@ struct _PhxInvocation {
         gboolean admitted;      /* the family's admit took it: its finish step will run */
         gboolean started;
         gboolean held;          /* in the dispatcher's queue of calls waiting for budget */
+        gboolean parked;        /* waiting for its client to read its share of replies */
         gpointer order_slot;    /* qemu-ga: its place in its connection's reply order */
         GList link;             /* in its connection's list of unanswered invocations */
 };

@@ -284,6 +284,12 @@
  * cannot overshoot by thousands of requests. PHX_CLIENTS_LIMIT such clients stay well
  * within PHX_BUDGET_HIGH (each request is charged PHX_CALL_OVERHEAD at least). */
 #define PHX_CLIENT_QUEUE_HIGH ((gsize) 256 * 1024)
+
+/* Replies of large commands (a file-read's) one client of a listening socket may have made or
+ * in the making, unread, at once: past it its next large command waits for it to read (the
+ * first always runs). So a client that hoards takes at most this share of PHX_BUDGET_HIGH,
+ * and another client's large commands find room. */
+#define PHX_CLIENT_REPLY_SHARE (PHX_BUDGET_HIGH / 4)
 #define PHX_CLIENT_PENDING_MAX 128
 #define PHX_CLIENT_READ_SMALL ((gsize) 4096)
 

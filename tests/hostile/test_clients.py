@@ -56,11 +56,11 @@ def test_many_clients_pipeline_and_never_read(crowded, tmp_path):
 
 
 def test_large_reads_never_read_do_not_hold_up_another_clients_requests(tmp_path):
-    # A client that pipelines big file-reads and reads nothing fills the shared budget
-    # (PHX_BUDGET_HIGH) with its replies; it stops being read by its own bound, and another
-    # client is still read and answered at once (before: every client waited until the
-    # hoarder's stall timeout let it go). Known limit: the other client's own large commands
-    # wait for room in the budget, up to that timeout (doc/protocol.md).
+    # A client that pipelines big file-reads and reads nothing takes at most its share of the
+    # shared budget (PHX_CLIENT_REPLY_SHARE of PHX_BUDGET_HIGH): its next large command waits
+    # for it to read, it stops being read by its own bound, and another client is still read
+    # and answered at once, its own 4 MiB read too (before: every client waited until the
+    # hoarder's stall timeout let it go).
     stall = 60
     a = Agent(tmp_path, args=["--client-stall-timeout", str(stall)])
     try:
@@ -76,6 +76,10 @@ def test_large_reads_never_read_do_not_hold_up_another_clients_requests(tmp_path
         assert isinstance(version, str) and seconds < SERVE_BOUND
         st, seconds = timed(other.ok, "file-stat", {"path": str(tmp_path)}, timeout=SERVE_BOUND)
         assert st["isdir"] and seconds < SERVE_BOUND
+        h2 = other.ok("file-open", {"path": sparse_file(tmp_path / "small", 8 * MIB)})
+        data, seconds = timed(other.ok, "file-read", {"handle_id": h2, "count": 4 * MIB}, timeout=SERVE_BOUND)
+        report("attack15b-other-client-read", read_s=seconds)
+        assert len(data["bufb64"]) == 4 * ((4 * MIB + 2) // 3) and seconds < SERVE_BOUND
         a.assert_hwm("attack15b-large-reads")
     finally:
         assert a.stop() in (0, -15)
