@@ -12,8 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
@@ -25,42 +23,7 @@
 #include "accounts-keys.h"
 #include "phx-error.h"
 #include "phx-limits.h"
-
-typedef struct {
-        uid_t uid;
-        gid_t gid;
-        char *home;
-        gid_t groups[PHX_ACCOUNT_GROUPS_MAX];
-        int n_groups;
-} User;
-
-static void
-user_clear (User *u)
-{
-        g_clear_pointer (&u->home, g_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (User, user_clear)
-
-static gboolean
-lookup_user (const char *name, User *u, GError **error)
-{
-        struct passwd pw, *found = NULL;
-        g_autofree char *buf = g_malloc (PHX_ACCOUNT_NSS_BUF);
-        int err = getpwnam_r (name, &pw, buf, PHX_ACCOUNT_NSS_BUF, &found);
-
-        if (found == NULL) {
-                phx_error_set (error, err != 0 ? err : ENOENT, "failed to find user '%s'", name);
-                return FALSE;
-        }
-        u->uid = pw.pw_uid;
-        u->gid = pw.pw_gid;
-        u->home = g_strdup (pw.pw_dir);
-        u->n_groups = PHX_ACCOUNT_GROUPS_MAX;
-        if (getgrouplist (name, pw.pw_gid, u->groups, &u->n_groups) < 0)
-                u->n_groups = 1; /* more groups than we keep: the primary one only, never more rights */
-        return TRUE;
-}
+#include "util-user.h"
 
 typedef struct {
         gid_t groups[PHX_ACCOUNT_GROUPS_MAX];
@@ -70,7 +33,7 @@ typedef struct {
 /* Raw syscalls: glibc's setgroups changes every thread of the process; this must change the
  * calling worker thread only. */
 static void
-become (const User *u, Saved *saved)
+become (const PhxUser *u, Saved *saved)
 {
         saved->n_groups = (int) syscall (SYS_getgroups, PHX_ACCOUNT_GROUPS_MAX, saved->groups);
         if (saved->n_groups < 0)
@@ -97,7 +60,7 @@ unbecome (const Saved *saved)
 /* ~/.ssh, opened as the user (no symlink); -1 with errno ENOENT when it is missing and
  * not to be created. */
 static int
-open_ssh_dir (const User *u, gboolean create, GError **error)
+open_ssh_dir (const PhxUser *u, gboolean create, GError **error)
 {
         int home = open (u->home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int ssh;
@@ -146,7 +109,7 @@ phx_keys_check (const char *key, GError **error)
 }
 
 static GPtrArray *
-read_keys_as_user (const User *u, gboolean all_lines, GError **error)
+read_keys_as_user (const PhxUser *u, gboolean all_lines, GError **error)
 {
         g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
         g_autofree char *text = NULL;
@@ -196,11 +159,11 @@ read_keys_as_user (const User *u, gboolean all_lines, GError **error)
 GPtrArray *
 phx_keys_read (const char *username, gboolean all_lines, GError **error)
 {
-        g_auto(User) u = { 0 };
+        g_auto(PhxUser) u = { 0 };
         Saved saved;
         GPtrArray *keys;
 
-        if (!lookup_user (username, &u, error))
+        if (!phx_user_lookup (username, &u, error))
                 return NULL;
         become (&u, &saved);
         keys = read_keys_as_user (&u, all_lines, error);
@@ -209,7 +172,7 @@ phx_keys_read (const char *username, gboolean all_lines, GError **error)
 }
 
 static gboolean
-write_keys_as_user (const User *u, GPtrArray *keys, GError **error)
+write_keys_as_user (const PhxUser *u, GPtrArray *keys, GError **error)
 {
         g_autoptr(GString) text = g_string_new (NULL);
         g_autofree char *tmp = g_strdup_printf ("authorized_keys.phx-%08x", g_random_int ());
@@ -247,7 +210,7 @@ write_keys_as_user (const User *u, GPtrArray *keys, GError **error)
 gboolean
 phx_keys_write (const char *username, GPtrArray *keys, GError **error)
 {
-        g_auto(User) u = { 0 };
+        g_auto(PhxUser) u = { 0 };
         Saved saved;
         gboolean ok;
 
@@ -257,7 +220,7 @@ phx_keys_write (const char *username, GPtrArray *keys, GError **error)
                         return FALSE;
                 }
         }
-        if (!lookup_user (username, &u, error))
+        if (!phx_user_lookup (username, &u, error))
                 return FALSE;
         become (&u, &saved);
         ok = write_keys_as_user (&u, keys, error);

@@ -16,8 +16,6 @@
 #define G_LOG_DOMAIN "cmd-exec"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 
@@ -27,6 +25,7 @@
 #include "phx-error.h"
 #include "phx-family.h"
 #include "phx-limits.h"
+#include "util-user.h"
 
 typedef struct {
         PhxExecProcess *proc;
@@ -150,8 +149,8 @@ typedef struct {
         PhxExecCapture capture;
         guint timeout_s;
         gboolean as_user;
-        PhxExecUser user;
-        gid_t groups[PHX_ACCOUNT_GROUPS_MAX];
+        PhxUser account;   /* looked up */
+        PhxExecUser user;  /* what the child takes of it */
 } ExecPlan;
 
 static void
@@ -163,6 +162,7 @@ exec_plan_free (gpointer data)
         g_strfreev (plan->env);
         g_free (plan->cwd);
         g_clear_pointer (&plan->input, g_bytes_unref);
+        phx_user_clear (&plan->account);
         g_free (plan);
 }
 
@@ -172,37 +172,29 @@ exec_plan_free (gpointer data)
 static gboolean
 plan_user (ExecPlan *plan, const char *name, GError **error)
 {
-        struct passwd pw, *found = NULL;
-        g_autofree char *buf = g_malloc (PHX_ACCOUNT_NSS_BUF);
-        int err = getpwnam_r (name, &pw, buf, PHX_ACCOUNT_NSS_BUF, &found);
+        PhxUser *u = &plan->account;
 
-        if (found == NULL) {
-                phx_error_set (error, err != 0 ? err : ENOENT, "failed to find user '%s'", name);
+        if (!phx_user_lookup (name, u, error))
                 return FALSE;
-        }
         plan->as_user = TRUE;
-        plan->user.uid = pw.pw_uid;
-        plan->user.gid = pw.pw_gid;
-        plan->user.groups = plan->groups;
-        plan->user.n_groups = PHX_ACCOUNT_GROUPS_MAX;
-        if (getgrouplist (name, pw.pw_gid, plan->groups, &plan->user.n_groups) < 0) {
-                plan->groups[0] = pw.pw_gid; /* more than we keep: the primary group only, never more */
-                plan->user.n_groups = 1;
-        }
+        plan->user.uid = u->uid;
+        plan->user.gid = u->gid;
+        plan->user.groups = u->groups;
+        plan->user.n_groups = u->n_groups;
         if (plan->env == NULL) {
                 GStrvBuilder *b = g_strv_builder_new ();
-                g_autofree char *home = g_strdup_printf ("HOME=%s", pw.pw_dir);
-                g_autofree char *user = g_strdup_printf ("USER=%s", pw.pw_name);
-                g_autofree char *logname = g_strdup_printf ("LOGNAME=%s", pw.pw_name);
-                g_autofree char *shell = g_strdup_printf ("SHELL=%s", pw.pw_shell);
+                g_autofree char *home = g_strdup_printf ("HOME=%s", u->home);
+                g_autofree char *user = g_strdup_printf ("USER=%s", u->name);
+                g_autofree char *logname = g_strdup_printf ("LOGNAME=%s", u->name);
+                g_autofree char *shell = g_strdup_printf ("SHELL=%s", u->shell);
                 g_autofree char *path = g_strdup_printf ("PATH=%s", g_getenv ("PATH") ? g_getenv ("PATH")
                                                                                        : "/usr/bin:/bin");
                 g_strv_builder_add_many (b, home, user, logname, shell, path, NULL);
                 plan->env = g_strv_builder_end (b);
                 g_strv_builder_unref (b);
         }
-        if (plan->cwd == NULL && g_file_test (pw.pw_dir, G_FILE_TEST_IS_DIR))
-                plan->cwd = g_strdup (pw.pw_dir);
+        if (plan->cwd == NULL && g_file_test (u->home, G_FILE_TEST_IS_DIR))
+                plan->cwd = g_strdup (u->home);
         return TRUE;
 }
 
