@@ -3,34 +3,35 @@ agent in a real guest (conftest.py), each checked for the right values, not only
 the guest's control shell says what is true, or the harness knows it because it made it so.
 
 Results (2026-12-02, Debian 12, libvirt 9.0.0-4+deb12u2, TCG; "pass" = the values checked,
-not only exit status 0). qga = Debian's qemu-ga 7.2 in the same guest (PHX_LIBVIRT_AGENT=qemu-ga);
-phx-own = phoenix-ga of branch h-libvirt (based on f71dc3d: only ping/sync/info in qemu-ga's
-dialect), every failure "CommandNotFound: The command X has not been found"; phx-all = phoenix-ga
-of a trial merge of main@b96c810 + h-fs@ac5ba1a + h-net@a9b20a5 + h-cpumem@f3b0997.
+not only exit status 0). qga = Debian's qemu-ga 7.2 in the same guest (PHX_LIBVIRT_AGENT=qemu-ga),
+before the accounts and power rows were added; phx = phoenix-ga of main after the merges of
+issues 12-14 (the CI stage).
 
-  test (test_*)                         virsh command                               qga   phx-own  phx-all
-  qemu_agent_command_guest_ping         qemu-agent-command guest-ping               pass  pass     pass
-  qemu_agent_command_guest_info         qemu-agent-command guest-info (19 listed)   pass  FAIL(1)  pass
-  guestinfo_os                          guestinfo --os                              pass  FAIL     pass
-  guestinfo_timezone                    guestinfo --timezone                        pass  FAIL     pass
-  guestinfo_user                        guestinfo --user                            pass  FAIL     pass
-  guestinfo_filesystem                  guestinfo --filesystem                      pass  FAIL     pass
-  guestinfo_disk                        guestinfo --disk                            pass  FAIL     pass
-  guestinfo_hostname                    guestinfo --hostname                        pass  FAIL     pass
-  domhostname_source_agent              domhostname --source agent                  pass  FAIL(2)  pass
-  domtime_get                           domtime                                     pass  FAIL     pass
-  domtime_sets_the_guest_clock[--now]   domtime --now                               pass  FAIL     pass
-  domtime_sets_the_guest_clock[--sync]  domtime --sync                              pass  FAIL     pass
-  domifaddr_source_agent                domifaddr --source agent --full             pass  FAIL     pass
-  domfsinfo                             domfsinfo                                   pass  FAIL     pass
-  domfstrim                             domfstrim (+ guest-fstrim per path)         pass  FAIL     pass
-  guestvcpus_offline_and_back           guestvcpus; --cpulist 1 --disable/--enable  pass  FAIL     pass
-  domfsfreeze_and_thaw[None]            domfsfreeze; domfsthaw                      pass  FAIL     pass
-  domfsfreeze_and_thaw[/data]           domfsfreeze --mountpoint /data; domfsthaw   pass  FAIL     pass
-  snapshot_create_disk_only_quiesce     snapshot-create-as --disk-only --quiesce    pass  FAIL     pass
-  the_host_network_is_unchanged         (ip link, iptables-save: before = after)    pass  pass     pass
-  (1) lists guest-info, guest-ping, guest-sync, guest-sync-delimited only.
-  (2) libvirt says "no hostname found for domain" when guest-get-host-name is unknown.
+  test (test_*)                         virsh command                               qga   phx
+  qemu_agent_command_guest_ping         qemu-agent-command guest-ping               pass  pass
+  qemu_agent_command_guest_info         qemu-agent-command guest-info (19 listed)   pass  pass
+  guestinfo_os                          guestinfo --os                              pass  pass
+  guestinfo_timezone                    guestinfo --timezone                        pass  pass
+  guestinfo_user                        guestinfo --user                            pass  pass
+  guestinfo_filesystem                  guestinfo --filesystem                      pass  pass
+  guestinfo_disk                        guestinfo --disk                            pass  pass
+  guestinfo_hostname                    guestinfo --hostname                        pass  pass
+  domhostname_source_agent              domhostname --source agent                  pass  pass
+  domtime_get                           domtime                                     pass  pass
+  domtime_sets_the_guest_clock[--now]   domtime --now                               pass  pass
+  domtime_sets_the_guest_clock[--sync]  domtime --sync                              pass  pass
+  domifaddr_source_agent                domifaddr --source agent --full             pass  pass
+  domfsinfo                             domfsinfo                                   pass  pass
+  domfstrim                             domfstrim (+ guest-fstrim per path)         pass  pass
+  guestvcpus_offline_and_back           guestvcpus; --cpulist 1 --disable/--enable  pass  pass
+  domfsfreeze_and_thaw[None]            domfsfreeze; domfsthaw                      pass  pass
+  domfsfreeze_and_thaw[/data]           domfsfreeze --mountpoint /data; domfsthaw   pass  pass
+  snapshot_create_disk_only_quiesce     snapshot-create-as --disk-only --quiesce    pass  pass
+  the_host_network_is_unchanged         (ip link, iptables-save: before = after)    pass  pass
+  set_user_password                     set-user-password (plain; --encrypted)      -     pass
+  user_sshkeys                          set-user-sshkeys (--remove, --reset); get-  -     pass
+  reboot_mode_agent                     reboot --mode agent (a new boot id)         -     pass
+  shutdown_mode_agent                   shutdown --mode agent (domain shut off)     -     pass
 Not checkable as asked: `domfsthaw --mountpoint`: libvirt 9.0 itself refuses it ("argument
 unsupported: specifying mountpoints is not supported"; qemu-ga's thaw has no list), so both
 freezes are thawed whole; likewise `domfstrim --mountpoint` ("Specifying mount point is not
