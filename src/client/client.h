@@ -41,6 +41,11 @@ gboolean sub_chown (Ctx *ctx, GError **error);
 gboolean sub_md5 (Ctx *ctx, GError **error);
 gboolean sub_hash (Ctx *ctx, GError **error);
 
+/* client-accounts.c */
+gboolean sub_passwd (Ctx *ctx, GError **error);
+gboolean sub_ssh_keys (Ctx *ctx, GError **error);
+gboolean sub_power (Ctx *ctx, GError **error);
+
 /* client-exec.c */
 gboolean sub_exec (Ctx *ctx, GError **error);
 

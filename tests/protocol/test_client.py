@@ -469,3 +469,59 @@ def test_exec_ctrl_c_on_a_terminal_kills_the_remote_group(agent, tmp_path):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(master)
+
+
+def test_passwd_and_ssh_keys_subcommands(tmp_path):
+    """Against an agent in a private mount namespace over a copy of /etc with user alice
+    (test_accounts.py's world): the host's users never change."""
+    import crypt
+    import shutil
+    import tempfile
+    from test_accounts import KEY1, KEY2, World
+    base = tempfile.mkdtemp(prefix="phx-client-accounts-", dir="/tmp")
+    os.chmod(base, 0o755)
+    world = World(pathlib.Path(base))
+    (tmp_path / "a").mkdir()
+    from conftest import Agent
+    a = Agent(tmp_path / "a", wrap=world.wrap())
+    env = dict(os.environ, PHOENIX_GA_SOCKET=a.sock_path)
+
+    def run(*args, input=None):
+        out = subprocess.run([CLIENT, *args], capture_output=True, text=True, env=env, input=input, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+    try:
+        run("passwd", "alice", input="client secret\n")
+        h = world.shadow_entry()
+        assert crypt.crypt("client secret", h) == h
+        keys = tmp_path / "keys"
+        keys.write_text("# mine\n%s\n\n%s\n" % (KEY1, KEY2))
+        run("ssh-keys", "alice", "add", str(keys))
+        assert run("ssh-keys", "alice") == KEY1 + "\n" + KEY2 + "\n"
+        run("ssh-keys", "alice", "remove", "-", input=KEY1 + "\n")
+        assert run("ssh-keys", "alice") == KEY2 + "\n"
+        run("ssh-keys", "alice", "reset", "-", input=KEY1 + "\n")
+        assert run("ssh-keys", "alice") == KEY1 + "\n"
+        out = subprocess.run([CLIENT, "ssh-keys", "alice", "replace", "-"], capture_output=True, text=True,
+                             env=env, timeout=60)
+        assert out.returncode == 2 and "'replace' is not add, remove or reset" in out.stderr
+    finally:
+        a.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("sub, mode", [("poweroff", "powerdown"), ("reboot", "reboot"), ("halt", "halt")])
+def test_power_subcommands(tmp_path, monkeypatch, sub, mode):
+    """The agent writes the mode to the test's own power directory instead of acting."""
+    from conftest import Agent
+    power = tmp_path / "power"
+    power.mkdir()
+    monkeypatch.setenv("PHX_TEST_POWER_DIR", str(power))
+    (tmp_path / "a").mkdir()
+    a = Agent(tmp_path / "a")
+    try:
+        out = subprocess.run([CLIENT, "-s", a.sock_path, sub], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert (power / "shutdown").read_text() == mode
+    finally:
+        a.stop()
