@@ -608,8 +608,11 @@ phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudge
         if (self->listen_fd >= 0) {
                 self->inherited = TRUE;
                 g_clear_pointer (&self->path, g_free);
-                if (!phx_listen_describe (self->listen_fd, &self->method, &self->path, error))
+                int family = phx_listen_describe (self->listen_fd, &self->path, error);
+
+                if (family == 0)
                         return NULL;
+                self->method = family == AF_VSOCK ? PHX_METHOD_VSOCK_LISTEN : PHX_METHOD_UNIX_LISTEN;
                 g_message (_("serving the %s socket %s passed by the service manager"),
                            phx_method_to_string (self->method), self->path);
         } else if (method == PHX_METHOD_UNIX_LISTEN) {

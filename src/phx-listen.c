@@ -207,9 +207,8 @@ phx_listen_inherited (GError **error)
         return fd;
 }
 
-/* The method and the name (for the log and D-Bus) of a listening socket, from the socket. */
-gboolean
-phx_listen_describe (int fd, PhxMethod *method, char **name, GError **error)
+int
+phx_listen_describe (int fd, char **name, GError **error)
 {
         union {
                 struct sockaddr sa;
@@ -220,19 +219,17 @@ phx_listen_describe (int fd, PhxMethod *method, char **name, GError **error)
 
         if (getsockname (fd, &addr.sa, &len) < 0) {
                 phx_error_set_errno (error, errno, "socket activation: getsockname");
-                return FALSE;
+                return 0;
         }
         if (addr.sa.sa_family == AF_UNIX) {
-                *method = PHX_METHOD_UNIX_LISTEN;
                 *name = g_strndup (addr.un.sun_path, len - offsetof (struct sockaddr_un, sun_path));
         } else if (addr.sa.sa_family == AF_VSOCK) {
-                *method = PHX_METHOD_VSOCK_LISTEN;
                 *name = addr.vm.svm_cid == VMADDR_CID_ANY ? g_strdup_printf ("-1:%u", addr.vm.svm_port)
                                                           : g_strdup_printf ("%u:%u", addr.vm.svm_cid, addr.vm.svm_port);
         } else {
                 phx_error_set (error, EAFNOSUPPORT, "socket activation: address family %d is not served",
                                addr.sa.sa_family);
-                return FALSE;
+                return 0;
         }
-        return TRUE;
+        return addr.sa.sa_family;
 }
