@@ -18,46 +18,23 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "phx-connection.h"
+#include "phx-connection-private.h"
 #include "phx-framer.h"
 #include "phx-limits.h"
 
 /* What one queued part costs beyond its bytes (GBytes, queue link, allocator). */
 #define PART_OVERHEAD 96
 
-struct _PhxConnection {
-        GObject parent_instance;
-        guint id;
-        int fd;
-        gboolean is_socket;   /* owns fd; else a borrowed port */
-        gboolean closed;
-        gboolean paused;      /* the budget is exhausted: take no more requests */
-        gboolean in_read;     /* replies made while reading are written together after */
-        gboolean peer_eof;    /* a socket host shut down its sending side */
-        gboolean blocked;     /* a write met EAGAIN and the queue has not drained since */
-        guint pending;        /* requests taken and not yet answered */
-        guint resume_id;
-        gboolean backlogged;  /* past its own limits (see over_limits): take no more */
-        gboolean behind;      /* the last flush left replies the socket would not take */
-        gsize queue_high;     /* 0: no bound of its own (a port: the budget bounds it) */
-        guint idle_ms;        /* 0: a connection may stay idle for ever */
-        guint stall_ms;       /* 0: a host may leave its replies unread for ever */
-        gint64 last_heard;    /* when the host last sent bytes */
-        gint64 last_taken;    /* when the host last took reply bytes (or the queue began) */
-        gint64 timer_due;     /* the deadline the owner was last given; 0: none */
-        PhxBudget *budget;
-        PhxFramer *framer;
-        gsize max_line;
-        GQueue out;           /* GBytes* waiting to be written */
-        GByteArray *tail;     /* small replies gathered after `out`, not yet a part */
-        gsize tail_size;      /* what the tail was allocated with */
-        gsize out_offset;     /* bytes of the head already written */
-        gsize out_bytes;      /* in `out` and `tail` */
-        gsize charged;        /* what the queue holds against the budget */
-        char *readbuf;
+enum {
+        SIGNAL_LINE,
+        SIGNAL_OVERLONG,
+        SIGNAL_CLOSED,
+        SIGNAL_DRAINED,
+        SIGNAL_BLOCKED,
+        SIGNAL_DEADLINE,
+        SIGNAL_STREAM,
+        N_SIGNALS
 };
-
-enum { SIGNAL_LINE, SIGNAL_OVERLONG, SIGNAL_CLOSED, SIGNAL_DRAINED, SIGNAL_BLOCKED, SIGNAL_DEADLINE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxConnection, phx_connection, G_TYPE_OBJECT)
@@ -123,10 +100,10 @@ drop_output (PhxConnection *self)
 
 /* A half-closed host (`echo ... | socat`) still gets every reply; the connection ends once
  * nothing is owed to it. */
-static void
-maybe_finish (PhxConnection *self)
+void
+phx_connection_maybe_finish (PhxConnection *self)
 {
-        if (self->peer_eof && self->pending == 0 && self->out_bytes == 0)
+        if (self->peer_eof && self->pending == 0 && self->out_bytes == 0 && self->input == PHX_INPUT_REQUESTS)
                 phx_connection_close (self);
 }
 
@@ -145,7 +122,8 @@ due_time (PhxConnection *self)
                 return 0;
         if (self->out_bytes > 0)
                 return self->stall_ms > 0 ? self->last_taken + (gint64) self->stall_ms * 1000 : 0;
-        if (self->pending > 0 || self->paused)
+        /* a terminal may be idle for as long as its user likes */
+        if (self->pending > 0 || self->paused || self->input != PHX_INPUT_REQUESTS)
                 return 0;
         return self->idle_ms > 0 ? self->last_heard + (gint64) self->idle_ms * 1000 : 0;
 }
@@ -203,7 +181,6 @@ phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms,
         update_timer (self);
 }
 
-static gboolean on_resume (gpointer user_data);
 
 /* A listening client's own back-pressure: it is read no more while it leaves too many
  * replies unread or has too many requests running, and again once half of either is gone. */
@@ -225,7 +202,7 @@ check_backlog (PhxConnection *self)
                 self->backlogged = FALSE;
                 /* no edge to trust for what came meanwhile: read on from the loop */
                 if (!self->closed && !self->paused && self->resume_id == 0)
-                        self->resume_id = g_idle_add (on_resume, self);
+                        self->resume_id = g_idle_add (phx_connection_on_resume, self);
         }
 }
 
@@ -341,7 +318,7 @@ phx_connection_flush (PhxConnection *self)
         check_backlog (self);
         if (had_output && self->out_bytes == 0) {
                 g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
-                maybe_finish (self);
+                phx_connection_maybe_finish (self);
         }
         update_timer (self);
 }
@@ -379,6 +356,13 @@ phx_connection_send (PhxConnection *self, GBytes *data)
                 recharge (self);
 }
 
+/* For phx-connection-stream.c: the stream's bytes, NULL at the host's end of stream. */
+void
+phx_connection_emit_stream (PhxConnection *self, GBytes *bytes)
+{
+        g_signal_emit (self, signals[SIGNAL_STREAM], 0, bytes);
+}
+
 static void
 on_frame (PhxFrameKind kind, GBytes *line, gpointer user_data)
 {
@@ -401,7 +385,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         *got = FALSE;
         g_object_ref (self);
         self->in_read = TRUE;
-        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof) {
+        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof && phx_connection_takes_input (self)) {
                 gsize want = read_size (self);
                 ssize_t n = read (self->fd, self->readbuf, want);
 
@@ -409,7 +393,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
                         *got = TRUE;
                         if (self->idle_ms > 0)
                                 self->last_heard = g_get_monotonic_time ();
-                        phx_framer_push (self->framer, self->readbuf, n);
+                        phx_connection_feed (self, self->readbuf, n);
                         /* A short read drained a socket; anything arriving later raises a
                          * new edge, so the read that would say EAGAIN is saved. */
                         if ((gsize) n < want && self->is_socket && !until_eagain)
@@ -428,6 +412,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
                 }
                 if (n == 0) {
                         self->peer_eof = TRUE;
+                        phx_connection_stream_eof (self);
                         break;
                 }
                 g_debug ("connection %u: read: %s", self->id, g_strerror (errno));
@@ -438,7 +423,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         self->in_read = FALSE;
         if (!self->closed) {
                 phx_connection_flush (self);
-                maybe_finish (self);
+                phx_connection_maybe_finish (self);
         }
         if (self->closed)
                 status = PHX_READ_CLOSED;
@@ -468,18 +453,22 @@ phx_connection_release (PhxConnection *self)
 {
         g_return_if_fail (self->pending > 0);
         self->pending--;
-        maybe_finish (self);
+        phx_connection_maybe_finish (self);
         check_backlog (self);
         update_timer (self);
 }
 
-static gboolean
-on_resume (gpointer user_data)
+gboolean
+phx_connection_on_resume (gpointer user_data)
 {
         PhxConnection *self = user_data;
         gboolean got;
 
         self->resume_id = 0;
+        /* bytes read after a request that took the connection, before it gave them back
+         * (requests again) or made them a stream's */
+        if (!phx_connection_feed_held (self))
+                return G_SOURCE_REMOVE;
         /* No edge to trust for data that came while paused: read until EAGAIN. A port's
          * "no host" here is left to the channel's next event. */
         phx_connection_read (self, TRUE, &got);
@@ -506,7 +495,7 @@ on_budget (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
                 return;
         self->paused = paused;
         if (!paused && self->resume_id == 0)
-                self->resume_id = g_idle_add (on_resume, self);
+                self->resume_id = g_idle_add (phx_connection_on_resume, self);
 }
 
 /* Before exit: give the last replies (agent-shutdown's own) a bounded chance to leave. */
@@ -566,6 +555,7 @@ phx_connection_finalize (GObject *object)
 
         phx_framer_free (self->framer);
         g_free (self->readbuf);
+        g_clear_pointer (&self->held, g_byte_array_unref);
         G_OBJECT_CLASS (phx_connection_parent_class)->finalize (object);
 }
 
@@ -595,6 +585,10 @@ phx_connection_class_init (PhxConnectionClass *klass)
         /* TRUE: a write would block, the rest waits for the descriptor to take more; FALSE:
          * everything has been written since. Lets the owner watch for room only when a
          * reply waits for it. */
+        /* A terminal stream's bytes (phx_connection_begin_stream), as they come; NULL once
+         * the host shut down its sending side. */
+        signals[SIGNAL_STREAM] = g_signal_new ("stream", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                               NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BYTES);
         signals[SIGNAL_BLOCKED] = g_signal_new ("blocked", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                 NULL, NULL, g_cclosure_marshal_VOID__BOOLEAN, G_TYPE_NONE, 1,
                                                 G_TYPE_BOOLEAN);
