@@ -1,6 +1,8 @@
 """Shared by the qemu-ga dialect tests: Debian's qemu-ga 7.2 as an oracle on a unix socket (as
 QEMU's own test suite runs it), and helpers that send the same bytes to both agents and compare
-what comes back. The `qga` fixture lives in conftest.py."""
+what comes back, and a session in qemu-ga's dialect for the file tests. The `qga` fixture lives
+in conftest.py."""
+import base64
 import json
 import shutil
 import socket
@@ -13,6 +15,7 @@ QEMU_GA = shutil.which("qemu-ga") or "/usr/sbin/qemu-ga"
 # Closes every exchange: a reply to it says everything sent before was read and answered.
 MARK = 424242
 MARK_REQ = b'{"execute":"guest-sync","arguments":{"id":%d}}' % MARK
+HELLO = b"Hello World!\n\0"  # QEMU's own file test data: 14 bytes
 
 
 class QemuGa:
@@ -93,3 +96,51 @@ def shape(v):
 def both(agent, qga, chunks):
     """The same chunks to both agents: (phoenix-ga's replies, qemu-ga's)."""
     return replies(agent.sock_path, chunks), replies(qga.sock_path, chunks)
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+class Session:
+    """One connection to one agent, speaking qemu-ga's dialect; `handle` arguments given as
+    a name are replaced by the handle that name's guest-file-open returned."""
+
+    def __init__(self, sock_path, root):
+        self.root = root
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect(sock_path)
+        self.buf = b""
+        self.handles = {}
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, execute, arguments=None):
+        req = {"execute": execute}
+        if arguments is not None:
+            args = dict(arguments)
+            if isinstance(args.get("handle"), str):
+                args["handle"] = self.handles[args["handle"]]
+            if isinstance(args.get("path"), str) and not args["path"].startswith("/"):
+                args["path"] = str(self.root / args["path"])
+            req["arguments"] = args
+        self.sock.sendall(json.dumps(req).encode())
+
+    def reply(self):
+        while b"\n" not in self.buf:
+            d = self.sock.recv(1 << 20)
+            assert d, "connection closed"
+            self.buf += d
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def call(self, execute, arguments=None, name=None):
+        """The reply, with a handle a successful open returned replaced by `name`."""
+        self.send(execute, arguments)
+        r = self.reply()
+        if name is not None and "return" in r:
+            self.handles[name] = r["return"]
+            r = {"return": name}
+        return r
