@@ -19,16 +19,17 @@ HELLO = b"Hello World!\n\0"  # QEMU's own file test data: 14 bytes
 
 
 class QemuGa:
-    """Debian's qemu-ga on a unix socket, with a private state directory."""
+    """Debian's qemu-ga on a unix socket, with a private state directory; `wrap` is put before
+    its command line (["ip", "netns", "exec", NS] runs it in a network namespace)."""
 
-    def __init__(self, tmp_path, args=()):
+    def __init__(self, tmp_path, args=(), wrap=()):
         self.dir = tmp_path / "qemu-ga"
         (self.dir / "state").mkdir(parents=True)
         self.sock_path = str(self.dir / "qga.sock")
         self.log_path = self.dir / "log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [QEMU_GA, "-m", "unix-listen", "-p", self.sock_path, "-t", str(self.dir / "state"),
+            [*wrap, QEMU_GA, "-m", "unix-listen", "-p", self.sock_path, "-t", str(self.dir / "state"),
              "-f", str(self.dir / "pid"), *args],
             stdout=self.log, stderr=subprocess.STDOUT)
         try:
@@ -48,6 +49,29 @@ class QemuGa:
         self.log.close()
 
 
+class LineReader:
+    """The reply lines on a connected socket, one at a time; bytes after a line wait in `buf`
+    for the next call."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def read_line(self, deadline=None, got=None):
+        """The next line (bytes, LF removed). The test fails if the peer closes first or, given a
+        deadline (time.monotonic()), if no line is complete by then; `got` (the lines read so
+        far) goes into the failure's text."""
+        while b"\n" not in self.buf:
+            # (a message is formatted only when its assertion fails)
+            assert deadline is None or time.monotonic() < deadline, \
+                "no complete reply line in time" + ("" if got is None else "; got %r" % (got,))
+            d = self.sock.recv(1 << 20)
+            assert d, "connection closed" + ("" if got is None else "; got %r" % (got,))
+            self.buf += d
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+
 def exchange(path, chunks, mark=True):
     """One connection: sends each chunk as its own write, then (if mark) the closing
     guest-sync, and returns every reply line (bytes, LF removed) up to and including the
@@ -61,20 +85,15 @@ def exchange(path, chunks, mark=True):
         if not mark:
             return []
         s.sendall(MARK_REQ)
-        buf = b""
+        reader = LineReader(s)
         lines = []
         deadline = time.monotonic() + TIMEOUT
         while True:
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                lines.append(line)
-                if line.lstrip(b"\xff") and json.loads(line.lstrip(b"\xff")).get("return") == MARK:
-                    assert buf == b"", buf
-                    return lines
-            assert time.monotonic() < deadline, "no mark reply; got %r" % lines
-            d = s.recv(65536)
-            assert d, "connection closed; got %r" % lines
-            buf += d
+            line = reader.read_line(deadline, lines)
+            lines.append(line)
+            if line.lstrip(b"\xff") and json.loads(line.lstrip(b"\xff")).get("return") == MARK:
+                assert reader.buf == b"", reader.buf
+                return lines
     finally:
         s.close()
 
@@ -111,7 +130,7 @@ class Session:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(TIMEOUT)
         self.sock.connect(sock_path)
-        self.buf = b""
+        self.lines = LineReader(self.sock)
         self.handles = {}
 
     def close(self):
@@ -129,12 +148,7 @@ class Session:
         self.sock.sendall(json.dumps(req).encode())
 
     def reply(self):
-        while b"\n" not in self.buf:
-            d = self.sock.recv(1 << 20)
-            assert d, "connection closed"
-            self.buf += d
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        return json.loads(self.lines.read_line())
 
     def call(self, execute, arguments=None, name=None):
         """The reply, with a handle a successful open returned replaced by `name`."""
