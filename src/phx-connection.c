@@ -1,9 +1,10 @@
-/* phx-connection.c — one host connection: the framer that cuts its bytes into request
+/* phx-connection.c — one host connection: its input, which cuts its bytes into request
  * lines, its queue of replies and the non-blocking writes that empty it, and the knowledge of
  * whether the host is still there; for a listening client also its own back-pressure and
  * when it is due to be let go (idle, or leaving its replies unread). It emits "line" and
- * "overlong" for requests and "closed" once when it ends; it knows nothing of JSON or
- * commands and never calls its owner.
+ * "overlong" for requests, "stream" for the bytes of a connection a request took over, and
+ * "closed" once when it ends; it knows nothing of JSON or commands and never calls its
+ * owner.
  *
  * On a socket the connection owns its descriptor; on a character device it borrows the
  * port's, and a new connection stands for each host that attaches (the channel decides when
@@ -18,12 +19,44 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "phx-connection-private.h"
-#include "phx-framer.h"
+#include "phx-connection.h"
+#include "phx-input.h"
 #include "phx-limits.h"
 
 /* What one queued part costs beyond its bytes (GBytes, queue link, allocator). */
 #define PART_OVERHEAD 96
+
+struct _PhxConnection {
+        GObject parent_instance;
+        guint id;
+        int fd;
+        gboolean is_socket;   /* owns fd; else a borrowed port */
+        gboolean closed;
+        gboolean paused;      /* the budget is exhausted: take no more requests */
+        gboolean in_read;     /* replies made while reading are written together after */
+        gboolean peer_eof;    /* a socket host shut down its sending side */
+        gboolean blocked;     /* a write met EAGAIN and the queue has not drained since */
+        guint pending;        /* requests taken and not yet answered */
+        guint resume_id;
+        gboolean backlogged;  /* past its own limits (see over_limits): take no more */
+        gboolean behind;      /* the last flush left replies the socket would not take */
+        gsize queue_high;     /* 0: no bound of its own (a port: the budget bounds it) */
+        guint idle_ms;        /* 0: a connection may stay idle for ever */
+        guint stall_ms;       /* 0: a host may leave its replies unread for ever */
+        gint64 last_heard;    /* when the host last sent bytes */
+        gint64 last_taken;    /* when the host last took reply bytes (or the queue began) */
+        gint64 timer_due;     /* the deadline the owner was last given; 0: none */
+        PhxBudget *budget;
+        PhxInput *input;      /* what the host's bytes are: requests, or a stream */
+        gsize max_line;
+        GQueue out;           /* GBytes* waiting to be written */
+        GByteArray *tail;     /* small replies gathered after `out`, not yet a part */
+        gsize tail_size;      /* what the tail was allocated with */
+        gsize out_offset;     /* bytes of the head already written */
+        gsize out_bytes;      /* in `out` and `tail` */
+        gsize charged;        /* what the queue holds against the budget */
+        char *readbuf;
+};
 
 enum {
         SIGNAL_LINE,
@@ -100,10 +133,11 @@ drop_output (PhxConnection *self)
 
 /* A half-closed host (`echo ... | socat`) still gets every reply; the connection ends once
  * nothing is owed to it. */
-void
-phx_connection_maybe_finish (PhxConnection *self)
+static void
+maybe_finish (PhxConnection *self)
 {
-        if (self->peer_eof && self->pending == 0 && self->out_bytes == 0 && self->input == PHX_INPUT_REQUESTS)
+        /* a stream ends by its own rules first (its consumer hands the connection back) */
+        if (self->peer_eof && self->pending == 0 && self->out_bytes == 0 && phx_input_is_requests (self->input))
                 phx_connection_close (self);
 }
 
@@ -123,7 +157,7 @@ due_time (PhxConnection *self)
         if (self->out_bytes > 0)
                 return self->stall_ms > 0 ? self->last_taken + (gint64) self->stall_ms * 1000 : 0;
         /* a terminal may be idle for as long as its user likes */
-        if (self->pending > 0 || self->paused || self->input != PHX_INPUT_REQUESTS)
+        if (self->pending > 0 || self->paused || !phx_input_is_requests (self->input))
                 return 0;
         return self->idle_ms > 0 ? self->last_heard + (gint64) self->idle_ms * 1000 : 0;
 }
@@ -169,6 +203,7 @@ phx_connection_expire (PhxConnection *self, gint64 now)
  * takes them), and how long it may stay idle or leave its replies unread before it is let go
  * (0: for ever). */
 static gboolean budget_pauses (PhxConnection *self);
+static gboolean on_resume (gpointer user_data);
 
 void
 phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms, guint stall_ms)
@@ -202,7 +237,7 @@ check_backlog (PhxConnection *self)
                 self->backlogged = FALSE;
                 /* no edge to trust for what came meanwhile: read on from the loop */
                 if (!self->closed && !self->paused && self->resume_id == 0)
-                        self->resume_id = g_idle_add (phx_connection_on_resume, self);
+                        self->resume_id = g_idle_add (on_resume, self);
         }
 }
 
@@ -213,7 +248,7 @@ static gsize
 read_size (PhxConnection *self)
 {
         if (self->queue_high > 0 && (self->behind || self->pending >= PHX_CLIENT_PENDING_MAX / 4) &&
-            phx_framer_get_buffered (self->framer) == 0)
+            phx_input_get_buffered (self->input) == 0)
                 return PHX_CLIENT_READ_SMALL;
         return PHX_CHANNEL_READ_CHUNK;
 }
@@ -230,7 +265,7 @@ phx_connection_close (PhxConnection *self)
         g_debug ("connection %u closed", self->id);
         g_clear_handle_id (&self->resume_id, g_source_remove);
         drop_output (self);
-        phx_framer_reset (self->framer);
+        phx_input_reset (self->input);
         if (self->is_socket && self->fd >= 0)
                 close (self->fd);
         self->fd = -1;
@@ -318,7 +353,7 @@ phx_connection_flush (PhxConnection *self)
         check_backlog (self);
         if (had_output && self->out_bytes == 0) {
                 g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
-                phx_connection_maybe_finish (self);
+                maybe_finish (self);
         }
         update_timer (self);
 }
@@ -356,10 +391,11 @@ phx_connection_send (PhxConnection *self, GBytes *data)
                 recharge (self);
 }
 
-/* For phx-connection-stream.c: the stream's bytes, NULL at the host's end of stream. */
-void
-phx_connection_emit_stream (PhxConnection *self, GBytes *bytes)
+static void
+on_stream (GBytes *bytes, gpointer user_data)
 {
+        PhxConnection *self = user_data;
+
         g_signal_emit (self, signals[SIGNAL_STREAM], 0, bytes);
 }
 
@@ -385,7 +421,8 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         *got = FALSE;
         g_object_ref (self);
         self->in_read = TRUE;
-        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof && phx_connection_takes_input (self)) {
+        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof &&
+               phx_input_wants_bytes (self->input)) {
                 gsize want = read_size (self);
                 ssize_t n = read (self->fd, self->readbuf, want);
 
@@ -393,7 +430,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
                         *got = TRUE;
                         if (self->idle_ms > 0)
                                 self->last_heard = g_get_monotonic_time ();
-                        phx_connection_feed (self, self->readbuf, n);
+                        phx_input_feed (self->input, self->readbuf, n);
                         /* A short read drained a socket; anything arriving later raises a
                          * new edge, so the read that would say EAGAIN is saved. */
                         if ((gsize) n < want && self->is_socket && !until_eagain)
@@ -412,7 +449,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
                 }
                 if (n == 0) {
                         self->peer_eof = TRUE;
-                        phx_connection_stream_eof (self);
+                        phx_input_eof (self->input);
                         break;
                 }
                 g_debug ("connection %u: read: %s", self->id, g_strerror (errno));
@@ -423,7 +460,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         self->in_read = FALSE;
         if (!self->closed) {
                 phx_connection_flush (self);
-                phx_connection_maybe_finish (self);
+                maybe_finish (self);
         }
         if (self->closed)
                 status = PHX_READ_CLOSED;
@@ -453,13 +490,13 @@ phx_connection_release (PhxConnection *self)
 {
         g_return_if_fail (self->pending > 0);
         self->pending--;
-        phx_connection_maybe_finish (self);
+        maybe_finish (self);
         check_backlog (self);
         update_timer (self);
 }
 
-gboolean
-phx_connection_on_resume (gpointer user_data)
+static gboolean
+on_resume (gpointer user_data)
 {
         PhxConnection *self = user_data;
         gboolean got;
@@ -467,8 +504,12 @@ phx_connection_on_resume (gpointer user_data)
         self->resume_id = 0;
         /* bytes read after a request that took the connection, before it gave them back
          * (requests again) or made them a stream's */
-        if (!phx_connection_feed_held (self))
+        g_object_ref (self);
+        if (!phx_input_feed_held (self->input) || self->closed) {
+                g_object_unref (self);
                 return G_SOURCE_REMOVE;
+        }
+        g_object_unref (self);
         /* No edge to trust for data that came while paused: read until EAGAIN. A port's
          * "no host" here is left to the channel's next event. */
         phx_connection_read (self, TRUE, &got);
@@ -495,7 +536,7 @@ on_budget (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
                 return;
         self->paused = paused;
         if (!paused && self->resume_id == 0)
-                self->resume_id = g_idle_add (phx_connection_on_resume, self);
+                self->resume_id = g_idle_add (on_resume, self);
 }
 
 /* Before exit: give the last replies (agent-shutdown's own) a bounded chance to leave. */
@@ -512,6 +553,62 @@ phx_connection_linger (PhxConnection *self, guint timeout_ms)
         }
 }
 
+/* ---- A request that takes the connection over (login; see phx-input.c) ---- */
+
+static void
+resume_soon (PhxConnection *self)
+{
+        if (!self->closed && self->resume_id == 0)
+                self->resume_id = g_idle_add (on_resume, self);
+}
+
+/* From within its "line": the request just framed takes the connection; nothing more is
+ * read until it is given back or made a stream. */
+void
+phx_connection_take_input (PhxConnection *self)
+{
+        phx_input_take (self->input);
+}
+
+/* The request that took it was refused: what followed it is requests. */
+void
+phx_connection_give_back_input (PhxConnection *self)
+{
+        phx_input_give_back (self->input);
+        resume_soon (self);
+}
+
+/* Its reply is queued: the host's bytes are "stream" from here on, and whatever is sent
+ * goes out after that reply. */
+void
+phx_connection_begin_stream (PhxConnection *self)
+{
+        phx_input_begin_stream (self->input);
+        resume_soon (self);
+}
+
+/* The stream's consumer can take no more for now (its bound), or can again. */
+void
+phx_connection_pause_stream (PhxConnection *self, gboolean paused)
+{
+        if (phx_input_pause_stream (self->input, paused))
+                resume_soon (self);
+}
+
+gboolean
+phx_connection_is_stream (PhxConnection *self)
+{
+        return phx_input_is_stream (self->input);
+}
+
+/* The stream ended; rest: what the consumer was given after its end, which is requests. */
+void
+phx_connection_end_stream (PhxConnection *self, const guint8 *rest, gsize len)
+{
+        phx_input_end_stream (self->input, rest, len);
+        resume_soon (self);
+}
+
 PhxConnection *
 phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budget)
 {
@@ -520,7 +617,7 @@ phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budge
 
         self->id = next_id++;
         self->max_line = max_line;
-        self->framer = phx_framer_new (max_line, on_frame, self);
+        self->input = phx_input_new (max_line, on_frame, on_stream, self);
         self->fd = fd;
         self->is_socket = is_socket;
         self->budget = g_object_ref (budget);
@@ -553,9 +650,8 @@ phx_connection_finalize (GObject *object)
 {
         PhxConnection *self = PHX_CONNECTION (object);
 
-        phx_framer_free (self->framer);
+        phx_input_free (self->input);
         g_free (self->readbuf);
-        g_clear_pointer (&self->held, g_byte_array_unref);
         G_OBJECT_CLASS (phx_connection_parent_class)->finalize (object);
 }
 
