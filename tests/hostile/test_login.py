@@ -1,9 +1,10 @@
 """Attack 16: hosts that log in and then abuse the terminal stream (doc/protocol.md, "Login
 terminal").
 
-Every session the agent allows (PHX_LOGIN_SESSIONS_MAX) is opened; in all but one the shell
-floods its terminal with output (`yes`) that the host never reads, and in the last the host
-types 64 MiB into a shell that reads none of it (`sleep`). The agent reads a terminal only
+Every session the agent allows (PHX_LOGIN_SESSIONS_MAX) is opened; in two the shell floods
+its terminal with output (`yes`) that the host never reads, in one the host types 64 MiB into
+a shell that reads none of it (`sleep`), and one shell ignores SIGHUP and never reads its
+terminal again. The agent reads a terminal only
 while less than PHX_LOGIN_OUTPUT_QUEUE of its output waits for the host, and a connection only
 while its terminal takes input, so its memory stays within PHX_MEMORY_HWM_MAX; one more login
 is refused; another client is served at once; and once the hosts leave, every shell is gone
@@ -49,8 +50,10 @@ def test_sessions_that_flood_and_never_read(agent):
         pids.append(login(h))
         hosts.append(h)
     # the terminals flood; nobody reads (and one shell ignores the hang-up that will come)
-    for h in hosts[:-1]:
-        h.send_raw(frame(b"i", b"trap '' HUP; yes flood-flood-flood-flood\n"))
+    for h in hosts[1:-1]:
+        h.send_raw(frame(b"i", b"yes flood-flood-flood-flood\n"))
+    # a shell that never reads its terminal again and ignores SIGHUP: only SIGKILL ends it
+    hosts[0].send_raw(frame(b"i", b"trap '' HUP; while :; do sleep 1; done\n"))
     # the last host types far more than its shell will ever read
     typist = hosts[-1]
     typist.send_raw(frame(b"i", b"sleep 600\n"))
