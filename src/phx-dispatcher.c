@@ -222,6 +222,23 @@ answer (PhxDispatcher *self, ConnState *cs, PhxInvocation *inv)
         order_flush (self, cs, inv->call.connection);
 }
 
+/* A command that takes its connection (login): its reply is queued; the connection becomes
+ * the command's stream, or, if it failed, reads requests again. */
+static void
+hand_over (PhxInvocation *inv, gboolean ok)
+{
+        PhxConnection *conn = inv->call.connection;
+        PhxHandover handover = inv->call.handover;
+
+        if (!ok || handover == NULL) {
+                phx_connection_give_back_input (conn);
+                return;
+        }
+        phx_connection_begin_stream (conn);
+        inv->call.handover = NULL;
+        handover (g_steal_pointer (&inv->call.handover_data), conn);
+}
+
 static void
 complete (PhxDispatcher *self, PhxInvocation *inv)
 {
@@ -244,6 +261,8 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         else if (phx_debug_enabled ())
                 g_debug ("%s [tag '%s'] ok", phx_invocation_get_name (inv), inv->prepared.tag);
         answer (self, cs, inv);
+        if (inv->took_input)
+                hand_over (inv, ok);
         g_signal_emit (self, signals[SIGNAL_COMMAND_FINISHED], 0, (guint) ok, inv->prepared.name);
 
         phx_budget_release (self->budget, inv->cost + inv->reply_charge);
@@ -401,6 +420,9 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
                 inv->order_slot = slot;
                 g_queue_push_tail (&cs->qga_order, slot);
         }
+        if (inv->error == NULL && (inv->call.command->flags & PHX_CMD_TAKES_CONNECTION) && !inv->took_input)
+                phx_error_set (&inv->error, EBUSY, "%s must be the only request in flight on its connection%s",
+                               phx_invocation_get_name (inv), cs != NULL ? "" : " (a host's)");
         if (inv->error != NULL) {
                 complete (self, inv);
                 return;
@@ -559,6 +581,14 @@ on_line (PhxConnection *conn, GBytes *line, gpointer user_data)
                 return;
         }
         prepare (self, inv, g_bytes_get_data (line, NULL), len);
+        /* A request that takes the connection (login) stops the reading right here, before
+         * the bytes behind it are taken for requests: they may be its stream's. Only when
+         * nothing else of this host's is owed (admit refuses it otherwise). */
+        if (inv->prepared.entry != NULL && (inv->prepared.entry->command->flags & PHX_CMD_TAKES_CONNECTION) &&
+            g_queue_get_length (&cs->unanswered) == 1) {
+                phx_connection_take_input (conn);
+                inv->took_input = TRUE;
+        }
         admit (self, inv);
 }
 
