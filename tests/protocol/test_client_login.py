@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import TIMEOUT
-from test_client import CLIENT
+from test_client import CLIENT, complete
 
 
 def set_size(fd, rows, cols):
@@ -296,3 +296,12 @@ def test_wrong_arguments_are_named_before_connecting(args, message, tmp_path):
                          capture_output=True, text=True, timeout=TIMEOUT)
     assert out.returncode == 2, out
     assert out.stderr.startswith("phoenix-ga-client: " + message), out.stderr
+
+
+def test_completion_offers_the_option_and_terminal_names():
+    env = dict(os.environ, TERM="xterm")
+    env.pop("PHOENIX_GA_SOCKET", None)
+    assert "login" in complete(["lo"], env)
+    assert complete(["login", "--t"], env) == ["--term"]
+    assert complete(["login", "--term", "vt1"], env) == ["vt100"]
+    assert complete(["login", "r"], env) == []  # guest users are not the host's
