@@ -392,6 +392,15 @@ client_conn_take_stream (ClientConn *conn, GByteArray *pending)
         return g_socket_get_fd (g_socket_connection_get_socket (conn->conn));
 }
 
+/* How long each later read or write may take (login's last request is bounded apart). */
+void
+client_conn_set_timeout (ClientConn *conn, guint timeout_seconds)
+{
+        conn->timeout_seconds = timeout_seconds;
+        if (conn->conn != NULL)
+                g_socket_set_timeout (g_socket_connection_get_socket (conn->conn), timeout_seconds);
+}
+
 /* shell: sends a line as typed and returns the next reply line, whatever its tag. */
 char *
 client_conn_send_line (ClientConn *conn, const char *line, GError **error)

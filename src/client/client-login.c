@@ -487,6 +487,21 @@ parse_login_args (Ctx *ctx, JsonObject *a, GError **error)
         return TRUE;
 }
 
+/* After `e`, one request whose answer proves the agent read it, before the client leaves. On
+ * a socket this costs a round trip; on a virtio-serial port it is needed: the guest learns
+ * of the host's departure apart from its data, and may take the host as gone before it has
+ * read the last bytes it sent, which the next host's connection would then begin with (5
+ * bytes of `e`, NULs included, in front of its first request). Every other subcommand reads
+ * the answer to what it sent last; `e` has none of its own. */
+static void
+confirm_end (ClientConn *conn)
+{
+        g_autoptr(JsonNode) ret = NULL;
+
+        client_conn_set_timeout (conn, CLIENT_LOGIN_END_WAIT_MS / 1000);
+        ret = client_conn_call (conn, "ping", NULL, NULL);
+}
+
 /* The signals the loop reads: a resize, a stop and continue from outside, and those that end
  * the client (in raw mode no key sends them: they come from kill or a closed terminal). */
 static const int loop_signals[] = { SIGWINCH, SIGCONT, SIGTSTP, SIGTERM, SIGHUP, SIGINT, SIGQUIT };
@@ -537,12 +552,13 @@ sub_login (Ctx *ctx, GError **error)
         restore_terminal ();
         if (l.sigfd >= 0)
                 close (l.sigfd);
+        if (l.state == LOGIN_ENDED && l.to_agent->len == 0 && l.sock_writable && l.die_signal == 0)
+                confirm_end (ctx->conn);
 
         if (l.die_signal != 0) {
-                /* a last word to the agent (closing the connection hangs up too), then die of
-                 * the signal, as the shell that sent it expects */
-                hang_up (&l);
-                flush_to_agent (&l);
+                /* closing the connection hangs the session up (no `h`: on a port, bytes
+                 * sent just before leaving may be read as the next host's), then die of the
+                 * signal, as the shell that sent it expects */
                 client_conn_free (ctx->conn);
                 ctx->conn = NULL;
                 signal (l.die_signal, SIG_DFL);

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import TIMEOUT
+from conftest import TIMEOUT, wait_until
 from test_client import CLIENT, complete
 
 
@@ -257,13 +257,16 @@ def test_much_output_arrives_whole(terminal):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_a_signal_ends_the_client_with_the_terminal_restored(terminal, sig):
+def test_a_signal_ends_the_client_with_the_terminal_restored(agent, terminal, sig):
     t = terminal()
     shell_ready(t)
     assert t.raw() and not t.restored()  # what is to be undone
     t.proc.send_signal(sig)
     assert t.wait() == -sig, t.stderr()
     assert t.restored()
+    # the connection closed with it: the agent hung the session up
+    wait_until(lambda: re.search(r"login session \d+: .* ended .*hung up", agent.log_path.read_text()),
+               "the session's end in the agent's log")
 
 
 def test_lost_connection_exits_255_with_the_terminal_restored(agent, terminal):
