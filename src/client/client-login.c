@@ -513,6 +513,7 @@ sub_login (Ctx *ctx, GError **error)
         g_autoptr(JsonNode) ret = NULL;
         sigset_t mask, old_mask;
         struct sigaction ignore = { .sa_handler = SIG_IGN }, old_pipe;
+        g_autoptr(GError) local = NULL;
         Login l = { .sigfd = -1, .stdin_open = TRUE, .sock_writable = TRUE, .line_start = TRUE };
 
         if (!parse_login_args (ctx, a, error))
@@ -540,10 +541,9 @@ sub_login (Ctx *ctx, GError **error)
         if (l.sigfd < 0) {
                 l.state = LOGIN_BROKEN;
                 l.lost_reason = g_strdup_printf ("signalfd: %s", g_strerror (errno));
-        } else if (l.tty && !enter_raw (error)) {
+        } else if (l.tty && !enter_raw (&local)) {
                 l.state = LOGIN_BROKEN;
-                l.lost_reason = g_strdup ((*error)->message);
-                g_clear_error (error);
+                l.lost_reason = g_strdup (local->message);
         } else {
                 read_frames (&l); /* the reply may have come with the first frames */
                 send_size (&l);   /* resized while the session started */

@@ -6,13 +6,16 @@ Markers are computed by the remote shell (`echo hi-$((6*7))` prints hi-42, while
 what was typed shows the formula), so a match proves the command ran there. Every wait has a
 deadline; nothing sleeps for correctness."""
 import fcntl
+import json
 import os
 import re
 import select
 import signal
+import socket
 import struct
 import subprocess
 import termios
+import threading
 import time
 
 import pytest
@@ -135,6 +138,14 @@ def test_typed_command_runs_and_exit_status_is_the_shells(terminal):
     t.type(b"exit 7\r")
     assert t.wait() == 7, t.stderr()
     assert t.restored(), "terminal modes not restored"
+
+
+def test_a_shell_killed_by_a_signal_is_128_plus_n(terminal):
+    t = terminal()
+    shell_ready(t)
+    t.type(b"kill -KILL $$\r")
+    assert t.wait() == 128 + signal.SIGKILL
+    assert t.restored()
 
 
 def test_ctrl_c_is_a_byte_for_the_remote_shell(terminal):
@@ -285,6 +296,88 @@ def test_unknown_user_is_an_error(terminal):
     err = t.stderr()
     assert err.startswith("phoenix-ga-client: ") and len(err.strip()) > len("phoenix-ga-client: "), err
     assert t.restored()
+
+
+def frame(kind, payload=b""):
+    return kind + struct.pack(">I", len(payload)) + payload
+
+
+class ScriptedPeer:
+    """A peer on a unix socket that answers the login request with a success and, in the same
+    write, `stream`: what the real agent does not send (a broken stream), or not so early.
+    Then it answers what the client sends after the end (its ping) and records everything."""
+
+    def __init__(self, path, stream):
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(1)
+        self.stream = stream
+        self.received = b""
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def reply(tag, value):
+        return json.dumps({"return": value, "tag": tag}, separators=(",", ":")).encode() + b"\n"
+
+    def serve(self):
+        c, _ = self.srv.accept()
+        c.settimeout(TIMEOUT)
+        with c:
+            while b"\n" not in self.received:
+                self.received += c.recv(65536)
+            request = json.loads(self.received.split(b"\n", 1)[0])
+            assert request["execute"] == "login"
+            c.sendall(self.reply(request["tag"], {"session": 1, "pid": 1, "tty": "/dev/pts/0"}) + self.stream)
+            while True:
+                try:
+                    chunk = c.recv(65536)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                self.received += chunk
+                for line in self.received.split(b"\n")[1:-1]:
+                    if b'"execute":"ping"' in line:
+                        c.sendall(self.reply(json.loads(line[line.index(b"{"):])["tag"], "0.1.0"))
+
+    def close(self):
+        self.srv.close()
+        self.thread.join(TIMEOUT)
+
+
+@pytest.mark.parametrize("end, status", [
+    ({"exitcode": 9}, 9),
+    ({"signal": 15, "hung-up": True}, 128 + 15),
+    ({"hung-up": True}, 255),  # hung up without a status
+])
+def test_frames_with_the_reply_and_the_exit_statuses(tmp_path, end, status):
+    """Frames that come in the same read as the reply are the stream's; x's status is the
+    exit status; the client says it read x (e) and leaves once a request after it is answered."""
+    peer = ScriptedPeer(str(tmp_path / "s"), frame(b"o", b"early-output\r\n") + frame(b"x", json.dumps(end).encode()))
+    t = Terminal(peer.srv.getsockname())
+    try:
+        assert t.wait() == status, t.stderr()
+        assert b"early-output\r\n" in t.seen
+        assert t.restored()
+        peer.thread.join(TIMEOUT)
+        after_request = peer.received.split(b"\n", 1)[1]
+        assert after_request.startswith(frame(b"e") + b'{"execute":"ping"'), after_request
+    finally:
+        t.close()
+        peer.close()
+
+
+def test_a_frame_it_cannot_read_ends_the_client(tmp_path):
+    peer = ScriptedPeer(str(tmp_path / "s"), frame(b"o", b"fine\r\n") + frame(b"z", b"??"))
+    t = Terminal(peer.srv.getsockname())
+    try:
+        assert t.wait() == 255
+        assert "cannot read (type 0x7a, 2 bytes)" in t.stderr()
+        assert t.restored()
+    finally:
+        t.close()
+        peer.close()
 
 
 @pytest.mark.parametrize("args, message", [
