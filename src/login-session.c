@@ -44,6 +44,7 @@ struct _PhxLoginSession {
         gboolean exit_sent;
         gboolean end_read;      /* the host's `e` */
         gboolean host_eof;      /* the host shut down its sending side */
+        gboolean attached;      /* the login's reply went out (or never will) */
         gboolean ended;
 };
 
@@ -56,16 +57,22 @@ static void parse_frames (PhxLoginSession *self);
 static void watch_output (PhxLoginSession *self);
 
 static void
-send_frame (PhxLoginSession *self, char type, const void *payload, gsize len)
+frame_header (guint8 *frame, char type, gsize len)
 {
-        g_autoptr(GBytes) bytes = NULL;
-        guint8 *frame = g_malloc (HEADER + len);
-
         frame[0] = (guint8) type;
         frame[1] = (guint8) (len >> 24);
         frame[2] = (guint8) (len >> 16);
         frame[3] = (guint8) (len >> 8);
         frame[4] = (guint8) len;
+}
+
+static void
+send_frame (PhxLoginSession *self, char type, const void *payload, gsize len)
+{
+        g_autoptr(GBytes) bytes = NULL;
+        guint8 *frame = g_malloc (HEADER + len);
+
+        frame_header (frame, type, len);
         if (len > 0)
                 memcpy (frame + HEADER, payload, len);
         bytes = g_bytes_new_take (frame, HEADER + len);
@@ -179,6 +186,9 @@ on_child_exit (GPid pid, gint status, gpointer user_data)
         self->exited = TRUE;
         self->wait_status = status;
         g_spawn_close_pid (pid);
+        /* before the reply went out: attach tells the end */
+        if (!self->attached)
+                return;
         /* what it left behind may still be writing: a bounded grace, as for exec's pipes */
         if (self->terminal_eof || self->pty.master < 0 || self->conn == NULL)
                 finish (self);
@@ -209,6 +219,7 @@ phx_login_session_hang_up (PhxLoginSession *self, const char *why)
         if (self->hung_up != NULL || self->ended)
                 return;
         self->hung_up = why;
+        self->attached = TRUE; /* a line hung up before its reply never gets one */
         stop_terminal_io (self);
         if (self->pty.master >= 0) {
                 close (self->pty.master);
@@ -220,17 +231,22 @@ phx_login_session_hang_up (PhxLoginSession *self, const char *why)
                 self->kill_id = g_timeout_add (PHX_LOGIN_HANGUP_GRACE_MS, on_kill_timeout, self);
 }
 
+/* The terminal's output, read straight into a frame. */
 static gboolean
 on_output (int fd, GIOCondition condition, gpointer user_data)
 {
         PhxLoginSession *self = user_data;
-        g_autofree char *buf = g_malloc (PHX_LOGIN_FRAME_MAX);
 
         while (phx_connection_get_queued (self->conn) < PHX_LOGIN_OUTPUT_QUEUE) {
-                ssize_t n = read (fd, buf, PHX_LOGIN_FRAME_MAX);
+                g_autofree guint8 *frame = g_malloc (HEADER + PHX_LOGIN_FRAME_MAX);
+                ssize_t n = read (fd, frame + HEADER, PHX_LOGIN_FRAME_MAX);
 
                 if (n > 0) {
-                        send_frame (self, 'o', buf, n);
+                        g_autoptr(GBytes) bytes = NULL;
+
+                        frame_header (frame, 'o', n);
+                        bytes = g_bytes_new_take (g_realloc (g_steal_pointer (&frame), HEADER + n), HEADER + n);
+                        phx_connection_send (self->conn, bytes);
                         if (self->conn == NULL || phx_connection_is_closed (self->conn))
                                 break;
                         continue;
@@ -421,6 +437,7 @@ on_drained (PhxConnection *conn, gpointer user_data)
 void
 phx_login_session_attach (PhxLoginSession *self, PhxConnection *connection)
 {
+        self->attached = TRUE;
         if (phx_connection_is_closed (connection)) {
                 phx_login_session_hang_up (self, "the connection closed before the session began");
                 return;

@@ -27,7 +27,7 @@ struct _PhxInvocation {
         gboolean parked;        /* waiting for its client to read its share of replies */
         gboolean took_input;    /* PHX_CMD_TAKES_CONNECTION: its connection reads nothing more
                                  * until it is answered (then a stream, or requests again) */
-        gpointer order_slot;    /* qemu-ga: its place in its connection's reply order */
+        struct _PhxReplySlot *order_slot; /* qemu-ga: its place in its connection's reply order */
         GList link;             /* in its connection's list of unanswered invocations */
 };
 
