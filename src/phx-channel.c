@@ -250,8 +250,16 @@ on_port_event (PhxChannel *self, guint32 ev)
 {
         gboolean got = FALSE;
 
-        if (!port_host_present (self) && self->host_connected)
+        /* The host that was here left: what it sent just before it closed (a terminal
+         * stream's end, a request it needs no answer to) is read as its own, then its
+         * connection goes with it; read after, those bytes began the next host's first
+         * request. (A new host's first bytes while the port still says HUP come when none
+         * was here: below.) */
+        if (!port_host_present (self) && self->host_connected) {
+                phx_connection_read (port_connection (self), TRUE, &got);
                 port_host_gone (self);
+                got = FALSE;
+        }
         /* Replies held for a host that never showed up within the settle window belong to
          * nobody: drop them before reading, so that a new host's first request goes to a
          * connection of its own (checked after the read, it was answered on the stale one

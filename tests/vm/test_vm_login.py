@@ -119,3 +119,29 @@ def test_host_leaving_hangs_the_terminal_up(login_guest):
         assert "hung up" in out, out
     finally:
         h.close()
+
+
+def test_a_host_that_ends_and_leaves_at_once(login_guest):
+    """The stream's end sent just before the host closes the port is read as that host's,
+    also when the guest sees the close and the last bytes together (the agent is stopped
+    while they arrive): the next host's first request is its own, not glued to the 5 bytes
+    of the last one's `e`."""
+    for _ in range(2):
+        h = login_guest.wait_for_agent()
+        login(h)
+        h.sock.sendall(frame(b"i", b"exit 0\n"))
+        assert exit_status(h) == {"exitcode": 0}
+        rc, out = login_guest.sh("kill -STOP $(pidof phoenix-ga)")
+        assert rc == 0, out
+        try:
+            h.sock.sendall(frame(b"e"))
+            h.close()
+            # for the close to reach the guest (too short a wait would only let it pass)
+            time.sleep(1)
+        finally:
+            login_guest.sh("kill -CONT $(pidof phoenix-ga)")
+        h = login_guest.host()
+        try:
+            assert h.ok("ping")
+        finally:
+            h.close()
