@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import re
+import select
 import shutil
 import socket
 import struct
@@ -727,3 +728,67 @@ def test_log_has_start_and_end_and_never_what_was_typed(agent, agent_log, terms)
     wait_until(end_line, "an end line naming the user and how the shell ended", DEADLINE)
     log = agent_log()
     assert "Xyzzy" not in log and "Plugh" not in log and "shown-42" not in log
+
+
+def test_a_host_typing_faster_than_the_terminal_takes_is_read_no_more(terms):
+    """The shell sleeps in the foreground and reads nothing: once the terminal's input buffer
+    is full, the agent stops reading the host, so the host's writes stop being taken. (Whole
+    lines of comments: a canonical-mode terminal drops the excess of a line without end.)"""
+    t = terms()
+    pid = t.login_ok()["pid"]
+    t.type("echo ready-$((1+1)); sleep 60\n")
+    t.expect(b"ready-2")
+    chunk = frame(b"i", (b"#" + b"y" * 62 + b"\n") * 1024)  # 64 KiB of whole lines
+    budget, sent = 64 << 20, 0
+    t.sock.setblocking(False)
+    pending = memoryview(chunk)
+    while sent < budget:
+        try:
+            n = t.sock.send(pending)
+        except BlockingIOError:
+            # not taken for 2 s: the agent has stopped reading (an agent that takes all we
+            # send would have taken it long before; the assertion below does not depend on
+            # this wait's length, only on it ending)
+            _, w, _ = select.select([], [t.sock], [], 2.0)
+            if not w:
+                break
+            continue
+        sent += n
+        pending = pending[n:] if n < len(pending) else memoryview(chunk)
+    assert sent < 16 << 20, "the agent took %d bytes the terminal did not read" % sent
+    t.close()
+    wait_until(lambda: gone(pid), "the shell gone after the host closed", DEADLINE)
+
+
+def test_the_idle_timeout_does_not_run_on_a_terminal(agent_factory):
+    a = agent_factory("--client-idle-timeout", "1")
+    t = Term(a.sock_path)
+    idle = Term(a.sock_path)
+    try:
+        t.login_ok()
+        assert t.run("echo up") == "up"  # from here the host sends nothing on the terminal
+        idle.sock.sendall(idle.phx_bytes("ping", None, "p"))
+        assert idle.line()["tag"] == "p"
+        # an idle request connection is dropped (observed, not timed) ...
+        idle.wait_closed(DEADLINE)
+        # ... while the terminal, idle at least as long, is still a terminal
+        assert t.run("echo alive-$((6*7))") == "alive-42"
+    finally:
+        t.close()
+        idle.close()
+
+
+def test_the_stall_timeout_runs_on_a_terminal(agent_factory):
+    """A host that leaves the terminal's output unread is dropped after the stall timeout,
+    and that hangs the terminal up."""
+    a = agent_factory("--client-stall-timeout", "1")
+    t = Term(a.sock_path)
+    try:
+        pid = t.login_ok()["pid"]
+        t.type("echo ready-$((1+1)); yes\n")
+        t.expect(b"ready-2")
+        # from here the host reads nothing
+        wait_until(lambda: gone(pid), "the shell hung up after the host stalled", DEADLINE)
+        t.wait_closed(DEADLINE)
+    finally:
+        t.close()
