@@ -792,3 +792,22 @@ def test_the_stall_timeout_runs_on_a_terminal(agent_factory):
         t.wait_closed(DEADLINE)
     finally:
         t.close()
+
+
+def test_output_of_what_the_shell_left_is_forwarded_for_the_grace_then_x(terms, tmp_path):
+    """The shell exits leaving a job that writes half a second later (forwarded, before x)
+    and one that holds the terminal for 100 s (x goes out after the 2 s grace anyway)."""
+    t = terms()
+    t.login_ok()
+    left = tmp_path / "left.pid"
+    t0 = time.monotonic()
+    t.type("sleep 100 & echo $! > %s; (sleep 0.5; echo left-$((6*7))) & exit 0\n" % left)
+    try:
+        x = t.wait_exit()
+        waited = time.monotonic() - t0
+        assert x == {"exitcode": 0}, x
+        assert b"left-42" in t.out
+        assert waited < 2.0 + DEADLINE / 2, "x after %.1fs: the leftover held it up" % waited
+    finally:
+        wait_until(lambda: left.exists() and left.read_text().strip(), "the leftover's pid", DEADLINE)
+        os.kill(int(left.read_text()), 9)
