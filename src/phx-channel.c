@@ -1,9 +1,9 @@
 /* phx-channel.c — owns the port: opening it (a virtio-serial or serial device, a listening
  * unix or vsock socket, or one passed by systemd), watching it, and telling hosts apart: a
- * listening socket serves several clients at once, within a bound, with one timerfd for their
- * timeouts. Each host gets a PhxConnection, announced with the "connection" signal; the
- * channel only decides when a host came and went, and leaves reading, framing and replies to
- * the connection.
+ * listening socket serves several clients at once (their admission within a bound, refusal
+ * and timeouts are phx-channel-clients.c's). Each host gets a PhxConnection, announced with
+ * the "connection" signal; the channel only decides when a host came and went, and leaves
+ * reading, framing and replies to the connection.
  *
  * The main loop watches the port through a GIOChannel on an edge-triggered epoll set
  * rather than on the port itself: a virtio-serial port with no host attached reports
@@ -24,7 +24,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
@@ -32,15 +31,11 @@
 #include <linux/vm_sockets.h>
 
 #include "phx-channel.h"
+#include "phx-channel-clients.h"
 #include "phx-error.h"
 #include "phx-limits.h"
 #include "phx-listen.h"
 #include "phx-log.h"
-
-/* a client that never reads leaves room in the budget for the others (phx-limits.h) */
-G_STATIC_ASSERT (PHX_CLIENTS_LIMIT * (PHX_CLIENT_QUEUE_HIGH + PHX_OUTPUT_BLOCK +
-                                      (PHX_CLIENT_PENDING_MAX + PHX_CLIENT_READ_SMALL / 16) * PHX_CALL_OVERHEAD) <=
-                 PHX_BUDGET_HIGH / 2);
 
 struct _PhxChannel {
         GObject parent_instance;
@@ -52,15 +47,10 @@ struct _PhxChannel {
         int listen_fd;            /* listening transports only */
         gboolean inherited;       /* listen_fd came from the service manager: not ours to unlink */
         gboolean accepting;       /* listen_fd is in the epoll set */
-        guint clients_max;
-        guint idle_ms, stall_ms;  /* a client's timeouts (0: none) */
         gboolean vsock_any_peer;  /* vsock: serve peers other than the host too */
-        char *refusal;            /* the line a client past clients_max reads before EOF */
-        int timer_fd;             /* clients' timeouts, in the epoll set; -1 until needed */
-        gint64 timer_due;         /* what it is armed for (monotonic µs); 0: disarmed */
         int port_fd;              /* character devices only */
         PhxConnection *port_host; /* the current host of a character device, if any */
-        GPtrArray *clients;       /* PhxConnection* of a listening socket */
+        PhxChannelClients *clients; /* of a listening socket */
         GIOChannel *watch_channel;
         guint watch_id;
         gboolean host_connected;
@@ -123,30 +113,16 @@ set_host_connected (PhxChannel *self, gboolean connected)
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_HOST_CONNECTED]);
 }
 
-/* What an epoll event says it is about: the descriptor, and for a client its connection's id.
- * A descriptor closed while a batch of events is handled may be reused at once by a client
- * accepted in the same batch; the id tells the newcomer from the stale events of the one
- * that went (a stale hang-up once closed the new client). */
-#define EPOLL_KEY(fd, id) (((guint64) (id) << 32) | (guint32) (fd))
-#define EPOLL_KEY_FD(key) ((int) ((key) & 0xffffffffu))
-#define EPOLL_KEY_ID(key) ((guint) ((key) >> 32))
-
 static gboolean
-epoll_add_key (PhxChannel *self, int fd, guint32 events, guint64 key, GError **error)
+epoll_add (PhxChannel *self, int fd, guint32 events, GError **error)
 {
-        struct epoll_event ev = { .events = events, .data.u64 = key };
+        struct epoll_event ev = { .events = events, .data.u64 = PHX_EPOLL_KEY (fd, 0) };
 
         if (epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 phx_error_set_errno (error, errno, "epoll_ctl %s", self->path);
                 return FALSE;
         }
         return TRUE;
-}
-
-static gboolean
-epoll_add (PhxChannel *self, int fd, guint32 events, GError **error)
-{
-        return epoll_add_key (self, fd, events, EPOLL_KEY (fd, 0), error);
 }
 
 static void
@@ -162,124 +138,13 @@ set_accepting (PhxChannel *self, gboolean accepting)
                 epoll_ctl (self->epfd, EPOLL_CTL_DEL, self->listen_fd, NULL);
 }
 
+/* a client left: the host is gone with the last one */
 static void
-on_client_closed (PhxConnection *conn, gpointer user_data)
+on_clients_left (PhxChannelClients *clients, gpointer user_data)
 {
         PhxChannel *self = user_data;
 
-        g_signal_handlers_disconnect_by_data (conn, self);
-        /* the connection closed its descriptor, which left the epoll set with it */
-        g_ptr_array_remove (self->clients, conn);
-        set_host_connected (self, self->clients->len > 0);
-}
-
-/* What a host's socket is watched for. EPOLLOUT is added only while a reply waits for room:
- * edge-triggered EPOLLOUT also fires each time the host reads a reply (the socket's room
- * grows), which woke the agent a second time for many requests (1.4-2 sleeps per sequential
- * ping instead of 1; doc/performance.md). */
-#define CLIENT_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLET)
-
-static void
-on_client_blocked (PhxConnection *conn, gboolean blocked, gpointer user_data)
-{
-        PhxChannel *self = user_data;
-        int fd = phx_connection_get_fd (conn);
-        struct epoll_event ev = { .events = CLIENT_EVENTS | (blocked ? EPOLLOUT : 0),
-                                  .data.u64 = EPOLL_KEY (fd, phx_connection_get_id (conn)) };
-
-        /* a modified watch reports readiness that is already there: no wake-up is lost */
-        if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, fd, &ev) < 0) {
-                /* never told when to write again: better closed than hung */
-                g_warning (_("epoll_ctl on a host socket: %s"), g_strerror (errno));
-                phx_connection_close (conn);
-        }
-}
-
-/* ---- Clients' timeouts: one timerfd for the channel, armed for the nearest deadline any
- * client gave; it lives in the epoll set, so the main loop never sleeps with a timeout and an
- * agent with no client has no timer at all. */
-
-static void
-arm_timer (PhxChannel *self, gint64 due)
-{
-        struct itimerspec when = { .it_value = { .tv_sec = due / G_USEC_PER_SEC,
-                                                 .tv_nsec = (due % G_USEC_PER_SEC) * 1000 + 1 } };
-
-        if (self->timer_fd < 0) {
-                self->timer_fd = timerfd_create (CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-                if (self->timer_fd < 0 || !epoll_add (self, self->timer_fd, EPOLLIN, NULL)) {
-                        /* without it, clients are never timed out: worth a warning, not an exit */
-                        g_warning (_("no timer for client timeouts: %s"), g_strerror (errno));
-                        return;
-                }
-        }
-        /* g_get_monotonic_time () is CLOCK_MONOTONIC */
-        if (timerfd_settime (self->timer_fd, TFD_TIMER_ABSTIME, &when, NULL) == 0)
-                self->timer_due = due;
-}
-
-static void
-on_client_deadline (PhxConnection *conn, gint64 due, gpointer user_data)
-{
-        PhxChannel *self = user_data;
-
-        if (self->timer_due == 0 || due < self->timer_due)
-                arm_timer (self, due);
-}
-
-static void
-on_timer (PhxChannel *self)
-{
-        guint64 expirations;
-        gint64 now = g_get_monotonic_time (), next = 0;
-        g_autoptr(GPtrArray) clients = g_ptr_array_new_with_free_func (g_object_unref);
-
-        if (read (self->timer_fd, &expirations, sizeof expirations) < 0 && errno == EAGAIN)
-                return; /* a stale event: the timer was moved since */
-        self->timer_due = 0;
-        /* a client let go leaves self->clients: walk a copy */
-        for (guint i = 0; i < self->clients->len; i++)
-                g_ptr_array_add (clients, g_object_ref (g_ptr_array_index (self->clients, i)));
-        for (guint i = 0; i < clients->len; i++) {
-                gint64 due = phx_connection_expire (g_ptr_array_index (clients, i), now);
-
-                if (due != 0 && (next == 0 || due < next))
-                        next = due;
-        }
-        if (next != 0)
-                arm_timer (self, next);
-}
-
-static void on_client_event (PhxChannel *self, PhxConnection *conn, guint32 ev);
-
-/* At the bound: a client that has hung up but whose hang-up is not handled yet (its event
- * is behind this accept in the same wake-up) frees its slot first, so that a client is never
- * refused for a place nobody holds. A half-closed client still waits for replies: it stays. */
-static void
-reap_departed (PhxChannel *self)
-{
-        for (guint i = self->clients->len; i-- > 0;) {
-                PhxConnection *conn = g_ptr_array_index (self->clients, i);
-                struct pollfd p = { .fd = phx_connection_get_fd (conn), .events = 0 };
-
-                if (poll (&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
-                        on_client_event (self, conn, EPOLLIN | EPOLLHUP);
-        }
-}
-
-/* A client past the bound is told why in one line that both dialects read as an error (a
- * Phoenix host finds bufb64 and code, a qemu-ga host class and desc), then let go: waiting
- * in the backlog, it could not tell a busy agent from a hung one. */
-static void
-refuse_client (PhxChannel *self, int fd)
-{
-        gsize len = strlen (self->refusal);
-
-        g_debug ("client refused: %u clients already", self->clients->len);
-        /* A fresh socket's buffer takes one short line; if not, the client sees EOF only. */
-        if (send (fd, self->refusal, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-                g_debug ("refusal: %s", g_strerror (errno));
-        close (fd);
+        set_host_connected (self, phx_channel_clients_get_count (clients) > 0);
 }
 
 /* vsock: a root agent must not be reachable by the guest's own users (they connect through
@@ -318,44 +183,12 @@ accept_client (PhxChannel *self)
                 close (fd);
                 return TRUE;
         }
-        if (self->clients->len >= self->clients_max)
-                reap_departed (self);
-        if (self->clients->len >= self->clients_max) {
-                refuse_client (self, fd);
+        conn = phx_channel_clients_admit (self->clients, fd, self->request_max);
+        if (conn == NULL)
                 return TRUE;
-        }
-        conn = phx_connection_new (fd, TRUE, self->request_max, self->budget);
-        if (!epoll_add_key (self, fd, CLIENT_EVENTS, EPOLL_KEY (fd, phx_connection_get_id (conn)), NULL)) {
-                phx_connection_close (conn);
-                return TRUE;
-        }
-        g_ptr_array_add (self->clients, g_object_ref (conn));
-        g_signal_connect (conn, "closed", G_CALLBACK (on_client_closed), self);
-        g_signal_connect (conn, "blocked", G_CALLBACK (on_client_blocked), self);
-        g_signal_connect (conn, "deadline", G_CALLBACK (on_client_deadline), self);
-        phx_connection_set_limits (conn, PHX_CLIENT_QUEUE_HIGH, self->idle_ms, self->stall_ms);
         set_host_connected (self, TRUE);
         g_signal_emit (self, signals[SIGNAL_CONNECTION], 0, conn);
         return TRUE;
-}
-
-static void
-on_client_event (PhxChannel *self, PhxConnection *conn, guint32 ev)
-{
-        gboolean got;
-
-        /* the connection may close (and leave the client list) while we use it */
-        g_object_ref (conn);
-        if ((ev & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)) &&
-            phx_connection_read (conn, (ev & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) != 0, &got) == PHX_READ_CLOSED) {
-                /* gone already */
-        } else if (ev & (EPOLLHUP | EPOLLERR)) {
-                /* Both directions shut: what was read is dispatched, but no one is left to answer. */
-                phx_connection_peer_hung_up (conn);
-        } else if (ev & EPOLLOUT) {
-                phx_connection_flush (conn);
-        }
-        g_object_unref (conn);
 }
 
 /* The host of a character device left: what it was owed is dropped with its connection. */
@@ -448,18 +281,6 @@ on_port_event (PhxChannel *self, guint32 ev)
         }
 }
 
-static PhxConnection *
-find_client (PhxChannel *self, guint64 key)
-{
-        for (guint i = 0; EPOLL_KEY_ID (key) != 0 && i < self->clients->len; i++) {
-                PhxConnection *conn = g_ptr_array_index (self->clients, i);
-                if (phx_connection_get_fd (conn) == EPOLL_KEY_FD (key) &&
-                    phx_connection_get_id (conn) == EPOLL_KEY_ID (key))
-                        return conn;
-        }
-        return NULL;
-}
-
 static gboolean
 on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
 {
@@ -470,34 +291,21 @@ on_epoll (GIOChannel *source, GIOCondition condition, gpointer user_data)
         if (self->stopped) {
                 /* The way out writes what is left itself (linger) and reads nothing more; a
                  * client that hangs up is still let go. */
-                for (int i = 0; i < n; i++) {
-                        PhxConnection *conn = find_client (self, events[i].data.u64);
-                        guint64 expirations;
-
-                        /* level-triggered: read, or it wakes the loop until exit */
-                        if (events[i].data.u64 == EPOLL_KEY (self->timer_fd, 0) && self->timer_fd >= 0 &&
-                            read (self->timer_fd, &expirations, sizeof expirations) < 0)
-                                continue;
-
-                        if (conn != NULL && (events[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
-                                phx_connection_close (conn);
-                }
+                for (int i = 0; i < n; i++)
+                        phx_channel_clients_handle_event_stopped (self->clients, events[i].data.u64,
+                                                                  events[i].events);
                 return G_SOURCE_CONTINUE;
         }
         for (int i = 0; i < n; i++) {
                 guint64 key = events[i].data.u64;
-                int fd = EPOLL_KEY_ID (key) == 0 ? EPOLL_KEY_FD (key) : -2; /* a client's: below */
+                int fd = PHX_EPOLL_KEY_FD (key);
                 guint32 ev = events[i].events;
-                PhxConnection *conn;
 
                 if (phx_debug_enabled ())
-                        g_debug ("epoll: fd %d (connection %u) events 0x%x", EPOLL_KEY_FD (key), EPOLL_KEY_ID (key),
-                                 ev);
-                if (fd == -2) {
-                        if ((conn = find_client (self, key)) != NULL)
-                                on_client_event (self, conn, ev);
-                } else if (fd == self->timer_fd) {
-                        on_timer (self);
+                        g_debug ("epoll: fd %d (connection %u) events 0x%x", PHX_EPOLL_KEY_FD (key),
+                                 PHX_EPOLL_KEY_ID (key), ev);
+                if (phx_channel_clients_handle_event (self->clients, key, ev)) {
+                        /* a client's, or their timer's */
                 } else if (fd == self->listen_fd) {
                         /* a burst is taken in one go, but never unbounded (level-triggered:
                          * what is left wakes the loop again) */
@@ -527,14 +335,7 @@ phx_channel_stop (PhxChannel *self)
 void
 phx_channel_linger (PhxChannel *self, guint timeout_ms)
 {
-        gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-
-        /* one deadline for all: many clients that read nothing must not add up to minutes */
-        for (guint i = 0; i < self->clients->len; i++) {
-                gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
-
-                phx_connection_linger (g_ptr_array_index (self->clients, i), (guint) MAX (left_ms, 0));
-        }
+        phx_channel_clients_linger (self->clients, timeout_ms);
         if (self->port_host == NULL)
                 return;
         phx_connection_linger (self->port_host, timeout_ms);
@@ -602,6 +403,8 @@ phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudge
                 phx_error_set_errno (error, errno, "epoll_create1");
                 return NULL;
         }
+        self->clients = phx_channel_clients_new (self->epfd, self->budget);
+        g_signal_connect (self->clients, "left", G_CALLBACK (on_clients_left), self);
         self->listen_fd = phx_listen_inherited (error);
         if (self->listen_fd == -2)
                 return NULL;
@@ -638,18 +441,7 @@ phx_channel_new (PhxMethod method, const char *path, guint socket_mode, PhxBudge
 void
 phx_channel_set_clients (PhxChannel *self, guint clients_max, guint idle_s, guint stall_s)
 {
-        g_autofree char *message = NULL;
-        g_autofree char *b64 = NULL;
-
-        self->clients_max = CLAMP (clients_max, 1, PHX_CLIENTS_LIMIT);
-        self->idle_ms = MIN (idle_s, PHX_CLIENT_TIMEOUT_MAX) * 1000;
-        self->stall_ms = MIN (stall_s, PHX_CLIENT_TIMEOUT_MAX) * 1000;
-        message = g_strdup_printf ("too many clients: the limit is %u", self->clients_max);
-        b64 = g_base64_encode ((const guchar *) message, strlen (message));
-        g_free (self->refusal);
-        self->refusal = g_strdup_printf ("{\"error\":{\"class\":\"GenericError\",\"desc\":\"%s\","
-                                         "\"bufb64\":\"%s\",\"code\":%d},\"tag\":\"\"}\n",
-                                         message, b64, EBUSY);
+        phx_channel_clients_set_limits (self->clients, clients_max, idle_s, stall_s);
 }
 
 /* vsock-listen: serve peers other than the host (CID 2) too. */
@@ -662,7 +454,7 @@ phx_channel_set_vsock_any_peer (PhxChannel *self, gboolean any_peer)
 guint
 phx_channel_get_clients (PhxChannel *self)
 {
-        return self->clients->len + (self->port_host != NULL && self->host_connected);
+        return phx_channel_clients_get_count (self->clients) + (self->port_host != NULL && self->host_connected);
 }
 
 /* Tests and the fuzz target use a small limit to reach the over-long path cheaply. */
@@ -709,9 +501,9 @@ phx_channel_dispose (GObject *object)
 
         g_clear_handle_id (&self->watch_id, g_source_remove);
         g_clear_pointer (&self->watch_channel, g_io_channel_unref);
-        for (guint i = 0; self->clients != NULL && i < self->clients->len; i++)
-                g_signal_handlers_disconnect_by_data (g_ptr_array_index (self->clients, i), self);
-        g_clear_pointer (&self->clients, g_ptr_array_unref);
+        if (self->clients != NULL)
+                g_signal_handlers_disconnect_by_data (self->clients, self);
+        g_clear_object (&self->clients);
         if (self->port_host != NULL)
                 g_signal_handlers_disconnect_by_data (self->port_host, self);
         g_clear_object (&self->port_host);
@@ -731,12 +523,9 @@ phx_channel_finalize (GObject *object)
                 if (self->method == PHX_METHOD_UNIX_LISTEN && !self->inherited)
                         unlink (self->path);
         }
-        if (self->timer_fd >= 0)
-                close (self->timer_fd);
         if (self->epfd >= 0)
                 close (self->epfd);
         g_free (self->path);
-        g_free (self->refusal);
         G_OBJECT_CLASS (phx_channel_parent_class)->finalize (object);
 }
 
@@ -763,7 +552,5 @@ phx_channel_init (PhxChannel *self)
         self->epfd = -1;
         self->port_fd = -1;
         self->listen_fd = -1;
-        self->timer_fd = -1;
-        self->clients = g_ptr_array_new_with_free_func (g_object_unref);
         self->request_max = PHX_REQUEST_MAX;
 }

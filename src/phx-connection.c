@@ -1,9 +1,10 @@
-/* phx-connection.c — one host connection: the framer that cuts its bytes into request
+/* phx-connection.c — one host connection: its input, which cuts its bytes into request
  * lines, its queue of replies and the non-blocking writes that empty it, and the knowledge of
  * whether the host is still there; for a listening client also its own back-pressure and
  * when it is due to be let go (idle, or leaving its replies unread). It emits "line" and
- * "overlong" for requests and "closed" once when it ends; it knows nothing of JSON or
- * commands and never calls its owner.
+ * "overlong" for requests, "stream" for the bytes of a connection a request took over, and
+ * "closed" once when it ends; it knows nothing of JSON or commands and never calls its
+ * owner.
  *
  * On a socket the connection owns its descriptor; on a character device it borrows the
  * port's, and a new connection stands for each host that attaches (the channel decides when
@@ -19,7 +20,7 @@
 #include <unistd.h>
 
 #include "phx-connection.h"
-#include "phx-framer.h"
+#include "phx-input.h"
 #include "phx-limits.h"
 
 /* What one queued part costs beyond its bytes (GBytes, queue link, allocator). */
@@ -46,7 +47,7 @@ struct _PhxConnection {
         gint64 last_taken;    /* when the host last took reply bytes (or the queue began) */
         gint64 timer_due;     /* the deadline the owner was last given; 0: none */
         PhxBudget *budget;
-        PhxFramer *framer;
+        PhxInput *input;      /* what the host's bytes are: requests, or a stream */
         gsize max_line;
         GQueue out;           /* GBytes* waiting to be written */
         GByteArray *tail;     /* small replies gathered after `out`, not yet a part */
@@ -57,7 +58,16 @@ struct _PhxConnection {
         char *readbuf;
 };
 
-enum { SIGNAL_LINE, SIGNAL_OVERLONG, SIGNAL_CLOSED, SIGNAL_DRAINED, SIGNAL_BLOCKED, SIGNAL_DEADLINE, N_SIGNALS };
+enum {
+        SIGNAL_LINE,
+        SIGNAL_OVERLONG,
+        SIGNAL_CLOSED,
+        SIGNAL_DRAINED,
+        SIGNAL_BLOCKED,
+        SIGNAL_DEADLINE,
+        SIGNAL_STREAM,
+        N_SIGNALS
+};
 static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhxConnection, phx_connection, G_TYPE_OBJECT)
@@ -126,7 +136,8 @@ drop_output (PhxConnection *self)
 static void
 maybe_finish (PhxConnection *self)
 {
-        if (self->peer_eof && self->pending == 0 && self->out_bytes == 0)
+        /* a stream ends by its own rules first (its consumer hands the connection back) */
+        if (self->peer_eof && self->pending == 0 && self->out_bytes == 0 && phx_input_is_requests (self->input))
                 phx_connection_close (self);
 }
 
@@ -145,7 +156,8 @@ due_time (PhxConnection *self)
                 return 0;
         if (self->out_bytes > 0)
                 return self->stall_ms > 0 ? self->last_taken + (gint64) self->stall_ms * 1000 : 0;
-        if (self->pending > 0 || self->paused)
+        /* a terminal may be idle for as long as its user likes */
+        if (self->pending > 0 || self->paused || !phx_input_is_requests (self->input))
                 return 0;
         return self->idle_ms > 0 ? self->last_heard + (gint64) self->idle_ms * 1000 : 0;
 }
@@ -191,6 +203,7 @@ phx_connection_expire (PhxConnection *self, gint64 now)
  * takes them), and how long it may stay idle or leave its replies unread before it is let go
  * (0: for ever). */
 static gboolean budget_pauses (PhxConnection *self);
+static gboolean on_resume (gpointer user_data);
 
 void
 phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms, guint stall_ms)
@@ -203,7 +216,6 @@ phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms,
         update_timer (self);
 }
 
-static gboolean on_resume (gpointer user_data);
 
 /* A listening client's own back-pressure: it is read no more while it leaves too many
  * replies unread or has too many requests running, and again once half of either is gone. */
@@ -236,7 +248,7 @@ static gsize
 read_size (PhxConnection *self)
 {
         if (self->queue_high > 0 && (self->behind || self->pending >= PHX_CLIENT_PENDING_MAX / 4) &&
-            phx_framer_get_buffered (self->framer) == 0)
+            phx_input_get_buffered (self->input) == 0)
                 return PHX_CLIENT_READ_SMALL;
         return PHX_CHANNEL_READ_CHUNK;
 }
@@ -253,7 +265,7 @@ phx_connection_close (PhxConnection *self)
         g_debug ("connection %u closed", self->id);
         g_clear_handle_id (&self->resume_id, g_source_remove);
         drop_output (self);
-        phx_framer_reset (self->framer);
+        phx_input_reset (self->input);
         if (self->is_socket && self->fd >= 0)
                 close (self->fd);
         self->fd = -1;
@@ -380,6 +392,14 @@ phx_connection_send (PhxConnection *self, GBytes *data)
 }
 
 static void
+on_stream (GBytes *bytes, gpointer user_data)
+{
+        PhxConnection *self = user_data;
+
+        g_signal_emit (self, signals[SIGNAL_STREAM], 0, bytes);
+}
+
+static void
 on_frame (PhxFrameKind kind, GBytes *line, gpointer user_data)
 {
         PhxConnection *self = user_data;
@@ -401,7 +421,8 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         *got = FALSE;
         g_object_ref (self);
         self->in_read = TRUE;
-        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof) {
+        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof &&
+               phx_input_wants_bytes (self->input)) {
                 gsize want = read_size (self);
                 ssize_t n = read (self->fd, self->readbuf, want);
 
@@ -409,7 +430,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
                         *got = TRUE;
                         if (self->idle_ms > 0)
                                 self->last_heard = g_get_monotonic_time ();
-                        phx_framer_push (self->framer, self->readbuf, n);
+                        phx_input_feed (self->input, self->readbuf, n);
                         /* A short read drained a socket; anything arriving later raises a
                          * new edge, so the read that would say EAGAIN is saved. */
                         if ((gsize) n < want && self->is_socket && !until_eagain)
@@ -428,6 +449,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
                 }
                 if (n == 0) {
                         self->peer_eof = TRUE;
+                        phx_input_eof (self->input);
                         break;
                 }
                 g_debug ("connection %u: read: %s", self->id, g_strerror (errno));
@@ -480,6 +502,14 @@ on_resume (gpointer user_data)
         gboolean got;
 
         self->resume_id = 0;
+        /* bytes read after a request that took the connection, before it gave them back
+         * (requests again) or made them a stream's */
+        g_object_ref (self);
+        if (!phx_input_feed_held (self->input) || self->closed) {
+                g_object_unref (self);
+                return G_SOURCE_REMOVE;
+        }
+        g_object_unref (self);
         /* No edge to trust for data that came while paused: read until EAGAIN. A port's
          * "no host" here is left to the channel's next event. */
         phx_connection_read (self, TRUE, &got);
@@ -523,6 +553,62 @@ phx_connection_linger (PhxConnection *self, guint timeout_ms)
         }
 }
 
+/* ---- A request that takes the connection over (login; see phx-input.c) ---- */
+
+static void
+resume_soon (PhxConnection *self)
+{
+        if (!self->closed && self->resume_id == 0)
+                self->resume_id = g_idle_add (on_resume, self);
+}
+
+/* From within its "line": the request just framed takes the connection; nothing more is
+ * read until it is given back or made a stream. */
+void
+phx_connection_take_input (PhxConnection *self)
+{
+        phx_input_take (self->input);
+}
+
+/* The request that took it was refused: what followed it is requests. */
+void
+phx_connection_give_back_input (PhxConnection *self)
+{
+        phx_input_give_back (self->input);
+        resume_soon (self);
+}
+
+/* Its reply is queued: the host's bytes are "stream" from here on, and whatever is sent
+ * goes out after that reply. */
+void
+phx_connection_begin_stream (PhxConnection *self)
+{
+        phx_input_begin_stream (self->input);
+        resume_soon (self);
+}
+
+/* The stream's consumer can take no more for now (its bound), or can again. */
+void
+phx_connection_pause_stream (PhxConnection *self, gboolean paused)
+{
+        if (phx_input_pause_stream (self->input, paused))
+                resume_soon (self);
+}
+
+gboolean
+phx_connection_is_stream (PhxConnection *self)
+{
+        return phx_input_is_stream (self->input);
+}
+
+/* The stream ended; rest: what the consumer was given after its end, which is requests. */
+void
+phx_connection_end_stream (PhxConnection *self, const guint8 *rest, gsize len)
+{
+        phx_input_end_stream (self->input, rest, len);
+        resume_soon (self);
+}
+
 PhxConnection *
 phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budget)
 {
@@ -531,7 +617,7 @@ phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budge
 
         self->id = next_id++;
         self->max_line = max_line;
-        self->framer = phx_framer_new (max_line, on_frame, self);
+        self->input = phx_input_new (max_line, on_frame, on_stream, self);
         self->fd = fd;
         self->is_socket = is_socket;
         self->budget = g_object_ref (budget);
@@ -564,7 +650,7 @@ phx_connection_finalize (GObject *object)
 {
         PhxConnection *self = PHX_CONNECTION (object);
 
-        phx_framer_free (self->framer);
+        phx_input_free (self->input);
         g_free (self->readbuf);
         G_OBJECT_CLASS (phx_connection_parent_class)->finalize (object);
 }
@@ -595,6 +681,10 @@ phx_connection_class_init (PhxConnectionClass *klass)
         /* TRUE: a write would block, the rest waits for the descriptor to take more; FALSE:
          * everything has been written since. Lets the owner watch for room only when a
          * reply waits for it. */
+        /* A terminal stream's bytes (phx_connection_begin_stream), as they come; NULL once
+         * the host shut down its sending side. */
+        signals[SIGNAL_STREAM] = g_signal_new ("stream", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                               NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BYTES);
         signals[SIGNAL_BLOCKED] = g_signal_new ("blocked", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                 NULL, NULL, g_cclosure_marshal_VOID__BOOLEAN, G_TYPE_NONE, 1,
                                                 G_TYPE_BOOLEAN);

@@ -35,4 +35,12 @@ void phx_connection_linger (PhxConnection *self, guint timeout_ms);
 void phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms, guint stall_ms);
 gint64 phx_connection_expire (PhxConnection *self, gint64 now);
 
+/* A request that takes the connection over (login; see phx-input.c) */
+void phx_connection_take_input (PhxConnection *self);
+void phx_connection_give_back_input (PhxConnection *self);
+void phx_connection_begin_stream (PhxConnection *self);
+void phx_connection_pause_stream (PhxConnection *self, gboolean paused);
+gboolean phx_connection_is_stream (PhxConnection *self);
+void phx_connection_end_stream (PhxConnection *self, const guint8 *rest, gsize len);
+
 G_END_DECLS

@@ -21,6 +21,7 @@
 #include "phx-limits.h"
 #include "phx-log.h"
 #include "phx-qga.h"
+#include "phx-reply-ledger.h"
 #include "phx-workers.h"
 
 struct _PhxDispatcher {
@@ -48,23 +49,8 @@ typedef struct {
         GQueue intake;      /* PhxInvocation* behind a line being parsed, in arrival order */
         gboolean parsing;
         GQueue unanswered;  /* every invocation of this connection not answered yet */
-        GQueue qga_order;   /* OrderSlot*: its qemu-ga requests, in arrival order */
-        gsize replies_running;  /* reply estimates of its large commands running */
-        GQueue parked;      /* its large commands waiting for it to read (PHX_CLIENT_REPLY_SHARE) */
-        gboolean closed;
+        PhxReplyLedger *replies; /* qemu-ga's reply order, the client's share of large replies */
 } ConnState;
-
-/* qemu-ga's clients take replies in the order of their requests (libvirt takes "the next
- * reply" as the answer; a guest-sync sent last is a barrier: its reply comes last), as
- * qemu-ga, which runs one command at a time, gives them. Commands here run side by side: a
- * qemu-ga reply that is ready before those of older qemu-ga requests waits, encoded and
- * charged to the budget, in its slot (what it reports was read when it ran). Phoenix replies
- * carry their tag and never wait. */
-typedef struct {
-        PhxInvocation *inv; /* NULL once it has completed */
-        GPtrArray *reply;   /* its encoded reply, waiting for the older ones */
-        gsize charge;
-} OrderSlot;
 
 static GQuark conn_quark;
 
@@ -173,27 +159,20 @@ is_order_head (PhxInvocation *inv)
 {
         ConnState *cs = conn_state (inv->call.connection);
 
-        return inv->order_slot != NULL && cs != NULL && g_queue_peek_head (&cs->qga_order) == inv->order_slot;
+        return cs != NULL && phx_reply_ledger_is_next (cs->replies, inv->order_slot);
 }
 
-/* Sends what is ready at the head of the order; a head that has not completed yet but waits
- * for budget runs now, whatever the budget says: the replies behind it hold budget that only
- * its reply frees (bounded: one such command per connection). */
+/* Sends what is ready at the head of qemu-ga's order (phx-reply-ledger.c); a head that has
+ * not completed yet but waits for budget runs now, whatever the budget says: the replies
+ * behind it hold budget that only its reply frees (bounded: one such command per
+ * connection). */
 static void
 order_flush (PhxDispatcher *self, ConnState *cs, PhxConnection *conn)
 {
-        OrderSlot *slot;
+        PhxInvocation *head = NULL;
 
-        while ((slot = g_queue_peek_head (&cs->qga_order)) != NULL && slot->inv == NULL) {
-                g_queue_pop_head (&cs->qga_order);
-                for (guint i = 0; slot->reply != NULL && i < slot->reply->len; i++)
-                        phx_connection_send (conn, g_ptr_array_index (slot->reply, i));
-                phx_budget_release (self->budget, slot->charge);
-                g_clear_pointer (&slot->reply, g_ptr_array_unref);
-                g_free (slot);
-        }
-        if (slot != NULL && slot->inv->held) {
-                PhxInvocation *head = slot->inv;
+        phx_budget_release (self->budget, phx_reply_ledger_send_ready (cs->replies, conn, (gpointer *) &head));
+        if (head != NULL && head->held) {
                 gsize estimate = head->call.command->reply_estimate (head->call.args);
 
                 g_queue_remove (&self->held, head);
@@ -207,19 +186,31 @@ order_flush (PhxDispatcher *self, ConnState *cs, PhxConnection *conn)
 static void
 answer (PhxDispatcher *self, ConnState *cs, PhxInvocation *inv)
 {
-        OrderSlot *slot = inv->order_slot;
+        PhxReplySlot *slot = g_steal_pointer (&inv->order_slot);
 
         if (slot == NULL) {
                 phx_invocation_deliver (inv);
                 return;
         }
-        slot->inv = NULL;
-        inv->order_slot = NULL;
-        slot->reply = phx_invocation_steal_reply (inv);
-        for (guint i = 0; i < slot->reply->len; i++)
-                slot->charge += g_bytes_get_size (g_ptr_array_index (slot->reply, i));
-        phx_budget_charge (self->budget, slot->charge);
+        phx_budget_charge (self->budget, phx_reply_ledger_fill (cs->replies, slot, phx_invocation_steal_reply (inv)));
         order_flush (self, cs, inv->call.connection);
+}
+
+/* A command that takes its connection (login): its reply is queued; the connection becomes
+ * the command's stream, or, if it failed, reads requests again. */
+static void
+hand_over (PhxInvocation *inv, gboolean ok)
+{
+        PhxConnection *conn = inv->call.connection;
+        PhxHandover handover = inv->call.handover;
+
+        if (!ok || handover == NULL) {
+                phx_connection_give_back_input (conn);
+                return;
+        }
+        phx_connection_begin_stream (conn);
+        inv->call.handover = NULL;
+        handover (g_steal_pointer (&inv->call.handover_data), conn);
 }
 
 static void
@@ -244,13 +235,15 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         else if (phx_debug_enabled ())
                 g_debug ("%s [tag '%s'] ok", phx_invocation_get_name (inv), inv->prepared.tag);
         answer (self, cs, inv);
+        if (inv->took_input)
+                hand_over (inv, ok);
         g_signal_emit (self, signals[SIGNAL_COMMAND_FINISHED], 0, (guint) ok, inv->prepared.name);
 
         phx_budget_release (self->budget, inv->cost + inv->reply_charge);
         if (inv->reply_charge > 0)
                 self->making_replies--;
         if (inv->reply_charge > 0 && cs != NULL) {
-                cs->replies_running -= inv->reply_charge;
+                phx_reply_ledger_sub_running (cs->replies, inv->reply_charge);
                 unpark (self, cs);
         }
         self->trim_debt += inv->cost + phx_invocation_reply_size (inv);
@@ -304,20 +297,6 @@ run (PhxDispatcher *self, PhxInvocation *inv)
         phx_workers_run (command->flags & PHX_CMD_LONG ? PHX_POOL_LONG : PHX_POOL_SHORT, task, job_thread);
 }
 
-/* A client of a listening socket that has its share of large replies made or in the making,
- * unread, runs its next large command once it reads (one always runs): a client that hoards
- * cannot take the whole budget from the others. */
-static gboolean
-over_share (ConnState *cs, PhxConnection *conn, gsize estimate)
-{
-        gsize held;
-
-        if (cs == NULL || cs->closed || !phx_connection_has_own_bound (conn))
-                return FALSE;
-        held = cs->replies_running + phx_connection_get_queued (conn);
-        return held > 0 && held + estimate > PHX_CLIENT_REPLY_SHARE;
-}
-
 static void
 charge_reply (PhxDispatcher *self, PhxInvocation *inv, gsize estimate)
 {
@@ -327,7 +306,7 @@ charge_reply (PhxDispatcher *self, PhxInvocation *inv, gsize estimate)
         self->making_replies++;
         phx_budget_charge (self->budget, estimate);
         if (cs != NULL)
-                cs->replies_running += estimate;
+                phx_reply_ledger_add_running (cs->replies, estimate);
 }
 
 /* Room for its reply (its client's share, then the budget), then run. */
@@ -338,8 +317,10 @@ proceed (PhxDispatcher *self, PhxInvocation *inv)
         gsize estimate = command->reply_estimate != NULL ? command->reply_estimate (inv->call.args) : 0;
         ConnState *cs = conn_state (inv->call.connection);
 
-        if (estimate > 0 && inv->reply_charge == 0 && over_share (cs, inv->call.connection, estimate)) {
-                g_queue_push_tail (&cs->parked, inv);
+        /* a listening client's share first (phx-reply-ledger.c) */
+        if (estimate > 0 && inv->reply_charge == 0 && cs != NULL &&
+            phx_reply_ledger_over_share (cs->replies, inv->call.connection, estimate)) {
+                phx_reply_ledger_park (cs->replies, inv);
                 inv->parked = TRUE;
                 return;
         }
@@ -375,12 +356,12 @@ unpark (PhxDispatcher *self, ConnState *cs)
 {
         PhxInvocation *inv;
 
-        while ((inv = g_queue_peek_head (&cs->parked)) != NULL) {
+        while ((inv = phx_reply_ledger_peek_parked (cs->replies)) != NULL) {
                 gsize estimate = inv->call.command->reply_estimate (inv->call.args);
 
-                if (over_share (cs, inv->call.connection, estimate))
+                if (phx_reply_ledger_over_share (cs->replies, inv->call.connection, estimate))
                         break;
-                g_queue_pop_head (&cs->parked);
+                phx_reply_ledger_pop_parked (cs->replies);
                 inv->parked = FALSE;
                 proceed (self, inv);
         }
@@ -395,12 +376,11 @@ admit (PhxDispatcher *self, PhxInvocation *inv)
         ConnState *cs = conn_state (inv->call.connection);
 
         /* admission is in arrival order: so is the qemu-ga reply order */
-        if (cs != NULL && inv->prepared.dialect == PHX_DIALECT_QGA) {
-                OrderSlot *slot = g_new0 (OrderSlot, 1);
-                slot->inv = inv;
-                inv->order_slot = slot;
-                g_queue_push_tail (&cs->qga_order, slot);
-        }
+        if (cs != NULL && inv->prepared.dialect == PHX_DIALECT_QGA)
+                inv->order_slot = phx_reply_ledger_queue (cs->replies, inv);
+        if (inv->error == NULL && (inv->call.command->flags & PHX_CMD_TAKES_CONNECTION) && !inv->took_input)
+                phx_error_set (&inv->error, EBUSY, "%s must be the only request in flight on its connection%s",
+                               phx_invocation_get_name (inv), cs != NULL ? "" : " (a host's)");
         if (inv->error != NULL) {
                 complete (self, inv);
                 return;
@@ -559,6 +539,14 @@ on_line (PhxConnection *conn, GBytes *line, gpointer user_data)
                 return;
         }
         prepare (self, inv, g_bytes_get_data (line, NULL), len);
+        /* A request that takes the connection (login) stops the reading right here, before
+         * the bytes behind it are taken for requests: they may be its stream's. Only when
+         * nothing else of this host's is owed (admit refuses it otherwise). */
+        if (inv->prepared.entry != NULL && (inv->prepared.entry->command->flags & PHX_CMD_TAKES_CONNECTION) &&
+            g_queue_get_length (&cs->unanswered) == 1) {
+                phx_connection_take_input (conn);
+                inv->took_input = TRUE;
+        }
         admit (self, inv);
 }
 
@@ -591,7 +579,7 @@ on_closed (PhxConnection *conn, gpointer user_data)
                         g_cancellable_cancel (inv->call.cancellable);
         }
         /* nobody will read: what is parked goes on, cancelled, and ends */
-        cs->closed = TRUE;
+        phx_reply_ledger_set_closed (cs->replies);
         unpark (cs->self, cs);
 }
 
@@ -611,8 +599,8 @@ conn_state_free (gpointer data)
         ConnState *cs = data;
 
         /* Every invocation holds its connection: none is left when this runs. */
-        g_warn_if_fail (g_queue_is_empty (&cs->intake) && g_queue_is_empty (&cs->unanswered) &&
-                        g_queue_is_empty (&cs->qga_order) && g_queue_is_empty (&cs->parked));
+        g_warn_if_fail (g_queue_is_empty (&cs->intake) && g_queue_is_empty (&cs->unanswered));
+        phx_reply_ledger_free (cs->replies);
         g_free (cs);
 }
 
@@ -622,6 +610,7 @@ phx_dispatcher_add_connection (PhxDispatcher *self, PhxConnection *connection)
         ConnState *cs = g_new0 (ConnState, 1);
 
         cs->self = self;
+        cs->replies = phx_reply_ledger_new ();
         g_object_set_qdata_full (G_OBJECT (connection), conn_quark, cs, conn_state_free);
         g_signal_connect (connection, "line", G_CALLBACK (on_line), cs);
         g_signal_connect (connection, "overlong", G_CALLBACK (on_overlong), cs);

@@ -54,6 +54,7 @@ static GType (*const family_getters[]) (void) = {
         phx_network_family_get_type,
         phx_freeze_family_get_type,
         phx_exec_family_get_type,
+        phx_login_family_get_type,
         phx_accounts_family_get_type,
         phx_storage_family_get_type,
         phx_power_family_get_type,

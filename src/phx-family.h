@@ -22,6 +22,9 @@ typedef enum {
                                      * run one at a time, in order, in the family's own lane */
         PHX_CMD_FACE_ONLY = 1 << 4, /* no Phoenix name: only its faces (another dialect's names)
                                      * reach it, e.g. qemu-ga's guest-sync */
+        PHX_CMD_TAKES_CONNECTION = 1 << 5, /* on success its connection becomes a stream after the
+                                            * reply (the call's `handover`): it must be the only
+                                            * request in flight on it, e.g. login */
 } PhxCommandFlags;
 
 typedef JsonNode *(*PhxCommandFunc) (PhxCall *call, GError **error);
@@ -35,6 +38,9 @@ typedef struct {
         /* Bytes of reply a run will produce, charged to the budget before it starts, so
          * that commands queued behind one another cannot pile up replies nobody reads. */
         gsize (*reply_estimate) (PhxArgs *args);
+        /* The row (a Phoenix name) this one needs: it is disabled wherever that one is, in
+         * each dialect (login needs exec). NULL for none. */
+        const char *requires;
 } PhxCommand;
 
 typedef enum {
@@ -66,6 +72,10 @@ typedef struct {
 
 typedef struct _PhxFamily PhxFamily;
 
+/* Takes a connection over once the reply of a PHX_CMD_TAKES_CONNECTION command is queued
+ * (the connection may have closed meanwhile). Owns data from then on. */
+typedef void (*PhxHandover) (gpointer data, PhxConnection *connection);
+
 /* What a command sees. A worker thread may use all of it but `family`'s main-thread state. */
 struct _PhxCall {
         PhxFamily *family;
@@ -85,6 +95,11 @@ struct _PhxCall {
          * is `payload_member` and leaves its text here, to be spliced in unescaped. */
         const char *payload_member;
         GBytes *payload;
+        /* Set by a PHX_CMD_TAKES_CONNECTION family's finish on success; data is freed with
+         * handover_free if the call ends without handing over. */
+        PhxHandover handover;
+        gpointer handover_data;
+        GDestroyNotify handover_free;
 };
 
 #define PHX_TYPE_FAMILY (phx_family_get_type ())
@@ -117,6 +132,7 @@ GType phx_sysinfo_family_get_type (void);
 GType phx_network_family_get_type (void);
 GType phx_freeze_family_get_type (void);
 GType phx_exec_family_get_type (void);
+GType phx_login_family_get_type (void);
 GType phx_accounts_family_get_type (void);
 GType phx_storage_family_get_type (void);
 GType phx_power_family_get_type (void);

@@ -13,6 +13,7 @@
 
 #include "phx-framer.h"
 #include "phx-limits.h"
+#include "phx-qga.h"
 
 typedef enum {
         MODE_UNDECIDED, /* the request's start is read token by token */
@@ -22,8 +23,10 @@ typedef enum {
 
 typedef enum { KEY_OTHER, KEY_EXECUTE, KEY_ID, KEY_TAG } Key;
 
-/* The few bytes of a top-level string kept to recognise execute/id/tag and "guest-". */
-#define WORD_MAX 8
+/* The few bytes of a top-level string kept to recognise execute/id/tag and a qemu-ga name:
+ * "guest-", or this agent's own extensions' downstream prefix. */
+#define WORD_MAX 16
+G_STATIC_ASSERT (sizeof PHX_QGA_EXTENSION_PREFIX - 1 <= WORD_MAX);
 
 struct _PhxFramer {
         gsize max_line;
@@ -45,7 +48,8 @@ struct _PhxFramer {
         char word[WORD_MAX];  /* the string's first bytes */
         gsize word_len;       /* the string's length so far (in bytes, escapes counted raw) */
         gboolean word_escaped;   /* an escape anywhere: not a plain word */
-        gboolean prefix_escaped; /* an escape in the first 6 bytes: not a plain "guest-" */
+        gboolean prefix_escaped; /* an escape in the first WORD_MAX bytes: not a plain name */
+        gboolean stopped;     /* the consumer took the stream after the last frame */
 };
 
 PhxFramer *
@@ -175,8 +179,7 @@ string_ends (PhxFramer *self)
                 return;
         }
         if (self->last_key == KEY_EXECUTE)
-                self->mode = !self->prefix_escaped && self->word_len >= 6 &&
-                                     memcmp (self->word, "guest-", 6) == 0 ?
+                self->mode = !self->prefix_escaped && phx_qga_is_name (self->word, self->word_len) ?
                              MODE_QGA : MODE_PHOENIX;
 }
 
@@ -230,7 +233,7 @@ lex (PhxFramer *self, guchar c)
                 } else if (c == '\\') {
                         self->escape = TRUE;
                         self->word_escaped = TRUE;
-                        self->prefix_escaped = self->prefix_escaped || self->word_len < 6;
+                        self->prefix_escaped = self->prefix_escaped || self->word_len < WORD_MAX;
                 } else if (c == (guchar) self->quote) {
                         self->quote = 0;
                         if (self->depth == 1)
@@ -293,7 +296,8 @@ lex (PhxFramer *self, guchar c)
 }
 
 /* A whole line [p, end) that no token-by-token reading could make a qemu-ga request: no
- * string starting "g (a "guest-" name) or "i (an "id"), no single quote, no 0xFF. Most
+ * string starting "g (a "guest-" name), "_ (an extension's) or "i (an "id"), no single
+ * quote, no 0xFF. Most
  * Phoenix lines are such (a ping is), and are cut with memchr alone. */
 static gboolean
 plainly_phoenix_bytes (const char *p, const char *end)
@@ -303,7 +307,7 @@ plainly_phoenix_bytes (const char *p, const char *end)
 
                 if (c == '\'' || c == 0xff)
                         return FALSE;
-                if (c == '"' && p + 1 < end && (p[1] == 'g' || p[1] == 'i'))
+                if (c == '"' && p + 1 < end && (p[1] == 'g' || p[1] == 'i' || p[1] == '_'))
                         return FALSE;
         }
         return TRUE;
@@ -333,7 +337,8 @@ plainly_phoenix (const char *p, const char *end)
                 next = w >> 8;
                 hit = zero_bytes (w ^ (ONES * '\'')) | zero_bytes (w ^ (ONES * 0xff)) |
                       (zero_bytes (w ^ (ONES * '"')) &
-                       (zero_bytes (next ^ (ONES * 'g')) | zero_bytes (next ^ (ONES * 'i'))));
+                       (zero_bytes (next ^ (ONES * 'g')) | zero_bytes (next ^ (ONES * 'i')) |
+                        zero_bytes (next ^ (ONES * '_'))));
                 if ((hit & (HIGHS >> 8)) != 0)
                         return plainly_phoenix_bytes (p, end);
                 p += 7;
@@ -361,13 +366,19 @@ string_body_end (PhxFramer *self, const char *data, gsize i, gsize len)
         return stop - data;
 }
 
-void
+/* Returns how many bytes were taken: all of them, unless a frame's consumer called
+ * phx_framer_stop, in which case the bytes after that frame were not looked at. */
+gsize
 phx_framer_push (PhxFramer *self, const char *data, gsize len)
 {
         gsize start = 0, i = 0;
         const char *known_nl = NULL; /* the newline plainly_phoenix just found */
 
+        self->stopped = FALSE;
         while (i < len) {
+                /* every path that emits a frame comes back here before reading on */
+                if (self->stopped)
+                        return start;
                 if (self->draining) {
                         const char *nl = memchr (data + i, '\n', len - i);
                         const char *ff = self->mode != MODE_PHOENIX ? memchr (data + i, 0xff, len - i) : NULL;
@@ -389,7 +400,7 @@ phx_framer_push (PhxFramer *self, const char *data, gsize len)
                                 continue;
                         }
                         if (nl == NULL)
-                                return;
+                                return len;
                         self->draining = FALSE;
                         lex_reset (self);
                         start = i = nl - data + 1;
@@ -462,12 +473,24 @@ phx_framer_push (PhxFramer *self, const char *data, gsize len)
                         break;
                 }
         }
+        if (self->stopped)
+                return start;
         if (self->buf->len + (len - start) > self->max_line) {
                 release_buffer (self);
                 self->draining = TRUE;
-                return;
+                return len;
         }
         g_byte_array_append (self->buf, (const guint8 *) data + start, len - start);
+        return len;
+}
+
+/* Called by the consumer from within a frame: the bytes after that frame are not requests
+ * (a login turned the connection into a terminal stream); push returns at once with what
+ * it took. */
+void
+phx_framer_stop (PhxFramer *self)
+{
+        self->stopped = TRUE;
 }
 
 void

@@ -19,7 +19,8 @@ typedef struct _PhxFramer PhxFramer;
 
 PhxFramer *phx_framer_new (gsize max_line, PhxFrameFunc func, gpointer user_data);
 void phx_framer_free (PhxFramer *self);
-void phx_framer_push (PhxFramer *self, const char *data, gsize len);
+gsize phx_framer_push (PhxFramer *self, const char *data, gsize len);
+void phx_framer_stop (PhxFramer *self);
 void phx_framer_reset (PhxFramer *self);
 gsize phx_framer_get_buffered (PhxFramer *self);
 

@@ -29,6 +29,8 @@ phx_invocation_free (PhxInvocation *self)
         if (self->call.family_data != NULL && self->call.family_data_free != NULL)
                 self->call.family_data_free (self->call.family_data);
         g_clear_pointer (&self->call.payload, g_bytes_unref);
+        if (self->call.handover_data != NULL && self->call.handover_free != NULL)
+                self->call.handover_free (self->call.handover_data);
         g_clear_pointer (&self->result, json_node_unref);
         g_clear_error (&self->error);
         g_clear_pointer (&self->reply, g_ptr_array_unref);

@@ -332,3 +332,25 @@
  * burst of vCPUs is far below; more are dropped with a warning rather than queued without
  * end. */
 #define PHX_HOTPLUG_PENDING_MAX 16384
+
+/* ---- the login terminal (cmd-login.c, login-session.c, login-pty.c) ---- */
+
+/* Login sessions at once (each a shell on a pseudo-terminal, a connection taken over): a
+ * rescue console, not a terminal server. Past it `login` answers EAGAIN. */
+#define PHX_LOGIN_SESSIONS_MAX 4
+
+/* Payload of one frame of the terminal stream, either way: a larger host frame cannot be
+ * resynchronised and closes the connection. Output is read from the terminal in pieces of
+ * this size. */
+#define PHX_LOGIN_FRAME_MAX ((gsize) 64 * 1024)
+
+/* Terminal output waiting for the host to read it: past it the terminal is not read (its
+ * programs block on their writes, as on a slow serial line) until the queue has drained. */
+#define PHX_LOGIN_OUTPUT_QUEUE ((gsize) 256 * 1024)
+
+/* After a hang-up, how long the shell has to exit on its SIGHUP before its process group is
+ * killed (a shell that ignores SIGHUP would otherwise hold a session slot for ever). */
+#define PHX_LOGIN_HANGUP_GRACE_MS 5000
+
+/* A terminal name (TERM): it names a terminfo file, so only a plain name is taken. */
+#define PHX_LOGIN_TERM_MAX 64

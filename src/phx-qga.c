@@ -1,7 +1,8 @@
 /* phx-qga.c — the only code that knows qemu-ga's envelope (QMP as qemu-ga speaks it). Which
  * dialect a request is in is decided by the request alone (doc/protocol.md, "qemu-ga
- * dialect"): its `execute` names a qemu-ga command (they all start with "guest-", Phoenix
- * names never do), or it has no string `execute` but has an `id` and no `tag`. */
+ * dialect"): its `execute` names a qemu-ga command (they all start with "guest-", and this
+ * agent's own ones with "__org.phoenixga_"; Phoenix names never do), or it has no string
+ * `execute` but has an `id` and no `tag`. */
 #define G_LOG_DOMAIN "phx-qga"
 
 #include <string.h>
@@ -11,6 +12,16 @@
 #include "phx-qga.h"
 
 G_DEFINE_QUARK (phx-qga-error-quark, phx_qga_error)
+
+/* Whether a command name (its first len bytes; more may follow) is qemu-ga's. */
+gboolean
+phx_qga_is_name (const char *name, gsize len)
+{
+        gsize n = sizeof PHX_QGA_NAME_PREFIX - 1, e = sizeof PHX_QGA_EXTENSION_PREFIX - 1;
+
+        return (len >= n && memcmp (name, PHX_QGA_NAME_PREFIX, n) == 0) ||
+               (len >= e && memcmp (name, PHX_QGA_EXTENSION_PREFIX, e) == 0);
+}
 
 static const char *
 skip_ws (const char *p, const char *end)
@@ -97,7 +108,9 @@ string_is (const char *p, const char *end, const char *word)
 gboolean
 phx_qga_might_be (const char *line, gsize len)
 {
-        static const char *const marks[] = { "\"guest-", "'guest-", "\"id\"", "'id'" };
+        static const char *const marks[] = { "\"" PHX_QGA_NAME_PREFIX, "'" PHX_QGA_NAME_PREFIX,
+                                             "\"" PHX_QGA_EXTENSION_PREFIX, "'" PHX_QGA_EXTENSION_PREFIX,
+                                             "\"id\"", "'id'" };
         const char *p = line, *end = line + len;
         gboolean saw_id = FALSE, saw_tag = FALSE;
 
@@ -119,9 +132,11 @@ phx_qga_might_be (const char *line, gsize len)
                 p = skip_ws (p, end);
                 if (p < end && (*p == '"' || *p == '\'') && string_is (key, key_end, "execute")) {
                         /* the name decides; an escape in its first bytes is left to the tree */
-                        if (end - p > 7 && memchr (p + 1, '\\', 6) != NULL)
+                        gsize head = MIN ((gsize) (end - p - 1), sizeof PHX_QGA_EXTENSION_PREFIX - 1);
+
+                        if (memchr (p + 1, '\\', head) != NULL)
                                 goto unsure;
-                        return end - p > 7 && memcmp (p + 1, "guest-", 6) == 0;
+                        return phx_qga_is_name (p + 1, head);
                 }
                 saw_id = saw_id || string_is (key, key_end, "id");
                 saw_tag = saw_tag || string_is (key, key_end, "tag");
@@ -205,8 +220,11 @@ phx_qga_is_request (JsonNode *root)
                 return FALSE;
         obj = json_node_get_object (root);
         execute = json_object_get_member (obj, "execute");
-        if (execute != NULL && JSON_NODE_HOLDS_VALUE (execute) && json_node_get_value_type (execute) == G_TYPE_STRING)
-                return g_str_has_prefix (json_node_get_string (execute), "guest-");
+        if (execute != NULL && JSON_NODE_HOLDS_VALUE (execute) && json_node_get_value_type (execute) == G_TYPE_STRING) {
+                const char *name = json_node_get_string (execute);
+
+                return phx_qga_is_name (name, strlen (name));
+        }
         return json_object_has_member (obj, "id") && !json_object_has_member (obj, "tag");
 }
 

@@ -13,6 +13,13 @@ typedef enum {
 
 GQuark phx_qga_error_quark (void);
 
+/* qemu-ga's commands are named "guest-..."; this agent's own qemu-ga-dialect commands carry
+ * QAPI's downstream prefix (doc/protocol.md, "Which dialect a request is in"). */
+#define PHX_QGA_NAME_PREFIX "guest-"
+#define PHX_QGA_EXTENSION_PREFIX "__org.phoenixga_"
+
+gboolean phx_qga_is_name (const char *name, gsize len);
+
 gboolean phx_qga_might_be (const char *line, gsize len);
 JsonNode *phx_qga_parse (const char *line, gsize len, GError **error);
 gboolean phx_qga_is_request (JsonNode *root);

@@ -218,6 +218,20 @@ phx_registry_set_enabled (PhxRegistry *self, const char *const *allow, const cha
                 if (off)
                         g_hash_table_add (self->disabled, entry);
         }
+        /* A row that needs another is off wherever that one is, in each dialect: login is a
+         * way to run commands, so a host that may not run them may not log in. */
+        for (guint i = 0; i < self->entries->len; i++) {
+                PhxEntry *entry = g_ptr_array_index (self->entries, i);
+
+                for (guint j = 0; entry->command->requires != NULL && j < self->entries->len; j++) {
+                        PhxEntry *needed = g_ptr_array_index (self->entries, j);
+
+                        if (needed->dialect == entry->dialect &&
+                            g_strcmp0 (needed->command->name, entry->command->requires) == 0 &&
+                            g_hash_table_contains (self->disabled, needed))
+                                g_hash_table_add (self->disabled, entry);
+                }
+        }
         return TRUE;
 }
 

@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from conftest import TIMEOUT, Agent, Client, require_root, wait_listening
-from qgalib import QEMU_GA, both
+from conftest import TIMEOUT, Agent, Client, require_root
+from qgalib import QEMU_GA, QemuGa, both
 
 STAT_MEMBERS = {"rx-bytes", "rx-packets", "rx-errs", "rx-dropped", "tx-bytes", "tx-packets", "tx-errs", "tx-dropped"}
 # qemu-ga 9.1's GuestNetworkRoute members per version (commands-linux.c), and ours on top
@@ -85,41 +85,13 @@ def lab(netns):
     return netns
 
 
-class NsQemuGa:
-    """Debian's qemu-ga inside the namespace (qgalib.QemuGa runs it in the host's)."""
-
-    def __init__(self, tmp_path, ns):
-        d = tmp_path / "qemu-ga"
-        (d / "state").mkdir(parents=True)
-        self.sock_path = str(d / "qga.sock")
-        self.log_path = d / "log"
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, QEMU_GA, "-m", "unix-listen", "-p", self.sock_path,
-                                      "-t", str(d / "state")], stdout=self.log, stderr=subprocess.STDOUT)
-        try:
-            wait_listening(self.sock_path, self.proc, self.log_path)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
 @pytest.fixture
 def agents(lab, tmp_path):
     assert os.access(QEMU_GA, os.X_OK), "qemu-ga missing: scripts/deps.sh installs qemu-guest-agent"
     (tmp_path / "phx").mkdir()
     phx = Agent(tmp_path / "phx", wrap=["ip", "netns", "exec", lab])
     try:
-        qga = NsQemuGa(tmp_path, lab)
+        qga = QemuGa(tmp_path, wrap=["ip", "netns", "exec", lab])
     except BaseException:
         phx.stop()
         raise

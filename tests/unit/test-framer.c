@@ -5,6 +5,7 @@
 typedef struct {
         GPtrArray *lines;
         guint overlong;
+        PhxFramer *stop_at;   /* a line holding "STOP" stops this framer (a login taking over) */
 } Sink;
 
 static void
@@ -24,6 +25,8 @@ collect (PhxFrameKind kind, GBytes *line, gpointer user_data)
         g_assert_cmpuint (strlen (data), ==, len);
         g_assert_cmpuint (len, >, 0);
         g_ptr_array_add (sink->lines, g_strndup (data, len));
+        if (sink->stop_at != NULL && strstr (data, "STOP") != NULL)
+                phx_framer_stop (sink->stop_at);
 }
 
 static void
@@ -31,6 +34,7 @@ sink_init (Sink *sink)
 {
         sink->lines = g_ptr_array_new_with_free_func (g_free);
         sink->overlong = 0;
+        sink->stop_at = NULL;
 }
 
 static void
@@ -273,6 +277,71 @@ test_qga_reset_and_limit (void)
         g_ptr_array_unref (sink.lines);
 }
 
+/* A consumer that stops the framer from within a frame gets the count of bytes taken: the
+ * bytes after that frame are not framed (a login's stream), whatever they hold, and the
+ * next push frames again. */
+static void
+test_stop (void)
+{
+        const char *phoenix = "{\"a\":1}\n{\"STOP\":1}\n{\"b\":2}\nmore";
+        const char *qga = "{\"execute\":\"guest-STOP\"}{'x'}\xff\n";
+        const char *rest;
+        Sink sink;
+        g_autoptr(PhxFramer) f = NULL;
+        gsize took;
+
+        sink_init (&sink);
+        f = phx_framer_new (1024, collect, &sink);
+        sink.stop_at = f;
+        took = phx_framer_push (f, phoenix, strlen (phoenix));
+        g_assert_cmpuint (took, ==, strlen ("{\"a\":1}\n{\"STOP\":1}\n"));
+        g_assert_cmpuint (sink.lines->len, ==, 2);
+        g_assert_cmpuint (phx_framer_get_buffered (f), ==, 0);
+        rest = phoenix + took;
+        took = phx_framer_push (f, rest, strlen (rest));
+        g_assert_cmpuint (took, ==, strlen (rest));
+        g_assert_cmpuint (sink.lines->len, ==, 3);
+        g_assert_cmpuint (phx_framer_get_buffered (f), ==, strlen ("more"));
+        g_ptr_array_unref (sink.lines);
+
+        /* a qemu-ga request ends at its brace: the stop comes right after it */
+        sink_init (&sink);
+        g_clear_pointer (&f, phx_framer_free);
+        f = phx_framer_new (1024, collect, &sink);
+        sink.stop_at = f;
+        took = phx_framer_push (f, qga, strlen (qga));
+        g_assert_cmpuint (took, ==, strlen ("{\"execute\":\"guest-STOP\"}"));
+        g_assert_cmpuint (sink.lines->len, ==, 1);
+        g_assert_cmpuint (phx_framer_get_buffered (f), ==, 0);
+        g_ptr_array_unref (sink.lines);
+}
+
+/* This agent's qemu-ga-dialect extensions (__org.phoenixga_...) frame as qemu-ga requests:
+ * at their closing brace, with no newline. */
+static void
+test_qga_extension_name (void)
+{
+        const char *input = "{\"execute\":\"__org.phoenixga_guest-login\",\"id\":1}{'execute':'__org.phoenixga_x'}";
+        Sink sink;
+        g_autoptr(PhxFramer) f = NULL;
+
+        sink_init (&sink);
+        f = phx_framer_new (1024, collect, &sink);
+        phx_framer_push (f, input, strlen (input));
+        g_assert_cmpuint (sink.lines->len, ==, 2);
+        g_assert_cmpstr (sink.lines->pdata[0], ==, "{\"execute\":\"__org.phoenixga_guest-login\",\"id\":1}");
+        g_assert_cmpuint (phx_framer_get_buffered (f), ==, 0);
+        g_ptr_array_unref (sink.lines);
+
+        /* a Phoenix name starting with an underscore is still a Phoenix line */
+        sink_init (&sink);
+        g_clear_pointer (&f, phx_framer_free);
+        f = phx_framer_new (1024, collect, &sink);
+        phx_framer_push (f, "{\"execute\":\"__org.other_x\"}{\"tag\":1}", 35);
+        g_assert_cmpuint (sink.lines->len, ==, 0);
+        g_ptr_array_unref (sink.lines);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -287,5 +356,7 @@ main (int argc, char **argv)
         g_test_add_func ("/framer/qga/resync", test_qga_resync);
         g_test_add_func ("/framer/qga/plain-check-at-every-offset", test_plain_check_at_every_offset);
         g_test_add_func ("/framer/qga/reset-and-limit", test_qga_reset_and_limit);
+        g_test_add_func ("/framer/stop", test_stop);
+        g_test_add_func ("/framer/qga/extension-name", test_qga_extension_name);
         return g_test_run ();
 }
