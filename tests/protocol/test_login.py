@@ -3,8 +3,11 @@ unix socket, a raw socket speaking the spec's frames, and real shells on real ps
 
 Both faces (`login`, `__org.phoenixga_guest-login`), the shell a login gives (root, and test
 users in a private mount namespace over a copy of /etc), window size and SIGWINCH, every way
-of hanging up, the bound on sessions, the policy that ties login to exec, EBUSY, frames the
-agent cannot read, output flow against a slow host, and what the log says (and never says).
+of hanging up (h, close, EOF, an early e, a shell that ignores SIGHUP), the end (x, e, output
+of what the shell left), the bound on sessions, the policy that ties login to exec, EBUSY,
+frames the agent cannot read, flow both ways against a slow host and a terminal that reads
+nothing, the idle and stall timeouts, and what the log says (and never says). The frozen case
+is left out: tests never freeze the machine, and the agent has no fake freeze backend.
 
 Nothing waits by sleeping: output is read with a deadline until the text wanted appears, and
 markers are produced by shell arithmetic (`$((6*7))`) so that the terminal's echo of what was
@@ -737,6 +740,17 @@ def test_log_has_start_and_end_and_never_what_was_typed(agent, agent_log, terms)
         lines = new_lines()
         return [ln for ln in lines[lines.index(first) + 1:] if "root" in ln and "5" in ln]
     wait_until(end_line, "an end line naming the user and how the shell ended", DEADLINE)
+    # a session that was hung up says so, and by whom
+    s = t.login_ok()
+    assert t.run("echo up") == "up"
+    t.send(b"h")
+    assert t.wait_exit().get("hung-up") is True
+    last = end_line()[-1]
+
+    def hang_up_line():
+        lines = new_lines()
+        return [ln for ln in lines[lines.index(last) + 1:] if "root" in ln and re.search(r"hung|hang", ln)]
+    wait_until(hang_up_line, "an end line saying the host hung up", DEADLINE)
     log = agent_log()
     assert "Xyzzy" not in log and "Plugh" not in log and "shown-42" not in log
 
