@@ -380,6 +380,27 @@ client_conn_call_raw (ClientConn *conn, const char *execute, JsonObject *argumen
         return line != NULL ? g_strndup (line, len) : NULL;
 }
 
+/* login: the connection has become a terminal stream (the reply to `login` was the last
+ * line on it). Returns the socket's descriptor, still owned by the connection, and moves
+ * the bytes already read past that reply (the stream's first frames) into `pending`. */
+int
+client_conn_take_stream (ClientConn *conn, GByteArray *pending)
+{
+        g_return_val_if_fail (conn->conn != NULL, -1);
+        g_byte_array_append (pending, (const guint8 *) conn->buf + conn->start, (guint) (conn->end - conn->start));
+        conn->start = conn->end = 0;
+        return g_socket_get_fd (g_socket_connection_get_socket (conn->conn));
+}
+
+/* How long each later read or write may take (login's last request is bounded apart). */
+void
+client_conn_set_timeout (ClientConn *conn, guint timeout_seconds)
+{
+        conn->timeout_seconds = timeout_seconds;
+        if (conn->conn != NULL)
+                g_socket_set_timeout (g_socket_connection_get_socket (conn->conn), timeout_seconds);
+}
+
 /* shell: sends a line as typed and returns the next reply line, whatever its tag. */
 char *
 client_conn_send_line (ClientConn *conn, const char *line, GError **error)

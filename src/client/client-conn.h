@@ -19,6 +19,8 @@ char *client_conn_send_payload (ClientConn *conn, const char *execute, JsonObjec
 const char *client_conn_receive_raw (ClientConn *conn, const char *tag, gsize *len, GError **error);
 JsonNode *client_conn_receive (ClientConn *conn, const char *tag, GError **error);
 char *client_error_message (JsonObject *error_member);
+void client_conn_set_timeout (ClientConn *conn, guint timeout_seconds);
+int client_conn_take_stream (ClientConn *conn, GByteArray *pending);
 char *client_conn_send_line (ClientConn *conn, const char *line, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClientConn, client_conn_free)

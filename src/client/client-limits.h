@@ -30,3 +30,22 @@
 #define CLIENT_EXEC_POLL_MIN_MS 10
 #define CLIENT_EXEC_POLL_MAX_MS 200
 
+
+/* login: the largest frame either side sends (the protocol's bound, 64 KiB); a longer one
+ * from the agent means the stream is broken */
+#define CLIENT_LOGIN_FRAME_MAX ((gsize) 64 * 1024)
+
+/* login: a terminal name (terminfo's): letters, digits, ._+- and at most this many bytes */
+#define CLIENT_LOGIN_TERM_MAX 64
+
+/* login: the terminal's output waiting for stdout before the agent is read no more, and the
+ * input waiting for the agent before stdin is read no more (the flow control of each way) */
+#define CLIENT_LOGIN_OUTPUT_QUEUE ((gsize) 256 * 1024)
+#define CLIENT_LOGIN_INPUT_QUEUE ((gsize) 256 * 1024)
+
+/* login: after ~. how long the agent has to say the session ended (its hang-up grace is 5 s,
+ * then 2 s for the output left behind) before the client leaves without its word */
+#define CLIENT_LOGIN_HANGUP_WAIT_MS 10000
+
+/* login: after the end (`x`), how long the client tries to send `e` */
+#define CLIENT_LOGIN_END_WAIT_MS 5000

@@ -49,6 +49,9 @@ gboolean sub_power (Ctx *ctx, GError **error);
 /* client-exec.c */
 gboolean sub_exec (Ctx *ctx, GError **error);
 
+/* client-login.c */
+gboolean sub_login (Ctx *ctx, GError **error);
+
 /* client-complete.c */
 gboolean sub_complete_path (Ctx *ctx, GError **error);
 

@@ -179,6 +179,7 @@ static const struct {
         { "halt", sub_power, N_("halt the guest") },
         { "info", sub_info, N_("system information, readable") },
         { "exec", sub_exec, "[--timeout S] [--cwd DIR] [--env K=V]... [--user U] -- CMD [ARGS]" },
+        { "login", sub_login, N_("[--term T] [USER]: a guest user's login shell on this terminal (~. leaves)") },
         { "shell", sub_shell, N_("raw JSON lines in, pretty replies out") },
         { "ifaces", sub_ifaces, N_("network interfaces, a table") },
         { "addr", sub_addr, "add|del CIDR dev IFNAME" },
