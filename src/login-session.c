@@ -45,6 +45,7 @@ struct _PhxLoginSession {
         gboolean end_read;      /* the host's `e` */
         gboolean host_eof;      /* the host shut down its sending side */
         gboolean attached;      /* the login's reply went out (or never will) */
+        gboolean framed;        /* the host's first frame came */
         gboolean ended;
 };
 
@@ -338,6 +339,12 @@ be16 (const guint8 *p)
 static void
 parse_frames (PhxLoginSession *self)
 {
+        /* What ended the login request's line (a qemu-ga request ends at its brace; its
+         * clients still send a newline after it) is not the stream's: no frame type is a
+         * blank. */
+        while (!self->framed && self->in->len > 0 && strchr (" \t\r\n", self->in->data[0]) != NULL &&
+               self->in->data[0] != '\0')
+                g_byte_array_remove_index (self->in, 0);
         while (self->conn != NULL && !self->end_read && self->in->len >= HEADER) {
                 const guint8 *f = self->in->data;
                 guint32 len = (guint32) f[1] << 24 | (guint32) f[2] << 16 | (guint32) f[3] << 8 | f[4];
@@ -357,6 +364,7 @@ parse_frames (PhxLoginSession *self)
                 }
                 if (self->in->len < HEADER + len)
                         break;
+                self->framed = TRUE;
                 if (f[0] == 'w' && (be16 (f + HEADER) == 0 || be16 (f + HEADER + 2) == 0)) {
                         protocol_error (self, "a window of no size");
                         return;

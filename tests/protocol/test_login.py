@@ -112,14 +112,16 @@ class Term:
         assert r.get("id") == self.seq, r
         return r
 
-    def login(self, qga=False, after=b"", **arguments) -> dict:
+    def login(self, qga=False, after=b"", newline=True, **arguments) -> dict:
         """Sends a login (with `after` in the same write) and returns the reply; on success
         the connection is a terminal from here on."""
         self.seq += 1
         if qga:
-            # a qemu-ga request ends at its closing brace, and what follows a login is the
-            # stream's: a newline after it would be read as a frame's type
-            data = self.qga_bytes(EXT, arguments, self.seq)[:-1]
+            # a qemu-ga request ends at its closing brace; its clients send a newline after
+            # it, which the stream skips (no frame type is a blank)
+            data = self.qga_bytes(EXT, arguments, self.seq)
+            if not newline:
+                data = data[:-1]
         else:
             data = self.phx_bytes("login", arguments, "t%d" % self.seq)
         self.sock.sendall(data + after)
@@ -305,6 +307,21 @@ def test_qemu_ga_face_login_stream_exit_and_requests_again(terms):
     assert t.wait_exit() == {"exitcode": 3}
     t.send(b"e")
     assert t.qga("guest-ping") == {"return": {}, "id": t.seq}
+
+
+def test_qemu_ga_face_with_or_without_newline_blanks_before_the_first_frame(terms):
+    """qemu-ga's clients end a request with a newline or not; blanks before the stream's
+    first frame are the request line's, not a frame type."""
+    for newline, after in ((False, b""), (True, b""), (True, b"\r\n  \n" + frame(b"i", b"echo early-$((6*7))\n"))):
+        t = terms()
+        r = t.login(qga=True, newline=newline, after=after)
+        assert "return" in r, r
+        t.type("echo nl-$((6*7))\n")
+        t.expect(b"nl-42")
+        t.type("exit 2\n")
+        assert t.wait_exit() == {"exitcode": 2}
+        t.send(b"e")
+        assert t.qga("guest-ping") == {"return": {}, "id": t.seq}
 
 
 def test_sessions_have_their_own_numbers_and_terminals(terms):
@@ -738,18 +755,19 @@ def test_log_has_start_and_end_and_never_what_was_typed(agent, agent_log, terms)
 
     def end_line():
         lines = new_lines()
-        return [ln for ln in lines[lines.index(first) + 1:] if "root" in ln and "5" in ln]
+        return [ln for ln in lines[lines.index(first) + 1:]
+                if "root" in ln and s["tty"] in ln and re.search(r"\b5\b", ln) and not re.search(r"hung|hang", ln)]
     wait_until(end_line, "an end line naming the user and how the shell ended", DEADLINE)
     # a session that was hung up says so, and by whom
+    before_second = len(new_lines())
     s = t.login_ok()
     assert t.run("echo up") == "up"
     t.send(b"h")
     assert t.wait_exit().get("hung-up") is True
-    last = end_line()[-1]
 
     def hang_up_line():
-        lines = new_lines()
-        return [ln for ln in lines[lines.index(last) + 1:] if "root" in ln and re.search(r"hung|hang", ln)]
+        return [ln for ln in new_lines()[before_second:]
+                if "root" in ln and s["tty"] in ln and re.search(r"hung|hang", ln)]
     wait_until(hang_up_line, "an end line saying the host hung up", DEADLINE)
     log = agent_log()
     assert "Xyzzy" not in log and "Plugh" not in log and "shown-42" not in log
