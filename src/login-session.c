@@ -156,8 +156,11 @@ finish (PhxLoginSession *self)
                                                   self->hung_up != NULL ? ",\"hung-up\":true" : "");
                 send_frame (self, 'x', status, strlen (status));
                 self->exit_sent = TRUE;
-                /* what followed the host's `e` is requests */
-                if (self->end_read)
+                /* what followed the host's `e` is requests (the write may have found the
+                 * connection gone: detached then) */
+                if (self->conn == NULL)
+                        ;
+                else if (self->end_read)
                         hand_back (self, self->in->data, self->in->len);
                 else if (self->host_eof)
                         hand_back (self, NULL, 0);

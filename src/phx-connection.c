@@ -216,7 +216,6 @@ phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms,
         update_timer (self);
 }
 
-
 /* A listening client's own back-pressure: it is read no more while it leaves too many
  * replies unread or has too many requests running, and again once half of either is gone. */
 static gboolean
@@ -502,17 +501,14 @@ on_resume (gpointer user_data)
         gboolean got;
 
         self->resume_id = 0;
-        /* bytes read after a request that took the connection, before it gave them back
-         * (requests again) or made them a stream's */
+        /* First the bytes read after a request that took the connection, now that it gave
+         * them back (requests again) or made them a stream's; then, with no edge to trust
+         * for data that came while paused, read until EAGAIN. A port's "no host" here is
+         * left to the channel's next event. */
         g_object_ref (self);
-        if (!phx_input_feed_held (self->input) || self->closed) {
-                g_object_unref (self);
-                return G_SOURCE_REMOVE;
-        }
+        if (phx_input_feed_held (self->input) && !self->closed)
+                phx_connection_read (self, TRUE, &got);
         g_object_unref (self);
-        /* No edge to trust for data that came while paused: read until EAGAIN. A port's
-         * "no host" here is left to the channel's next event. */
-        phx_connection_read (self, TRUE, &got);
         return G_SOURCE_REMOVE;
 }
 
