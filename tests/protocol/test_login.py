@@ -489,6 +489,20 @@ def test_unknown_user_is_refused_and_requests_go_on(terms):
     assert t.qga("guest-ping") == {"return": {}, "id": t.seq}
 
 
+def test_requests_behind_a_refused_login_in_the_same_write_are_answered_in_order(terms):
+    """The bytes behind a login are held until its fate is known: refused, they are requests
+    again, framed and answered in order (three in one write, in both dialects)."""
+    t = terms()
+    behind = b"".join(t.phx_bytes("ping", None, "b%d" % i) for i in range(3))
+    r = t.login(user="no-such-user-xyz", after=behind)
+    assert "error" in r, r
+    assert [t.line().get("tag") for _ in range(3)] == ["b0", "b1", "b2"]
+    behind = b"".join(t.qga_bytes("guest-ping", None, 900 + i)[:-1] for i in range(3))
+    r = t.login(qga=True, newline=False, user="no-such-user-xyz", after=behind)
+    assert r["error"]["class"] == "GenericError", r
+    assert [t.line().get("id") for _ in range(3)] == [900, 901, 902]
+
+
 @pytest.mark.parametrize("arguments", [
     {"rows": 0}, {"rows": 65536}, {"cols": 0}, {"cols": 65536}, {"rows": -1},
     {"term": "vt100 x"}, {"term": "../../etc/passwd"}, {"term": "a" * 65}, {"term": "vt\n100"},
