@@ -42,6 +42,7 @@
 #include "phx-dispatcher.h"
 #include "phx-freeze-backend.h"
 #include "phx-limits.h"
+#include "phx-qga.h"
 
 #include "fuzz-jail.h"
 
@@ -90,12 +91,14 @@ typedef struct {
         gboolean line_blank;
         guint requests;         /* lines sent that must each get one reply */
         gboolean sent_ff;       /* a 0xFF byte went out: qemu-ga's resync may tear a line in two */
-        gboolean sent_qga_mark; /* "guest-" or an "id" went out: qemu-ga framing may join or split lines */
-        char tail[5];           /* the last bytes sent, to see a mark across two sends */
+        gboolean sent_qga_mark; /* a qemu-ga name or an "id" went out: qemu-ga framing may join or split lines */
+        char tail[16];          /* the last bytes sent, to see a mark across two sends */
         guint frames;           /* requests the agent framed on this host's connection */
         guint replies;
         GString *in;            /* an incomplete reply */
 } Host;
+/* a mark split over two sends is seen (the longest mark, less a byte, fits the tail) */
+G_STATIC_ASSERT (sizeof ((Host *) 0)->tail >= sizeof PHX_QGA_EXTENSION_PREFIX - 1);
 
 static Host hosts[HOSTS_MAX];
 
@@ -239,8 +242,9 @@ static void
 count_requests (Host *h, const char *data, gsize len)
 {
         /* what makes the framer read a request as qemu-ga's (doc/protocol.md, "Which
-         * dialect a request is in"): a "guest-" name, or an "id" member */
-        static const char *const marks[] = { "guest-", "\"id\"", "'id'" };
+         * dialect a request is in"): a qemu-ga name ("guest-", or this agent's extensions'
+         * prefix), or an "id" member */
+        static const char *const marks[] = { PHX_QGA_NAME_PREFIX, PHX_QGA_EXTENSION_PREFIX, "\"id\"", "'id'" };
         char joined[sizeof h->tail + 64];
         gsize head = MIN (len, (gsize) 64);
 
