@@ -6,6 +6,7 @@
 #define G_LOG_DOMAIN "cmd-login"
 
 #include <errno.h>
+#include <grp.h>
 #include <string.h>
 
 #include "login-pty.h"
@@ -31,6 +32,7 @@ G_DEFINE_TYPE (PhxLoginFamily, phx_login_family, PHX_TYPE_FAMILY)
 /* What the worker found out, for finish to start. */
 typedef struct {
         PhxUser user;
+        gid_t tty_gid;  /* the group that owns terminals, -1 if none */
         char *term;
         guint rows, cols;
 } LoginPlan;
@@ -60,6 +62,18 @@ term_is_valid (const char *term)
         return TRUE;
 }
 
+/* The `tty` group, as login and sshd give terminals (NSS: a worker thread). */
+static gid_t
+tty_group (void)
+{
+        struct group grp, *found = NULL;
+        g_autofree char *buf = g_malloc (PHX_ACCOUNT_NSS_BUF);
+
+        if (getgrnam_r ("tty", &grp, buf, PHX_ACCOUNT_NSS_BUF, &found) != 0 || found == NULL)
+                return (gid_t) -1;
+        return grp.gr_gid;
+}
+
 static JsonNode *
 login_prepare (PhxCall *call, GError **error)
 {
@@ -76,6 +90,7 @@ login_prepare (PhxCall *call, GError **error)
         }
         if (!phx_user_lookup (user, &plan->user, error))
                 return NULL;
+        plan->tty_gid = tty_group ();
         plan->term = g_strdup (term);
         plan->rows = (guint) phx_args_get_int (call->args, "rows");
         plan->cols = (guint) phx_args_get_int (call->args, "cols");
@@ -139,12 +154,18 @@ login_finish (PhxFamily *family, PhxCall *call, JsonNode **result, GError **erro
                 phx_error_set (error, ECONNRESET, "the host left before its login began");
                 return;
         }
-        if (!phx_login_pty_spawn (&plan->user, plan->term, plan->rows, plan->cols, &pty, error))
+        if (!phx_login_pty_spawn (&plan->user, plan->tty_gid, plan->term, plan->rows, plan->cols, &pty, error))
                 return;
         number = ++self->next_number;
-        g_message ("login session %u: user '%s' (uid %u) on %s, shell %s, pid %d, connection %u", number,
-                   plan->user.name, (guint) plan->user.uid, pty.tty, plan->user.shell, pty.pid,
-                   phx_connection_get_id (call->connection));
+        {
+                /* what NSS says may hold anything: escaped, it cannot start a log line */
+                g_autofree char *name = g_strescape (plan->user.name, NULL);
+                g_autofree char *shell = g_strescape (plan->user.shell != NULL ? plan->user.shell : "", NULL);
+
+                g_message ("login session %u: user '%s' (uid %u) on %s, shell %s, pid %d, connection %u", number,
+                           name, (guint) plan->user.uid, pty.tty, shell, pty.pid,
+                           phx_connection_get_id (call->connection));
+        }
         ret = json_object_new ();
         json_object_set_int_member (ret, "session", number);
         json_object_set_int_member (ret, "pid", pty.pid);

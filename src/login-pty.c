@@ -28,24 +28,33 @@ phx_login_pty_resize (int master, guint rows, guint cols)
         return ioctl (master, TIOCSWINSZ, &ws) == 0;
 }
 
+typedef struct {
+        const PhxUser *user;
+} ChildSetup;
+
 /* In the child, before exec (async-signal-safe calls only): a new session, the terminal
  * (already its stdin, stdout and stderr) as its controlling terminal, the signals a shell
- * expects (the agent ignores SIGPIPE, and ignored signals survive exec), then groups, gid and
- * uid, after which none could be changed back. A step that fails ends the child before it
- * runs anything. */
+ * expects (the agent ignores SIGPIPE, and ignored signals survive exec), login's umask, then
+ * groups, gid and uid, after which none could be changed back; and only then the home
+ * directory, entered as the user (one the user may not enter is not theirs to start in: `/`,
+ * as login(1) does). A step that fails ends the child before it runs anything. */
 static void
 child_setup (gpointer user_data)
 {
-        const PhxUser *user = user_data;
+        const ChildSetup *setup = user_data;
+        const PhxUser *user = setup->user;
         sigset_t none;
 
         sigemptyset (&none);
         sigprocmask (SIG_SETMASK, &none, NULL);
         signal (SIGPIPE, SIG_DFL);
+        umask (022);
         if (setsid () < 0 || ioctl (STDIN_FILENO, TIOCSCTTY, 0) < 0)
                 _exit (126);
         if (setgroups ((size_t) user->n_groups, user->groups) < 0 || setgid (user->gid) < 0 || setuid (user->uid) < 0)
                 _exit (126);
+        if (user->home == NULL || chdir (user->home) < 0)
+                (void) !chdir ("/");
 }
 
 static GStrv
@@ -72,16 +81,17 @@ fail (GError **error, int err, const char *what)
         return FALSE;
 }
 
+/* tty_gid: the group that owns terminals (`tty`), or -1 if the guest has none. */
 gboolean
-phx_login_pty_spawn (const PhxUser *user, const char *term, guint rows, guint cols, PhxLoginPty *pty,
-                     GError **error)
+phx_login_pty_spawn (const PhxUser *user, gid_t tty_gid, const char *term, guint rows, guint cols,
+                     PhxLoginPty *pty, GError **error)
 {
         g_autofree char *argv0 = NULL;
         g_autofree char *base = NULL;
         g_auto(GStrv) envp = NULL;
         g_autoptr(GError) local = NULL;
         const char *shell = user->shell != NULL && user->shell[0] == '/' ? user->shell : "/bin/sh";
-        const char *cwd = g_file_test (user->home, G_FILE_TEST_IS_DIR) ? user->home : "/";
+        ChildSetup setup = { .user = user };
         const char *argv[3];
         int master, slave;
         GPid pid;
@@ -103,9 +113,10 @@ phx_login_pty_spawn (const PhxUser *user, const char *term, guint rows, guint co
                 close (master);
                 return fail (error, err, name);
         }
-        /* the user's terminal is the user's (as login makes it): their shell may set its
-         * modes, `mesg` works, and no other user can write to it */
-        if (fchown (slave, user->uid, (gid_t) -1) < 0 || fchmod (slave, 0620) < 0)
+        /* the user's terminal is the user's, its group `tty` (as login makes it): their
+         * shell may set its modes, `mesg` works, and no other user can read it; without a
+         * tty group, nobody else may write to it either */
+        if (fchown (slave, user->uid, tty_gid) < 0 || fchmod (slave, tty_gid != (gid_t) -1 ? 0620 : 0600) < 0)
                 g_debug ("%s: %s", name, g_strerror (errno));
         phx_login_pty_resize (master, rows, cols);
         /* a login shell: argv[0] is the shell's name after a dash */
@@ -115,10 +126,10 @@ phx_login_pty_spawn (const PhxUser *user, const char *term, guint rows, guint co
         argv[1] = argv0;
         argv[2] = NULL;
         envp = login_environment (user, shell, term);
-        if (!g_spawn_async_with_pipes_and_fds (cwd, argv, (const char *const *) envp,
+        if (!g_spawn_async_with_pipes_and_fds (NULL, argv, (const char *const *) envp,
                                                G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_FILE_AND_ARGV_ZERO, child_setup,
-                                               (gpointer) user, slave, slave, slave, NULL, NULL, 0, &pid, NULL, NULL,
-                                               NULL, &local)) {
+                                               &setup, slave, slave, slave, NULL, NULL, 0, &pid, NULL, NULL, NULL,
+                                               &local)) {
                 close (slave);
                 close (master);
                 phx_error_set (error, local->domain == G_SPAWN_ERROR && local->code == G_SPAWN_ERROR_NOENT ? ENOENT

@@ -13,8 +13,8 @@ typedef struct {
         char *tty;   /* /dev/pts/N */
 } PhxLoginPty;
 
-gboolean phx_login_pty_spawn (const PhxUser *user, const char *term, guint rows, guint cols, PhxLoginPty *pty,
-                              GError **error);
+gboolean phx_login_pty_spawn (const PhxUser *user, gid_t tty_gid, const char *term, guint rows, guint cols,
+                              PhxLoginPty *pty, GError **error);
 gboolean phx_login_pty_resize (int master, guint rows, guint cols);
 void phx_login_pty_clear (PhxLoginPty *pty);
 

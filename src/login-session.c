@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -41,6 +42,7 @@ struct _PhxLoginSession {
         gboolean exited;
         int wait_status;
         const char *hung_up;    /* why the line was hung up; NULL while it is not */
+        pid_t foreground;       /* the terminal's foreground process group when it was */
         gboolean exit_sent;
         gboolean end_read;      /* the host's `e` */
         gboolean host_eof;      /* the host shut down its sending side */
@@ -211,6 +213,9 @@ on_kill_timeout (gpointer user_data)
                            PHX_LOGIN_HANGUP_GRACE_MS / 1000);
                 kill (-self->pty.pid, SIGKILL);
                 kill (self->pty.pid, SIGKILL);
+                /* and the job it was running, which is a process group of its own */
+                if (self->foreground > 1 && self->foreground != self->pty.pid)
+                        kill (-self->foreground, SIGKILL);
         }
         return G_SOURCE_REMOVE;
 }
@@ -226,6 +231,7 @@ phx_login_session_hang_up (PhxLoginSession *self, const char *why)
         self->attached = TRUE; /* a line hung up before its reply never gets one */
         stop_terminal_io (self);
         if (self->pty.master >= 0) {
+                self->foreground = tcgetpgrp (self->pty.master);
                 close (self->pty.master);
                 self->pty.master = -1;
         }
@@ -240,6 +246,9 @@ static gboolean
 on_output (int fd, GIOCondition condition, gpointer user_data)
 {
         PhxLoginSession *self = user_data;
+        /* a failed write closes the connection, which may end the session and drop the last
+         * references to it before the loop looks at it again */
+        g_autoptr(PhxLoginSession) alive = g_object_ref (self);
 
         while (phx_connection_get_queued (self->conn) < PHX_LOGIN_OUTPUT_QUEUE) {
                 g_autofree guint8 *frame = g_malloc (HEADER + PHX_LOGIN_FRAME_MAX);
@@ -323,13 +332,15 @@ on_input_room (int fd, GIOCondition condition, gpointer user_data)
 static void
 protocol_error (PhxLoginSession *self, const char *what)
 {
-        PhxConnection *conn = g_object_ref (self->conn);
+        g_autoptr(PhxLoginSession) alive = g_object_ref (self);
+        g_autoptr(PhxConnection) conn = g_object_ref (self->conn);
 
         g_message ("login session %u: %s: the connection is closed", self->number, what);
-        phx_login_session_hang_up (self, "a frame the agent could not read");
+        /* detached first: the hang-up may end the session, which must not read the same
+         * frame again or write to a stream that is over */
         detach (self);
+        phx_login_session_hang_up (self, "a frame the agent could not read");
         phx_connection_close (conn);
-        g_object_unref (conn);
 }
 
 static guint16
@@ -345,9 +356,14 @@ parse_frames (PhxLoginSession *self)
         /* What ended the login request's line (a qemu-ga request ends at its brace; its
          * clients still send a newline after it) is not the stream's: no frame type is a
          * blank. */
-        while (!self->framed && self->in->len > 0 && strchr (" \t\r\n", self->in->data[0]) != NULL &&
-               self->in->data[0] != '\0')
-                g_byte_array_remove_index (self->in, 0);
+        if (!self->framed) {
+                guint blanks = 0;
+
+                while (blanks < self->in->len && strchr (" \t\r\n", self->in->data[blanks]) != NULL &&
+                       self->in->data[blanks] != '\0')
+                        blanks++;
+                g_byte_array_remove_range (self->in, 0, blanks);
+        }
         while (self->conn != NULL && !self->end_read && self->in->len >= HEADER) {
                 const guint8 *f = self->in->data;
                 guint32 len = (guint32) f[1] << 24 | (guint32) f[2] << 16 | (guint32) f[3] << 8 | f[4];

@@ -674,13 +674,13 @@ phx_connection_class_init (PhxConnectionClass *klass)
          * monotonic µs); the owner calls phx_connection_expire () then. */
         signals[SIGNAL_DEADLINE] = g_signal_new ("deadline", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                  NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_INT64);
-        /* TRUE: a write would block, the rest waits for the descriptor to take more; FALSE:
-         * everything has been written since. Lets the owner watch for room only when a
-         * reply waits for it. */
         /* A terminal stream's bytes (phx_connection_begin_stream), as they come; NULL once
          * the host shut down its sending side. */
         signals[SIGNAL_STREAM] = g_signal_new ("stream", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                                NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BYTES);
+        /* TRUE: a write would block, the rest waits for the descriptor to take more; FALSE:
+         * everything has been written since. Lets the owner watch for room only when a
+         * reply waits for it. */
         signals[SIGNAL_BLOCKED] = g_signal_new ("blocked", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                                 NULL, NULL, g_cclosure_marshal_VOID__BOOLEAN, G_TYPE_NONE, 1,
                                                 G_TYPE_BOOLEAN);

@@ -394,7 +394,7 @@ def test_term_argument_is_the_terminals_name(terms):
     assert t.run("echo $TERM") == "xterm-256color"
 
 
-UID, GID, EXTRA_GID, BOB = 4242, 4242, 4343, 4243
+UID, GID, EXTRA_GID, BOB, CAROL = 4242, 4242, 4343, 4243, 4244
 ETC_KEPT = ["passwd", "group", "shadow", "gshadow", "nsswitch.conf", "login.defs", "pam.conf", "pam.d", "security",
             "environment", "default", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "host.conf",
             "profile", "profile.d", "bash.bashrc", "inputrc", "terminfo", "shells"]
@@ -420,13 +420,17 @@ class World:
         with open(self.etc / "passwd", "a") as f:
             f.write("alice:x:%d:%d::%s:/bin/bash\n" % (UID, GID, self.home))
             f.write("bob:x:%d:%d::%s:\n" % (BOB, BOB, self.missing_home))
+            # a home she may not enter (root's, 0700)
+            f.write("carol:x:%d:%d::/root:/bin/bash\n" % (CAROL, CAROL))
         with open(self.etc / "group", "a") as f:
             f.write("alice:x:%d:\n" % GID)
             f.write("bob:x:%d:\n" % BOB)
+            f.write("carol:x:%d:\n" % CAROL)
             f.write("logintest:x:%d:alice\n" % EXTRA_GID)
         with open(self.etc / "shadow", "a") as f:
             f.write("alice:*:19000:0:99999:7:::\n")
             f.write("bob:*:19000:0:99999:7:::\n")
+            f.write("carol:*:19000:0:99999:7:::\n")
 
     def wrap(self):
         return ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc && exec "$@"',
@@ -457,10 +461,28 @@ def test_a_user_gets_their_own_ids_groups_and_home(world, world_agent):
         assert t.run("pwd") == str(world.home)
         assert t.run("echo $0") == "-bash"
         assert t.run("tty") == s["tty"]
+        assert t.run("umask") == "0022"  # login's, not the agent's
+        # her terminal is hers, group tty (the copy of /etc has it), nobody else's to read
+        assert t.run("stat -c '%U %G %a' $(tty)") == "alice tty 620"
         st = proc_status(s["pid"])
         assert st["Uid"] == [str(UID)] * 4 and st["Gid"] == [str(GID)] * 4
         assert set(st["Groups"]) == {str(GID), str(EXTRA_GID)}
         assert proc_stat(s["pid"])[3] == s["pid"]
+        t.type("exit 0\n")
+        assert t.wait_exit() == {"exitcode": 0}
+    finally:
+        t.close()
+
+
+def test_a_home_the_user_may_not_enter_is_not_entered_as_root(world, world_agent):
+    """The home directory is entered as the user, after the ids are dropped: one the user
+    may not enter is left for `/`, as login(1) leaves it."""
+    assert os.stat("/root").st_mode & 0o077 == 0
+    t = Term(world_agent.sock_path)
+    try:
+        t.login_ok(user="carol")
+        assert t.run("id -u") == str(CAROL)
+        assert t.run("pwd") == "/"
         t.type("exit 0\n")
         assert t.wait_exit() == {"exitcode": 0}
     finally:
@@ -594,6 +616,25 @@ def test_a_shell_ignoring_sighup_is_killed_after_the_grace(terms):
     assert x == {"signal": 9, "hung-up": True}, x
     assert waited >= HANGUP_GRACE_S - 0.5, "killed after %.1fs, before the grace" % waited
     wait_until(lambda: gone(pid), "the shell reaped", DEADLINE)
+
+
+def test_the_job_that_had_the_terminal_goes_with_a_shell_that_ignored_sighup(terms):
+    """Under job control the foreground job is a process group of its own: the SIGKILL after
+    the grace reaches it as well as the shell's group."""
+    marker = "phx-fgjob-%d" % os.getpid()
+    t = terms()
+    pid = t.login_ok()["pid"]
+    try:
+        t.type("set -m; trap '' HUP; bash -c 'trap \"\" HUP; echo fg-$((2+2)); exec -a %s sleep 300'\n" % marker)
+        t.expect(b"fg-4")
+        wait_until(lambda: marked(marker), "the foreground job", DEADLINE)
+        job = marked(marker)[0]
+        assert os.getpgid(job) != os.getpgid(pid)
+        t.send(b"h")
+        assert t.wait_exit(HANGUP_GRACE_S + DEADLINE).get("hung-up") is True
+        wait_until(lambda: gone_or_zombie(job), "the foreground job killed", DEADLINE)
+    finally:
+        kill_marked(marker)
 
 
 # --- frames the agent cannot read ------------------------------------------------------------
@@ -868,3 +909,75 @@ def test_output_of_what_the_shell_left_is_forwarded_for_the_grace_then_x(terms, 
     finally:
         wait_until(lambda: left.exists() and left.read_text().strip(), "the leftover's pid", DEADLINE)
         os.kill(int(left.read_text()), 9)
+
+
+# --- found by review (tests/protocol/test_login.py is run under ASan in CI too) ---------------
+
+def marked(marker):
+    """Pids whose command line holds marker."""
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(d))
+            except OSError:
+                pass
+    return found
+
+
+def gone_or_zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def kill_marked(marker):
+    """Kills the processes whose command line holds marker (left on purpose by a test)."""
+    for pid in marked(marker):
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_host_that_stops_reading_while_a_leftover_writes(agent, agent_log, terms):
+    """The shell exits leaving a writer on its terminal (the drain grace runs) and the host
+    shuts its reading side: the agent learns it from a write that fails while it forwards
+    that output, which ends the session inside the write (it once went on with the freed
+    session: ASan's heap-use-after-free). The agent serves on."""
+    marker = "phx-leftover-%d" % os.getpid()
+    try:
+        t = terms()
+        t.login_ok()
+        t.type('setsid bash -c "exec -a %s yes" </dev/null & exit\n' % marker)
+        t.expect(b"y\r\ny\r\n")
+        t.sock.shutdown(socket.SHUT_RD)
+        wait_until(lambda: re.search(r"login session \d+: user 'root' on \S+ ended", agent_log()),
+                   "the session's end", DEADLINE)
+        assert "return" in terms().request("ping")
+    finally:
+        kill_marked(marker)
+
+
+def test_an_unreadable_frame_after_the_shell_exited_is_one_error(agent, agent_log, terms):
+    """A frame the agent cannot read while the shell has exited and a leftover holds the
+    terminal: one protocol error, the connection closed (the session's end must not read
+    that frame a second time)."""
+    marker = "phx-nested-%d" % os.getpid()
+    try:
+        t = terms()
+        shell = t.login_ok()["pid"]
+        t.type("setsid bash -c 'exec -a %s sleep 30' & echo gone-$((6*7)); exit\n" % marker)
+        t.expect(b"gone-42")
+        wait_until(lambda: gone(shell), "the shell's exit", DEADLINE)
+        t.sock.sendall(b"Z\0\0\0\0")
+        wait_until(lambda: re.search(r"login session \d+: user 'root' on \S+ ended", agent_log()),
+                   "the session's end", DEADLINE)
+        assert agent_log().count("a frame of unknown type") == 1, agent_log()
+        assert "return" in terms().request("ping")
+    finally:
+        kill_marked(marker)
