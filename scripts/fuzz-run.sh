@@ -54,9 +54,15 @@ corpus_of() {
         esac
 }
 
-# UBSan findings are failures, not notes; leaks are checked (LSan) after every input.
+# UBSan findings are failures, not notes; leaks are checked (LSan) after every input, with
+# whole stacks (GLib has no frame pointers: a fast unwind stops at its first frame, and a
+# suppression could only name g_malloc0), against tests/fuzz/lsan.supp. GLib's slice
+# allocator is off, as the agent runs (main.c): its per-thread magazines would otherwise be
+# allocated by whichever input first uses a new worker thread.
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0
+export LSAN_OPTIONS=suppressions=$ROOT/tests/fuzz/lsan.supp
+export G_SLICE=always-malloc
 
 failed=0
 summary=""
