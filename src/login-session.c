@@ -335,6 +335,17 @@ protocol_error (PhxLoginSession *self, const char *what)
         g_autoptr(PhxLoginSession) alive = g_object_ref (self);
         g_autoptr(PhxConnection) conn = g_object_ref (self->conn);
 
+        /* On a port, the host that held the stream may have gone and another come before
+         * the agent looked (the port says nothing then): what cannot be a frame is that
+         * host's first request. The terminal is hung up and those bytes are requests. */
+        if (!phx_connection_is_socket (conn)) {
+                g_message ("login session %u: %s on the port: another host, it seems; the terminal is hung up",
+                           self->number, what);
+                hand_back (self, self->in->data, self->in->len);
+                phx_login_session_hang_up (self, "another host on the port");
+                return;
+        }
+
         g_message ("login session %u: %s: the connection is closed", self->number, what);
         /* detached first: the hang-up may end the session, which must not read the same
          * frame again or write to a stream that is over */

@@ -254,8 +254,10 @@ on_port_event (PhxChannel *self, guint32 ev)
          * stream's end, a request it needs no answer to) is read as its own, then its
          * connection goes with it; read after, those bytes began the next host's first
          * request. (A new host's first bytes while the port still says HUP come when none
-         * was here: below.) */
-        if (!port_host_present (self) && self->host_connected) {
+         * was here: below.) The event's HUP counts even if a new host is there by the time
+         * the port is asked: otherwise that host's first request would be read on the old
+         * connection, and a terminal stream there would take it for a frame. */
+        if (self->host_connected && ((ev & EPOLLHUP) || !port_host_present (self))) {
                 phx_connection_read (port_connection (self), TRUE, &got);
                 port_host_gone (self);
                 got = FALSE;

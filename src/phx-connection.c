@@ -98,6 +98,13 @@ phx_connection_get_queued (PhxConnection *self)
         return self->out_bytes;
 }
 
+/* A socket's client, not a port's host (whose coming and going the port only hints at). */
+gboolean
+phx_connection_is_socket (PhxConnection *self)
+{
+        return self->is_socket;
+}
+
 /* A client of a listening socket (bounded by its own limits), not a port's single host. */
 gboolean
 phx_connection_has_own_bound (PhxConnection *self)

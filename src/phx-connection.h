@@ -27,6 +27,7 @@ void phx_connection_peer_hung_up (PhxConnection *self);
 void phx_connection_send (PhxConnection *self, GBytes *data);
 void phx_connection_flush (PhxConnection *self);
 gsize phx_connection_get_queued (PhxConnection *self);
+gboolean phx_connection_is_socket (PhxConnection *self);
 gboolean phx_connection_has_own_bound (PhxConnection *self);
 void phx_connection_hold (PhxConnection *self);
 void phx_connection_release (PhxConnection *self);

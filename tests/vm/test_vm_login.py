@@ -145,3 +145,33 @@ def test_a_host_that_ends_and_leaves_at_once(login_guest):
             assert h.ok("ping")
         finally:
             h.close()
+
+
+def test_a_new_host_while_a_terminal_held_the_port(login_guest):
+    """A host that held a terminal stream leaves and another attaches before the agent looks
+    (it is stopped meanwhile): the port never says HUP to it, so the new host's first request
+    reaches the terminal's connection. What cannot be a frame there is taken for the new
+    host's requests: it is answered, and the terminal is hung up."""
+    h = login_guest.wait_for_agent()
+    shell = login(h)["pid"]
+    h.sock.sendall(frame(b"i", b"echo held-$((5*5))\n"))
+    output_until(h, b"held-25")
+    rc, out = login_guest.sh("kill -STOP $(pidof phoenix-ga)")
+    assert rc == 0, out
+    try:
+        h.close()
+        time.sleep(1)  # for QEMU to see that host leave (too short would only let it pass)
+        h = login_guest.host()
+        h.sock.sendall(json.dumps({"execute": "ping", "tag": "new-host"}).encode() + b"\n")
+        time.sleep(1)  # for the request to reach the guest first
+    finally:
+        login_guest.sh("kill -CONT $(pidof phoenix-ga)")
+    try:
+        reply = h.read_reply(time.monotonic() + 30, "the new host's ping: no reply")
+        assert reply.get("tag") == "new-host" and "return" in reply, reply
+        deadline = time.monotonic() + 30
+        while login_guest.sh("kill -0 %d" % shell)[0] == 0:
+            assert time.monotonic() < deadline, "the shell outlived the hang-up"
+            time.sleep(0.2)
+    finally:
+        h.close()
