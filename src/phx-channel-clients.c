@@ -293,6 +293,14 @@ phx_channel_clients_get_count (PhxChannelClients *self)
 
 /* Before exit: one deadline for all, so that many clients that read nothing do not add up
  * to minutes. */
+/* On the way out: a client's requests read together with agent-shutdown are not taken. */
+void
+phx_channel_clients_stop_reading (PhxChannelClients *self)
+{
+        for (guint i = 0; i < self->clients->len; i++)
+                phx_connection_stop_reading (g_ptr_array_index (self->clients, i));
+}
+
 void
 phx_channel_clients_linger (PhxChannelClients *self, guint timeout_ms)
 {

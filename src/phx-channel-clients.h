@@ -27,6 +27,7 @@ guint phx_channel_clients_get_count (PhxChannelClients *self);
 PhxConnection *phx_channel_clients_admit (PhxChannelClients *self, int fd, gsize request_max);
 gboolean phx_channel_clients_handle_event (PhxChannelClients *self, guint64 key, guint32 events);
 void phx_channel_clients_handle_event_stopped (PhxChannelClients *self, guint64 key, guint32 events);
+void phx_channel_clients_stop_reading (PhxChannelClients *self);
 void phx_channel_clients_linger (PhxChannelClients *self, guint timeout_ms);
 
 G_END_DECLS

@@ -248,19 +248,33 @@ port_host_present (PhxChannel *self)
 static void
 on_port_event (PhxChannel *self, guint32 ev)
 {
-        gboolean got = FALSE;
+        gboolean got = FALSE, fed = FALSE;
 
-        /* The host that was here left: what it sent just before it closed (a terminal
-         * stream's end, a request it needs no answer to) is read as its own, then its
-         * connection goes with it; read after, those bytes began the next host's first
-         * request. (A new host's first bytes while the port still says HUP come when none
-         * was here: below.) The event's HUP counts even if a new host is there by the time
-         * the port is asked: otherwise that host's first request would be read on the old
-         * connection, and a terminal stream there would take it for a frame. */
+        /* The host that was here left. Bytes read now may be its last or the next host's
+         * first: the guest learns of departures and arrivals after the data that came
+         * around them, so the port can say HUP with the new host's request already there.
+         * A departed host is owed nothing, a new one its reply: the bytes go to a new
+         * connection (a departing host's last request may be answered to the next host,
+         * doc/protocol.md). Except on a terminal stream: its frames (its `e`, sent just
+         * before it closed) are that host's, and what cannot be a frame, or follows the
+         * stream's end, the stream gives back: the next host's. The event's HUP counts even
+         * if a new host is there by the time the port is asked: otherwise that host's first
+         * request would be read on the old connection. */
         if (self->host_connected && ((ev & EPOLLHUP) || !port_host_present (self))) {
-                phx_connection_read (port_connection (self), TRUE, &got);
+                g_autoptr(GBytes) rest = NULL;
+
+                if (self->port_host != NULL && phx_connection_is_stream (self->port_host)) {
+                        phx_connection_read (self->port_host, TRUE, &got);
+                        if (self->port_host != NULL)
+                                rest = phx_connection_steal_unread (self->port_host);
+                }
                 port_host_gone (self);
-                got = FALSE;
+                if (self->stopped)
+                        return;
+                if (rest != NULL) {
+                        phx_connection_feed (port_connection (self), rest);
+                        fed = TRUE;
+                }
         }
         /* Replies held for a host that never showed up within the settle window belong to
          * nobody: drop them before reading, so that a new host's first request goes to a
@@ -271,7 +285,10 @@ on_port_event (PhxChannel *self, guint32 ev)
                 self->unconfirmed_since = 0;
                 port_host_gone (self);
         }
+        if (self->stopped)
+                return;
         phx_connection_read (port_connection (self), TRUE, &got);
+        got = got || fed;
         if (port_host_present (self)) {
                 self->unconfirmed_since = 0;
                 set_host_connected (self, TRUE);
@@ -335,6 +352,9 @@ void
 phx_channel_stop (PhxChannel *self)
 {
         self->stopped = TRUE;
+        phx_channel_clients_stop_reading (self->clients);
+        if (self->port_host != NULL)
+                phx_connection_stop_reading (self->port_host);
         /* the listening socket is level-triggered: a client waiting in the backlog would
          * otherwise wake the loop again and again until the agent is gone */
         set_accepting (self, FALSE);

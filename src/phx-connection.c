@@ -35,6 +35,7 @@ struct _PhxConnection {
         gboolean paused;      /* the budget is exhausted: take no more requests */
         gboolean in_read;     /* replies made while reading are written together after */
         gboolean peer_eof;    /* a socket host shut down its sending side */
+        gboolean deaf;        /* the agent is on its way out: no request more is taken */
         gboolean blocked;     /* a write met EAGAIN and the queue has not drained since */
         guint pending;        /* requests taken and not yet answered */
         guint resume_id;
@@ -410,6 +411,9 @@ on_frame (PhxFrameKind kind, GBytes *line, gpointer user_data)
 {
         PhxConnection *self = user_data;
 
+        /* a request behind agent-shutdown in the same read is not taken either */
+        if (self->deaf)
+                return;
         if (kind == PHX_FRAME_LINE)
                 g_signal_emit (self, signals[SIGNAL_LINE], 0, line);
         else
@@ -427,7 +431,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         *got = FALSE;
         g_object_ref (self);
         self->in_read = TRUE;
-        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof &&
+        while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof && !self->deaf &&
                phx_input_wants_bytes (self->input)) {
                 gsize want = read_size (self);
                 ssize_t n = read (self->fd, self->readbuf, want);
@@ -472,6 +476,14 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
                 status = PHX_READ_CLOSED;
         g_object_unref (self);
         return status;
+}
+
+/* On the way out: nothing more is read or taken, from the bytes read already either; what
+ * is queued still goes out (linger). */
+void
+phx_connection_stop_reading (PhxConnection *self)
+{
+        self->deaf = TRUE;
 }
 
 /* A socket host closed both directions (EPOLLHUP): nobody will read what is owed, so what is
@@ -610,6 +622,35 @@ phx_connection_end_stream (PhxConnection *self, const guint8 *rest, gsize len)
 {
         phx_input_end_stream (self->input, rest, len);
         resume_soon (self);
+}
+
+/* A port's host left: the bytes its ended stream gave back, which no request has taken yet,
+ * are the next host's (NULL if none). */
+GBytes *
+phx_connection_steal_unread (PhxConnection *self)
+{
+        return phx_input_steal_held (self->input);
+}
+
+/* Bytes that came before any still to be read, as if read now (a port's new host's, taken
+ * from the connection of the one that left). */
+void
+phx_connection_feed (PhxConnection *self, GBytes *bytes)
+{
+        gsize len;
+        const char *data = g_bytes_get_data (bytes, &len);
+
+        if (self->deaf)
+                return;
+        g_object_ref (self);
+        if (self->idle_ms > 0)
+                self->last_heard = g_get_monotonic_time ();
+        phx_input_feed (self->input, data, len);
+        if (!self->closed) {
+                phx_connection_flush (self);
+                maybe_finish (self);
+        }
+        g_object_unref (self);
 }
 
 PhxConnection *

@@ -24,6 +24,7 @@ guint phx_connection_get_id (PhxConnection *self);
 gboolean phx_connection_is_closed (PhxConnection *self);
 PhxReadStatus phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got);
 void phx_connection_peer_hung_up (PhxConnection *self);
+void phx_connection_stop_reading (PhxConnection *self);
 void phx_connection_send (PhxConnection *self, GBytes *data);
 void phx_connection_flush (PhxConnection *self);
 gsize phx_connection_get_queued (PhxConnection *self);
@@ -43,5 +44,7 @@ void phx_connection_begin_stream (PhxConnection *self);
 void phx_connection_pause_stream (PhxConnection *self, gboolean paused);
 gboolean phx_connection_is_stream (PhxConnection *self);
 void phx_connection_end_stream (PhxConnection *self, const guint8 *rest, gsize len);
+GBytes *phx_connection_steal_unread (PhxConnection *self);
+void phx_connection_feed (PhxConnection *self, GBytes *bytes);
 
 G_END_DECLS

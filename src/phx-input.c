@@ -134,6 +134,17 @@ phx_input_reset (PhxInput *self)
         g_clear_pointer (&self->held, g_byte_array_unref);
 }
 
+/* Bytes given back by a stream that ended and not framed yet (NULL if none): its host left,
+ * so they are the next one's. Only between requests: held behind a request that took the
+ * connection, they are that host's. */
+GBytes *
+phx_input_steal_held (PhxInput *self)
+{
+        if (self->mode != INPUT_REQUESTS || self->held == NULL || self->held->len == 0)
+                return NULL;
+        return g_byte_array_free_to_bytes (g_steal_pointer (&self->held));
+}
+
 /* From within a frame: that request takes the connection. */
 void
 phx_input_take (PhxInput *self)

@@ -22,6 +22,7 @@ void phx_input_feed (PhxInput *self, const char *data, gsize len);
 gboolean phx_input_feed_held (PhxInput *self);
 void phx_input_eof (PhxInput *self);
 void phx_input_reset (PhxInput *self);
+GBytes *phx_input_steal_held (PhxInput *self);
 void phx_input_take (PhxInput *self);
 void phx_input_give_back (PhxInput *self);
 void phx_input_begin_stream (PhxInput *self);

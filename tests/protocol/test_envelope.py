@@ -227,6 +227,24 @@ def test_agent_shutdown(agent):
     assert agent.proc.wait(10) == 0
 
 
+def test_nothing_is_taken_behind_agent_shutdown(agent):
+    """Requests in the same write behind agent-shutdown are not taken: an agent on its way out
+    answers nothing more (they were answered from the bytes read with it)."""
+    c = agent.connect()
+    c.send_raw(b'{"execute":"agent-shutdown","tag":"x"}\n{"execute":"ping","tag":"after"}\n'
+               b'{"execute":"get-commands","tag":"after2"}\n')
+    assert agent.proc.wait(10) == 0
+    c.sock.settimeout(5)
+    got = b""
+    while True:
+        chunk = c.sock.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    lines = [json.loads(l) for l in got.splitlines()]
+    assert [l.get("tag") for l in lines] == ["x"], lines
+
+
 def test_freeze_status_on_the_test_machine(host):
     # Never fs-freeze here: that would freeze the machine running the tests. Freezing is
     # tested in the VM (tests/vm); on the host only the harmless side is checked.

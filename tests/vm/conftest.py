@@ -133,7 +133,16 @@ class Guest:
         # KVM on these machines comes from a nested host that aborts on real CPU models
         # (../shared/vm-notes.md), so TCG unless a working KVM is asked for explicitly.
         cmd += ["-accel", "kvm", "-cpu", "host"] if os.environ.get("PHX_VM_KVM") else ["-accel", "tcg", "-cpu", "max"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        # QEMU's own record of the port (hosts coming and going, bytes passed each way, with
+        # times), for a failure report: whether a request the agent never saw reached QEMU.
+        self.trace = workdir / "qemu-trace.log"
+        cmd += ["-msg", "timestamp=on", "-trace", "virtio_serial_*", "-trace", "virtio_console_*",
+                "-D", str(self.trace)]
+        self.cmd = cmd
+        self._start()
+
+    def _start(self):
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + BOOT_TIMEOUT
         try:
             self._boot(deadline)
@@ -225,21 +234,65 @@ class Guest:
         self.proc.wait()
         if getattr(self, "ctl", None) is not None:
             self.ctl.close()
+            self.ctl = None
+
+    def healthy(self):
+        """Whether the guest is as a test expects to find it: its shell answers, the agent
+        answers, nothing is frozen."""
+        try:
+            if self.sh("true", timeout=10)[0] != 0:
+                return False
+            h = self.wait_for_agent(timeout=15)
+            try:
+                return h.ok("get-freeze-status", timeout=5) is False
+            finally:
+                h.close()
+        except Exception:
+            return False
+
+    def reboot(self):
+        """A fresh boot of the same machine, on the same data disk."""
+        self.stop()
+        for stale in (self.ga_path, self.ctl_path, self.qmp_path):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        self._start()
 
 
 _guest = None
+_guest_suspect = False  # a test failed: the session guest may be left in a state others trip on
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    global _guest_suspect
     outcome = yield
     rep = outcome.get_result()
     if rep.failed and _guest is not None:
+        _guest_suspect = True
         try:
             rep.sections.append(("guest agent log", _guest.sh("tail -n 40 /run/agent.log", timeout=10)[1]))
         except Exception as e:  # the guest may be the thing that broke
             rep.sections.append(("guest agent log", "unavailable: %r" % e))
         rep.sections.append(("guest console", _guest.console.read_text(errors="replace")[-3000:]))
+        try:
+            rep.sections.append(("QEMU port trace", "\n".join(_guest.trace.read_text(errors="replace").splitlines()[-40:])))
+        except OSError as e:
+            rep.sections.append(("QEMU port trace", "unavailable: %r" % e))
+
+
+@pytest.fixture(autouse=True)
+def _guest_fit_after_a_failure():
+    """After a failed test the session guest is checked before the next test, and booted
+    afresh if it is not as tests expect it (agent gone, frozen, shell stuck): one failure
+    stays one failure instead of failing every test after it on the same boot (and running
+    the stage past its time limit, which loses the report of the first)."""
+    global _guest_suspect
+    if _guest_suspect and _guest is not None:
+        _guest_suspect = False
+        if not _guest.healthy():
+            _guest.reboot()
+    yield
 
 
 @pytest.fixture(scope="session")
