@@ -1,5 +1,5 @@
 /* phx-connection.c — one host connection: its input, which cuts its bytes into request
- * lines, its queue of replies and the non-blocking writes that empty it, and the knowledge of
+ * lines, its queue of replies (phx-out-queue.c) and when to write it, and the knowledge of
  * whether the host is still there; for a listening client also its own back-pressure and
  * when it is due to be let go (idle, or leaving its replies unread). It emits "line" and
  * "overlong" for requests, "stream" for the bytes of a connection a request took over, and
@@ -15,16 +15,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "phx-connection.h"
 #include "phx-input.h"
 #include "phx-limits.h"
-
-/* What one queued part costs beyond its bytes (GBytes, queue link, allocator). */
-#define PART_OVERHEAD 96
+#include "phx-out-queue.h"
 
 struct _PhxConnection {
         GObject parent_instance;
@@ -50,12 +46,7 @@ struct _PhxConnection {
         PhxBudget *budget;
         PhxInput *input;      /* what the host's bytes are: requests, or a stream */
         gsize max_line;
-        GQueue out;           /* GBytes* waiting to be written */
-        GByteArray *tail;     /* small replies gathered after `out`, not yet a part */
-        gsize tail_size;      /* what the tail was allocated with */
-        gsize out_offset;     /* bytes of the head already written */
-        gsize out_bytes;      /* in `out` and `tail` */
-        gsize charged;        /* what the queue holds against the budget */
+        PhxOutQueue *out;     /* the replies owed, charged to the budget */
         char *readbuf;
 };
 
@@ -96,7 +87,7 @@ phx_connection_is_closed (PhxConnection *self)
 gsize
 phx_connection_get_queued (PhxConnection *self)
 {
-        return self->out_bytes;
+        return phx_out_queue_get_bytes (self->out);
 }
 
 /* A socket's client, not a port's host (whose coming and going the port only hints at). */
@@ -113,39 +104,13 @@ phx_connection_has_own_bound (PhxConnection *self)
         return self->queue_high > 0;
 }
 
-static void
-recharge (PhxConnection *self)
-{
-        gsize now = self->out_bytes + (self->out.length + (self->tail != NULL)) * PART_OVERHEAD;
-
-        /* the tail's room not yet filled is memory too */
-        if (self->tail != NULL && self->tail_size > self->tail->len)
-                now += self->tail_size - self->tail->len;
-
-        if (now > self->charged)
-                phx_budget_charge (self->budget, now - self->charged);
-        else if (now < self->charged)
-                phx_budget_release (self->budget, self->charged - now);
-        self->charged = now;
-}
-
-static void
-drop_output (PhxConnection *self)
-{
-        g_queue_clear_full (&self->out, (GDestroyNotify) g_bytes_unref);
-        g_clear_pointer (&self->tail, g_byte_array_unref);
-        self->out_offset = 0;
-        self->out_bytes = 0;
-        recharge (self);
-}
-
 /* A half-closed host (`echo ... | socat`) still gets every reply; the connection ends once
  * nothing is owed to it. */
 static void
 maybe_finish (PhxConnection *self)
 {
         /* a stream ends by its own rules first (its consumer hands the connection back) */
-        if (self->peer_eof && self->pending == 0 && self->out_bytes == 0 && phx_input_is_requests (self->input))
+        if (self->peer_eof && self->pending == 0 && phx_out_queue_get_bytes (self->out) == 0 && phx_input_is_requests (self->input))
                 phx_connection_close (self);
 }
 
@@ -162,7 +127,7 @@ due_time (PhxConnection *self)
 {
         if (self->closed)
                 return 0;
-        if (self->out_bytes > 0)
+        if (phx_out_queue_get_bytes (self->out) > 0)
                 return self->stall_ms > 0 ? self->last_taken + (gint64) self->stall_ms * 1000 : 0;
         /* a terminal may be idle for as long as its user likes */
         if (self->pending > 0 || self->paused || !phx_input_is_requests (self->input))
@@ -201,8 +166,8 @@ phx_connection_expire (PhxConnection *self, gint64 now)
                 return due;
         }
         g_message ("connection %u: %s for %u s: disconnected", self->id,
-                   self->out_bytes > 0 ? "replies unread" : "idle",
-                   (self->out_bytes > 0 ? self->stall_ms : self->idle_ms) / 1000);
+                   phx_out_queue_get_bytes (self->out) > 0 ? "replies unread" : "idle",
+                   (phx_out_queue_get_bytes (self->out) > 0 ? self->stall_ms : self->idle_ms) / 1000);
         phx_connection_close (self);
         return 0;
 }
@@ -229,7 +194,7 @@ phx_connection_set_limits (PhxConnection *self, gsize queue_high, guint idle_ms,
 static gboolean
 over_limits (PhxConnection *self)
 {
-        return self->out_bytes >= self->queue_high || self->pending >= PHX_CLIENT_PENDING_MAX;
+        return phx_out_queue_get_bytes (self->out) >= self->queue_high || self->pending >= PHX_CLIENT_PENDING_MAX;
 }
 
 static void
@@ -239,7 +204,7 @@ check_backlog (PhxConnection *self)
                 return;
         if (!self->backlogged && over_limits (self)) {
                 self->backlogged = TRUE;
-        } else if (self->backlogged && self->out_bytes <= self->queue_high / 2 &&
+        } else if (self->backlogged && phx_out_queue_get_bytes (self->out) <= self->queue_high / 2 &&
                    self->pending <= PHX_CLIENT_PENDING_MAX / 2) {
                 self->backlogged = FALSE;
                 /* no edge to trust for what came meanwhile: read on from the loop */
@@ -271,7 +236,7 @@ phx_connection_close (PhxConnection *self)
         self->closed = TRUE;
         g_debug ("connection %u closed", self->id);
         g_clear_handle_id (&self->resume_id, g_source_remove);
-        drop_output (self);
+        phx_out_queue_drop (self->out);
         phx_input_reset (self->input);
         if (self->is_socket && self->fd >= 0)
                 close (self->fd);
@@ -281,84 +246,37 @@ phx_connection_close (PhxConnection *self)
         g_object_unref (self);
 }
 
-static void
-queue_tail (PhxConnection *self)
-{
-        if (self->tail != NULL)
-                g_queue_push_tail (&self->out, g_byte_array_free_to_bytes (g_steal_pointer (&self->tail)));
-}
-
 void
 phx_connection_flush (PhxConnection *self)
 {
-        gboolean had_output = self->out_bytes > 0;
+        gboolean had_output = phx_out_queue_get_bytes (self->out) > 0;
+        gsize written;
+        PhxOutStatus status;
 
-        /* The small replies gathered in the tail become a part only when everything before
-         * them has gone: a host that stops reading then leaves one growing block, not a
-         * 64 KiB block per reply. */
-        while (!self->closed) {
-                struct iovec iov[PHX_WRITE_BATCH];
-                int n_iov = 0;
-                ssize_t n;
-
-                if (g_queue_is_empty (&self->out)) {
-                        if (self->tail == NULL)
-                                break;
-                        queue_tail (self);
-                }
-                for (GList *l = self->out.head; l != NULL && n_iov < (int) G_N_ELEMENTS (iov); l = l->next) {
-                        gsize len;
-                        const char *data = g_bytes_get_data (l->data, &len);
-                        gsize skip = n_iov == 0 ? self->out_offset : 0;
-                        iov[n_iov].iov_base = (char *) data + skip;
-                        iov[n_iov].iov_len = len - skip;
-                        n_iov++;
-                }
-                if (self->is_socket) {
-                        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n_iov };
-                        n = sendmsg (self->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-                } else {
-                        n = writev (self->fd, iov, n_iov);
-                }
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN) {
-                                /* EPOLLOUT tells the channel when to go on */
-                                if (!self->blocked) {
-                                        self->blocked = TRUE;
-                                        g_signal_emit (self, signals[SIGNAL_BLOCKED], 0, TRUE);
-                                        if (self->closed)
-                                                return; /* the owner could not watch it */
-                                }
-                                break;
-                        }
-                        g_debug ("connection %u: write: %s", self->id, g_strerror (errno));
-                        phx_connection_close (self);
-                        return;
-                }
-                self->out_bytes -= n;
-                if (n > 0)
-                        self->last_taken = g_get_monotonic_time ();
-                while (n > 0) {
-                        gsize len = g_bytes_get_size (self->out.head->data) - self->out_offset;
-                        if ((gsize) n < len) {
-                                self->out_offset += n;
-                                break;
-                        }
-                        n -= len;
-                        self->out_offset = 0;
-                        g_bytes_unref (g_queue_pop_head (&self->out));
-                }
+        if (self->closed)
+                return;
+        status = phx_out_queue_write (self->out, self->fd, self->is_socket, &written);
+        if (written > 0)
+                self->last_taken = g_get_monotonic_time ();
+        if (status == PHX_OUT_FAILED) {
+                g_debug ("connection %u: write: %s", self->id, g_strerror (errno));
+                phx_connection_close (self);
+                return;
         }
-        recharge (self);
-        if (self->blocked && self->out_bytes == 0 && !self->closed) {
+        /* EPOLLOUT tells the channel when to go on */
+        if (status == PHX_OUT_AGAIN && !self->blocked) {
+                self->blocked = TRUE;
+                g_signal_emit (self, signals[SIGNAL_BLOCKED], 0, TRUE);
+                if (self->closed)
+                        return; /* the owner could not watch it */
+        }
+        if (self->blocked && status == PHX_OUT_EMPTY) {
                 self->blocked = FALSE;
                 g_signal_emit (self, signals[SIGNAL_BLOCKED], 0, FALSE);
         }
-        self->behind = self->out_bytes > 0;
+        self->behind = status != PHX_OUT_EMPTY;
         check_backlog (self);
-        if (had_output && self->out_bytes == 0) {
+        if (had_output && status == PHX_OUT_EMPTY) {
                 g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
                 maybe_finish (self);
         }
@@ -368,34 +286,17 @@ phx_connection_flush (PhxConnection *self)
 void
 phx_connection_send (PhxConnection *self, GBytes *data)
 {
-        gsize len = g_bytes_get_size (data);
-
-        /* An empty part would make writev() return 0 and the queue never advance. */
-        if (self->closed || len == 0)
+        if (self->closed || g_bytes_get_size (data) == 0)
                 return;
-        if (len <= PHX_REPLY_COALESCE_MAX) {
-                if (self->tail != NULL && self->tail->len + len > PHX_OUTPUT_BLOCK)
-                        queue_tail (self);
-                if (self->tail == NULL) {
-                        self->tail_size = self->in_read ? PHX_OUTPUT_BLOCK : len;
-                        self->tail = g_byte_array_sized_new (self->tail_size);
-                }
-                g_byte_array_append (self->tail, g_bytes_get_data (data, NULL), len);
-        } else {
-                queue_tail (self);
-                g_queue_push_tail (&self->out, g_bytes_ref (data));
-        }
         /* the stall clock runs from when the host was first owed something */
-        if (self->out_bytes == 0)
+        if (phx_out_queue_get_bytes (self->out) == 0)
                 self->last_taken = g_get_monotonic_time ();
-        self->out_bytes += len;
+        phx_out_queue_push (self->out, data, self->in_read);
         check_backlog (self);
         /* While reading, replies are written together afterwards; but not so many parts
          * that a pipelined burst of large replies holds them all at once. */
-        if (!self->in_read || self->out.length >= PHX_WRITE_BATCH)
+        if (!self->in_read || phx_out_queue_get_parts (self->out) >= PHX_WRITE_BATCH)
                 phx_connection_flush (self);
-        else
-                recharge (self);
 }
 
 static void
@@ -561,7 +462,7 @@ phx_connection_linger (PhxConnection *self, guint timeout_ms)
         gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
 
         phx_connection_flush (self);
-        while (!self->closed && self->out_bytes > 0 && g_get_monotonic_time () < deadline) {
+        while (!self->closed && phx_out_queue_get_bytes (self->out) > 0 && g_get_monotonic_time () < deadline) {
                 struct pollfd p = { .fd = self->fd, .events = POLLOUT };
                 poll (&p, 1, 20);
                 phx_connection_flush (self);
@@ -665,6 +566,7 @@ phx_connection_new (int fd, gboolean is_socket, gsize max_line, PhxBudget *budge
         self->fd = fd;
         self->is_socket = is_socket;
         self->budget = g_object_ref (budget);
+        self->out = phx_out_queue_new (budget);
         self->paused = phx_budget_get_exhausted (budget);
         g_signal_connect_object (budget, "notify::exhausted", G_CALLBACK (on_budget), self, 0);
         g_debug ("connection %u opened", self->id);
@@ -679,7 +581,7 @@ phx_connection_dispose (GObject *object)
         /* Signal handlers are gone by now: close quietly. */
         if (!self->closed) {
                 self->closed = TRUE;
-                drop_output (self);
+                phx_out_queue_drop (self->out);
                 if (self->is_socket && self->fd >= 0)
                         close (self->fd);
                 self->fd = -1;
@@ -695,6 +597,7 @@ phx_connection_finalize (GObject *object)
         PhxConnection *self = PHX_CONNECTION (object);
 
         phx_input_free (self->input);
+        g_clear_pointer (&self->out, phx_out_queue_free);
         g_free (self->readbuf);
         G_OBJECT_CLASS (phx_connection_parent_class)->finalize (object);
 }
