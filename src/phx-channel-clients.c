@@ -291,8 +291,6 @@ phx_channel_clients_get_count (PhxChannelClients *self)
         return self->clients->len;
 }
 
-/* Before exit: one deadline for all, so that many clients that read nothing do not add up
- * to minutes. */
 /* On the way out: a client's requests read together with agent-shutdown are not taken. */
 void
 phx_channel_clients_stop_reading (PhxChannelClients *self)
@@ -301,6 +299,8 @@ phx_channel_clients_stop_reading (PhxChannelClients *self)
                 phx_connection_stop_reading (g_ptr_array_index (self->clients, i));
 }
 
+/* Before exit: one deadline for all, so that many clients that read nothing do not add up
+ * to minutes. */
 void
 phx_channel_clients_linger (PhxChannelClients *self, guint timeout_ms)
 {

@@ -254,8 +254,8 @@ on_port_event (PhxChannel *self, guint32 ev)
          * first: the guest learns of departures and arrivals after the data that came
          * around them, so the port can say HUP with the new host's request already there.
          * A departed host is owed nothing, a new one its reply: the bytes go to a new
-         * connection (a departing host's last request may be answered to the next host,
-         * doc/protocol.md). Except on a terminal stream: its frames (its `e`, sent just
+         * connection (a departing host's last request may be answered to the next host:
+         * doc/protocol.md, "Transport behaviour"). Except on a terminal stream: its frames (its `e`, sent just
          * before it closed) are that host's, and what cannot be a frame, or follows the
          * stream's end, the stream gives back: the next host's. The event's HUP counts even
          * if a new host is there by the time the port is asked: otherwise that host's first
@@ -264,11 +264,12 @@ on_port_event (PhxChannel *self, guint32 ev)
                 g_autoptr(GBytes) rest = NULL;
 
                 if (self->port_host != NULL && phx_connection_is_stream (self->port_host)) {
-                        phx_connection_read (self->port_host, TRUE, &got);
+                        phx_connection_read_last (self->port_host, &got);
                         if (self->port_host != NULL)
                                 rest = phx_connection_steal_unread (self->port_host);
                 }
                 port_host_gone (self);
+                /* on the way out (the stream's host said agent-shutdown before): no new host */
                 if (self->stopped)
                         return;
                 if (rest != NULL) {
@@ -285,7 +286,9 @@ on_port_event (PhxChannel *self, guint32 ev)
                 self->unconfirmed_since = 0;
                 port_host_gone (self);
         }
-        if (self->stopped)
+        /* Stopped in what was fed (agent-shutdown): that connection reads nothing more, but
+         * whether its host is there still decides whether the reply waits for it. */
+        if (self->stopped && self->port_host == NULL)
                 return;
         phx_connection_read (port_connection (self), TRUE, &got);
         got = got || fed;

@@ -32,6 +32,7 @@ struct _PhxConnection {
         gboolean in_read;     /* replies made while reading are written together after */
         gboolean peer_eof;    /* a socket host shut down its sending side */
         gboolean deaf;        /* the agent is on its way out: no request more is taken */
+        gboolean departing;   /* a port's host left: only its stream's last bytes are read */
         gboolean blocked;     /* a write met EAGAIN and the queue has not drained since */
         guint pending;        /* requests taken and not yet answered */
         guint resume_id;
@@ -252,6 +253,7 @@ phx_connection_flush (PhxConnection *self)
         gboolean had_output = phx_out_queue_get_bytes (self->out) > 0;
         gsize written;
         PhxOutStatus status;
+        gboolean empty;
 
         if (self->closed)
                 return;
@@ -270,13 +272,16 @@ phx_connection_flush (PhxConnection *self)
                 if (self->closed)
                         return; /* the owner could not watch it */
         }
-        if (self->blocked && status == PHX_OUT_EMPTY) {
+        /* what is queued now, not what the write saw: the budget's notification during it
+         * may have led to more replies, even to a write of its own */
+        empty = phx_out_queue_get_bytes (self->out) == 0;
+        if (self->blocked && empty && !self->closed) {
                 self->blocked = FALSE;
                 g_signal_emit (self, signals[SIGNAL_BLOCKED], 0, FALSE);
         }
-        self->behind = status != PHX_OUT_EMPTY;
+        self->behind = !empty;
         check_backlog (self);
-        if (had_output && status == PHX_OUT_EMPTY) {
+        if (had_output && empty) {
                 g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
                 maybe_finish (self);
         }
@@ -297,6 +302,8 @@ phx_connection_send (PhxConnection *self, GBytes *data)
          * that a pipelined burst of large replies holds them all at once. */
         if (!self->in_read || phx_out_queue_get_parts (self->out) >= PHX_WRITE_BATCH)
                 phx_connection_flush (self);
+        else
+                phx_out_queue_recharge (self->out);
 }
 
 static void
@@ -333,7 +340,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         g_object_ref (self);
         self->in_read = TRUE;
         while (!self->closed && !self->paused && !self->backlogged && !self->peer_eof && !self->deaf &&
-               phx_input_wants_bytes (self->input)) {
+               (self->departing ? phx_input_wants_last_bytes (self->input) : phx_input_wants_bytes (self->input))) {
                 gsize want = read_size (self);
                 ssize_t n = read (self->fd, self->readbuf, want);
 
@@ -379,12 +386,28 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
         return status;
 }
 
-/* On the way out: nothing more is read or taken, from the bytes read already either; what
- * is queued still goes out (linger). */
+/* On the way out: no request more is read or taken, from the bytes read already either;
+ * what is queued still goes out (linger). */
 void
 phx_connection_stop_reading (PhxConnection *self)
 {
         self->deaf = TRUE;
+}
+
+gboolean
+phx_connection_is_deaf (PhxConnection *self)
+{
+        return self->deaf;
+}
+
+/* A port's host that held a terminal stream left: its last frames (its `e`) are read as its
+ * own, but nothing after the stream's end, which is the next host's: the stream gives it
+ * back (phx_connection_steal_unread). A paused stream is read all the same. */
+void
+phx_connection_read_last (PhxConnection *self, gboolean *got)
+{
+        self->departing = TRUE;
+        phx_connection_read (self, TRUE, got);
 }
 
 /* A socket host closed both directions (EPOLLHUP): nobody will read what is owed, so what is
@@ -546,7 +569,9 @@ phx_connection_feed (PhxConnection *self, GBytes *bytes)
         g_object_ref (self);
         if (self->idle_ms > 0)
                 self->last_heard = g_get_monotonic_time ();
+        self->in_read = TRUE;
         phx_input_feed (self->input, data, len);
+        self->in_read = FALSE;
         if (!self->closed) {
                 phx_connection_flush (self);
                 maybe_finish (self);

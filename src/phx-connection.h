@@ -25,6 +25,8 @@ gboolean phx_connection_is_closed (PhxConnection *self);
 PhxReadStatus phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got);
 void phx_connection_peer_hung_up (PhxConnection *self);
 void phx_connection_stop_reading (PhxConnection *self);
+gboolean phx_connection_is_deaf (PhxConnection *self);
+void phx_connection_read_last (PhxConnection *self, gboolean *got);
 void phx_connection_send (PhxConnection *self, GBytes *data);
 void phx_connection_flush (PhxConnection *self);
 gsize phx_connection_get_queued (PhxConnection *self);

@@ -1,5 +1,5 @@
 /* phx-dispatcher.c — from request line to reply. Per connection, lines are prepared in
- * arrival order (a large one parsed in a worker while the ones behind it wait); each
+ * arrival order (phx-intake.c: a large one parsed in a worker while the ones behind it wait); each
  * invocation then passes the freeze gate and its family's admit step, waits its turn in the
  * lane the family chose (one handle, or the freeze lane), waits for room in the memory
  * budget if it will make a large reply, runs inline or as a GTask in a worker pool, goes
@@ -17,6 +17,7 @@
 
 #include "phx-dispatcher.h"
 #include "phx-error.h"
+#include "phx-intake.h"
 #include "phx-invocation.h"
 #include "phx-limits.h"
 #include "phx-log.h"
@@ -46,8 +47,7 @@ G_DEFINE_TYPE (PhxDispatcher, phx_dispatcher, G_TYPE_OBJECT)
 /* What the dispatcher keeps per connection (as the connection's qdata). */
 typedef struct {
         PhxDispatcher *self;
-        GQueue intake;      /* PhxInvocation* behind a line being parsed, in arrival order */
-        gboolean parsing;
+        PhxIntake *intake;  /* its lines, prepared in arrival order */
         GQueue unanswered;  /* every invocation of this connection not answered yet */
         PhxReplyLedger *replies; /* qemu-ga's reply order, the client's share of large replies */
 } ConnState;
@@ -60,7 +60,6 @@ static void complete (PhxDispatcher *self, PhxInvocation *inv);
 static void run (PhxDispatcher *self, PhxInvocation *inv);
 static void charge_reply (PhxDispatcher *self, PhxInvocation *inv, gsize estimate);
 static void unpark (PhxDispatcher *self, ConnState *cs);
-static void intake_drain (PhxDispatcher *self, ConnState *cs);
 static void resume_held (PhxDispatcher *self);
 static gboolean reply_fits (PhxDispatcher *self, gsize estimate);
 
@@ -104,22 +103,6 @@ recost (PhxDispatcher *self, PhxInvocation *inv, gsize held)
         else
                 phx_budget_charge (self->budget, cost - inv->cost);
         inv->cost = cost;
-}
-
-/* The prepared call becomes what the family and the command see. */
-static void
-prepare (PhxDispatcher *self, PhxInvocation *inv, const char *line, gsize len)
-{
-        const PhxEntry *entry;
-
-        if (!phx_registry_prepare (self->registry, line, len, &inv->prepared, &inv->error))
-                return;
-        entry = inv->prepared.entry;
-        inv->call.command = entry->command;
-        inv->call.args = g_steal_pointer (&inv->prepared.args);
-        inv->call.dialect = inv->prepared.dialect;
-        inv->call.family = g_hash_table_lookup (self->families, GSIZE_TO_POINTER (entry->family));
-        g_assert (inv->call.family != NULL);
 }
 
 static void
@@ -188,6 +171,8 @@ answer (PhxDispatcher *self, ConnState *cs, PhxInvocation *inv)
 {
         PhxReplySlot *slot = g_steal_pointer (&inv->order_slot);
 
+        if (inv->discarded)
+                return;
         if (slot == NULL) {
                 phx_invocation_deliver (inv);
                 return;
@@ -221,10 +206,14 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         PhxLane *lane = inv->started ? inv->call.lane : NULL;
         gboolean ok;
 
-        if (inv->admitted && klass->finish != NULL)
+        if (inv->admitted && klass != NULL && klass->finish != NULL)
                 klass->finish (inv->call.family, &inv->call, &inv->result, &inv->error);
         ok = inv->error == NULL;
-        if (!ok) {
+        if (inv->discarded) {
+                if (phx_debug_enabled ())
+                        g_debug ("%s [tag '%s'] not taken: the agent is on its way out",
+                                 phx_invocation_get_name (inv), inv->prepared.tag != NULL ? inv->prepared.tag : "");
+        } else if (!ok) {
                 /* names, tags and messages carry what the host sent: escaped, a newline in
                  * them cannot start a log line of its own */
                 g_autofree char *name = g_strescape (phx_invocation_get_name (inv), NULL);
@@ -237,7 +226,8 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         answer (self, cs, inv);
         if (inv->took_input)
                 hand_over (inv, ok);
-        g_signal_emit (self, signals[SIGNAL_COMMAND_FINISHED], 0, (guint) ok, inv->prepared.name);
+        if (!inv->discarded)
+                g_signal_emit (self, signals[SIGNAL_COMMAND_FINISHED], 0, (guint) ok, inv->prepared.name);
 
         phx_budget_release (self->budget, inv->cost + inv->reply_charge);
         if (inv->reply_charge > 0)
@@ -457,68 +447,29 @@ on_budget (PhxBudget *budget, GParamSpec *pspec, gpointer user_data)
         resume_held (user_data);
 }
 
+/* Prepared, in arrival order. A request that takes the connection (login) stops the reading
+ * right here, before the bytes behind it are taken for requests: they may be its stream's.
+ * Only when it was prepared within the read (the bytes behind it not taken yet) and nothing
+ * else of this host's is owed (admit refuses it otherwise). */
 static void
-parse_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+on_prepared (PhxInvocation *inv, gboolean now, gpointer user_data)
 {
-        PhxInvocation *inv = task_data;
-        gsize len;
-        const char *line = g_bytes_get_data (inv->line, &len);
-
-        prepare (source, inv, line, len);
-        g_clear_pointer (&inv->line, g_bytes_unref);
-        g_task_return_boolean (task, TRUE);
-}
-
-static void
-parse_done (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-        PhxDispatcher *self = PHX_DISPATCHER (source);
-        PhxInvocation *inv = g_task_get_task_data (G_TASK (res));
-        /* admit may answer the last request that holds the connection (and its state) */
-        PhxConnection *conn = g_object_ref (inv->call.connection);
         ConnState *cs = user_data;
 
-        cs->parsing = FALSE;
-        admit (self, inv);
-        intake_drain (self, cs);
-        g_object_unref (conn);
-}
-
-static void
-parse_offload (PhxDispatcher *self, ConnState *cs, PhxInvocation *inv)
-{
-        g_autoptr(GTask) task = g_task_new (self, NULL, parse_done, cs);
-
-        cs->parsing = TRUE;
-        g_task_set_source_tag (task, parse_offload);
-        g_task_set_task_data (task, inv, NULL);
-        phx_workers_run (PHX_POOL_PARSE, task, parse_thread);
-}
-
-/* Lines that arrived while a large one was parsed, in order; stops at the next large one.
- * An over-long line's error waits here too, answered in line with its neighbours. */
-static void
-intake_drain (PhxDispatcher *self, ConnState *cs)
-{
-        PhxInvocation *inv;
-
-        while (!cs->parsing && (inv = g_queue_pop_head (&cs->intake)) != NULL) {
-                gsize len;
-                const char *line;
-
-                if (inv->line == NULL) {
-                        admit (self, inv);
-                        continue;
-                }
-                line = g_bytes_get_data (inv->line, &len);
-                if (len >= PHX_REQUEST_OFFLOAD_MIN) {
-                        parse_offload (self, cs, inv);
-                        return;
-                }
-                prepare (self, inv, line, len);
-                g_clear_pointer (&inv->line, g_bytes_unref);
-                admit (self, inv);
+        /* a line read before agent-shutdown but prepared after it (behind a large one parsed
+         * in a worker) is not taken either */
+        if (phx_connection_is_deaf (inv->call.connection)) {
+                inv->discarded = TRUE;
+                complete (cs->self, inv);
+                return;
         }
+        if (now && inv->prepared.entry != NULL &&
+            (inv->prepared.entry->command->flags & PHX_CMD_TAKES_CONNECTION) &&
+            g_queue_get_length (&cs->unanswered) == 1) {
+                phx_connection_take_input (inv->call.connection);
+                inv->took_input = TRUE;
+        }
+        admit (cs->self, inv);
 }
 
 /* line's data is NUL-terminated just past its end (see PhxFrameFunc). */
@@ -526,28 +477,8 @@ static void
 on_line (PhxConnection *conn, GBytes *line, gpointer user_data)
 {
         ConnState *cs = user_data;
-        PhxDispatcher *self = cs->self;
-        gsize len = g_bytes_get_size (line);
-        PhxInvocation *inv = invocation_new (self, conn, NULL, len);
 
-        if (cs->parsing || len >= PHX_REQUEST_OFFLOAD_MIN) {
-                inv->line = g_bytes_ref (line);
-                if (cs->parsing)
-                        g_queue_push_tail (&cs->intake, inv);
-                else
-                        parse_offload (self, cs, inv);
-                return;
-        }
-        prepare (self, inv, g_bytes_get_data (line, NULL), len);
-        /* A request that takes the connection (login) stops the reading right here, before
-         * the bytes behind it are taken for requests: they may be its stream's. Only when
-         * nothing else of this host's is owed (admit refuses it otherwise). */
-        if (inv->prepared.entry != NULL && (inv->prepared.entry->command->flags & PHX_CMD_TAKES_CONNECTION) &&
-            g_queue_get_length (&cs->unanswered) == 1) {
-                phx_connection_take_input (conn);
-                inv->took_input = TRUE;
-        }
-        admit (self, inv);
+        phx_intake_line (cs->intake, invocation_new (cs->self, conn, NULL, g_bytes_get_size (line)), line);
 }
 
 static void
@@ -559,10 +490,7 @@ on_overlong (PhxConnection *conn, guint64 limit, gpointer user_data)
         inv->prepared.tag = g_strdup ("");
         phx_error_set (&inv->error, PHX_ERROR_GENERIC,
                        "request too long: the limit is %" G_GUINT64_FORMAT " bytes", limit);
-        if (cs->parsing)
-                g_queue_push_tail (&cs->intake, inv);
-        else
-                complete (cs->self, inv);
+        phx_intake_failed (cs->intake, inv);
 }
 
 /* The host left: whatever it asked for is cancelled — waits on pipes and devices end, loops
@@ -599,7 +527,8 @@ conn_state_free (gpointer data)
         ConnState *cs = data;
 
         /* Every invocation holds its connection: none is left when this runs. */
-        g_warn_if_fail (g_queue_is_empty (&cs->intake) && g_queue_is_empty (&cs->unanswered));
+        g_warn_if_fail (phx_intake_is_empty (cs->intake) && g_queue_is_empty (&cs->unanswered));
+        phx_intake_free (cs->intake);
         phx_reply_ledger_free (cs->replies);
         g_free (cs);
 }
@@ -611,6 +540,7 @@ phx_dispatcher_add_connection (PhxDispatcher *self, PhxConnection *connection)
 
         cs->self = self;
         cs->replies = phx_reply_ledger_new ();
+        cs->intake = phx_intake_new (G_OBJECT (self), self->registry, self->families, on_prepared, cs);
         g_object_set_qdata_full (G_OBJECT (connection), conn_quark, cs, conn_state_free);
         g_signal_connect (connection, "line", G_CALLBACK (on_line), cs);
         g_signal_connect (connection, "overlong", G_CALLBACK (on_overlong), cs);

@@ -65,6 +65,15 @@ phx_input_wants_bytes (PhxInput *self)
         return self->mode == INPUT_REQUESTS || (self->mode == INPUT_STREAM && !self->stream_paused);
 }
 
+/* A departed host's last bytes are read only while they are its stream's, paused or not:
+ * its frames must not reach the next host, and what follows the stream's end is the next
+ * host's (given back, then taken by phx_input_steal_held). */
+gboolean
+phx_input_wants_last_bytes (PhxInput *self)
+{
+        return self->mode == INPUT_STREAM && (self->held == NULL || self->held->len == 0);
+}
+
 gboolean
 phx_input_is_requests (PhxInput *self)
 {

@@ -15,6 +15,7 @@ typedef struct _PhxInput PhxInput;
 PhxInput *phx_input_new (gsize max_line, PhxFrameFunc frame_func, PhxStreamFunc stream_func, gpointer user_data);
 void phx_input_free (PhxInput *self);
 gboolean phx_input_wants_bytes (PhxInput *self);
+gboolean phx_input_wants_last_bytes (PhxInput *self);
 gboolean phx_input_is_requests (PhxInput *self);
 gboolean phx_input_is_stream (PhxInput *self);
 gsize phx_input_get_buffered (PhxInput *self);

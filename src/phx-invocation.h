@@ -25,6 +25,8 @@ struct _PhxInvocation {
         gboolean started;
         gboolean held;          /* in the dispatcher's queue of calls waiting for budget */
         gboolean parked;        /* waiting for its client to read its share of replies */
+        gboolean discarded;     /* its connection stopped taking requests (the agent is on its
+                                 * way out) before it was prepared: never run, never answered */
         gboolean took_input;    /* PHX_CMD_TAKES_CONNECTION: its connection reads nothing more
                                  * until it is answered (then a stream, or requests again) */
         struct _PhxReplySlot *order_slot; /* qemu-ga: its place in its connection's reply order */

@@ -38,8 +38,10 @@ phx_out_queue_new (PhxBudget *budget)
         return self;
 }
 
-static void
-recharge (PhxOutQueue *self)
+/* The budget is told what the queue holds now: after a write, or after a push that is not
+ * written at once (a reply the host takes at once is never charged whole). */
+void
+phx_out_queue_recharge (PhxOutQueue *self)
 {
         gsize now = self->bytes + (self->parts.length + (self->tail != NULL)) * PART_OVERHEAD;
 
@@ -47,11 +49,14 @@ recharge (PhxOutQueue *self)
         if (self->tail != NULL && self->tail_size > self->tail->len)
                 now += self->tail_size - self->tail->len;
 
-        if (now > self->charged)
-                phx_budget_charge (self->budget, now - self->charged);
-        else if (now < self->charged)
-                phx_budget_release (self->budget, self->charged - now);
+        gsize was = self->charged;
+
+        /* set first: the budget's notification may lead to another write of this queue */
         self->charged = now;
+        if (now > was)
+                phx_budget_charge (self->budget, now - was);
+        else if (now < was)
+                phx_budget_release (self->budget, was - now);
 }
 
 /* Everything still owed is forgotten (the host is gone). */
@@ -62,7 +67,7 @@ phx_out_queue_drop (PhxOutQueue *self)
         g_clear_pointer (&self->tail, g_byte_array_unref);
         self->offset = 0;
         self->bytes = 0;
-        recharge (self);
+        phx_out_queue_recharge (self);
 }
 
 void
@@ -115,7 +120,6 @@ phx_out_queue_push (PhxOutQueue *self, GBytes *data, gboolean gathering)
                 g_queue_push_tail (&self->parts, g_bytes_ref (data));
         }
         self->bytes += len;
-        recharge (self);
 }
 
 /* Writes until the queue is empty or the descriptor takes no more; *written: how many
@@ -171,7 +175,7 @@ phx_out_queue_write (PhxOutQueue *self, int fd, gboolean is_socket, gsize *writt
         }
         {
                 int saved = errno;
-                recharge (self);
+                phx_out_queue_recharge (self);
                 errno = saved;
         }
         return status;

@@ -23,5 +23,6 @@ guint phx_out_queue_get_parts (PhxOutQueue *self);
 void phx_out_queue_push (PhxOutQueue *self, GBytes *data, gboolean gathering);
 PhxOutStatus phx_out_queue_write (PhxOutQueue *self, int fd, gboolean is_socket, gsize *written);
 void phx_out_queue_drop (PhxOutQueue *self);
+void phx_out_queue_recharge (PhxOutQueue *self);
 
 G_END_DECLS

@@ -3,6 +3,8 @@ import json
 import socket
 import time
 
+import pytest
+
 from conftest import Client, error_text, holds_open, wait_until
 
 EINVAL = 22
@@ -227,11 +229,15 @@ def test_agent_shutdown(agent):
     assert agent.proc.wait(10) == 0
 
 
-def test_nothing_is_taken_behind_agent_shutdown(agent):
+@pytest.mark.parametrize("before", [b"", b'{"execute":"ping","tag":"big"' + b" " * (300 << 10) + b"}\n"],
+                         ids=["alone", "behind-a-large-line"])
+def test_nothing_is_taken_behind_agent_shutdown(agent, before):
     """Requests in the same write behind agent-shutdown are not taken: an agent on its way out
-    answers nothing more (they were answered from the bytes read with it)."""
+    answers nothing more (they were answered from the bytes read with it). Also when a line
+    of 256 KiB or more came first, parsed in a worker while the ones behind it waited (they
+    were run after the shutdown)."""
     c = agent.connect()
-    c.send_raw(b'{"execute":"agent-shutdown","tag":"x"}\n{"execute":"ping","tag":"after"}\n'
+    c.send_raw(before + b'{"execute":"agent-shutdown","tag":"x"}\n{"execute":"ping","tag":"after"}\n'
                b'{"execute":"get-commands","tag":"after2"}\n')
     assert agent.proc.wait(10) == 0
     c.sock.settimeout(5)
@@ -242,7 +248,7 @@ def test_nothing_is_taken_behind_agent_shutdown(agent):
             break
         got += chunk
     lines = [json.loads(l) for l in got.splitlines()]
-    assert [l.get("tag") for l in lines] == ["x"], lines
+    assert [l.get("tag") for l in lines] == (["big", "x"] if before else ["x"]), lines
 
 
 def test_freeze_status_on_the_test_machine(host):

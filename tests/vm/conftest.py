@@ -251,7 +251,9 @@ class Guest:
             return False
 
     def reboot(self):
-        """A fresh boot of the same machine, on the same data disk."""
+        """A fresh boot of the same machine, on the same data disk. What module fixtures set up
+        in the guest (mounts, accounts) is gone: the tests of that module after the failure may
+        fail for it too, those of later modules set it up afresh. QEMU starts its trace anew."""
         self.stop()
         for stale in (self.ga_path, self.ctl_path, self.qmp_path):
             if os.path.exists(stale):
