@@ -6,9 +6,13 @@ import pathlib
 import select
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
+
+# tests/lib: helpers more than one suite uses (e.g. the client on a pty, clientterm.py)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 AGENT = os.environ.get("PHX_AGENT", str(ROOT / "build" / "src" / "phoenix-ga"))

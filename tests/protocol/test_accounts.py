@@ -17,11 +17,10 @@ import tempfile
 import pytest
 
 from conftest import TIMEOUT, Agent, wait_listening
+from etcworld import ETC_FOR_USERS, append, copy_etc, with_etc
 from qgalib import QEMU_GA
 
 UID = 4242
-ETC_KEPT = ["passwd", "group", "shadow", "gshadow", "nsswitch.conf", "login.defs", "pam.conf", "pam.d", "security",
-            "environment", "default", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "host.conf"]
 KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq1 alice@one"
 KEY2 = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC2 alice@two"
 
@@ -31,32 +30,20 @@ class World:
 
     def __init__(self, base):
         self.base = base
-        self.etc = base / "etc"
-        self.etc.mkdir()
-        # what user lookups, chpasswd (PAM) and the dynamic loader read
-        for name in ETC_KEPT:
-            src = pathlib.Path("/etc") / name
-            if src.is_dir():
-                shutil.copytree(src, self.etc / name, symlinks=True)
-            elif src.exists():
-                shutil.copy2(src, self.etc / name)
+        self.etc = copy_etc(base, ETC_FOR_USERS)
         self.home = base / "home" / "alice"
         self.home.mkdir(parents=True)
         os.chown(self.home, UID, UID)
-        with open(self.etc / "passwd", "a") as f:
-            f.write("alice:x:%d:%d::%s:/bin/sh\n" % (UID, UID, self.home))
-        with open(self.etc / "group", "a") as f:
-            f.write("alice:x:%d:\n" % UID)
-        with open(self.etc / "shadow", "a") as f:
-            f.write("alice:!:19000:0:99999:7:::\n")
+        append(self.etc / "passwd", "alice:x:%d:%d::%s:/bin/sh" % (UID, UID, self.home))
+        append(self.etc / "group", "alice:x:%d:" % UID)
+        append(self.etc / "shadow", "alice:!:19000:0:99999:7:::")
         self.victim = base / "victim"
         self.victim.write_text("root's secret\n")
         os.chmod(self.victim, 0o600)
 
     def wrap(self):
         """Runs a command with this /etc in a private mount namespace."""
-        return ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc && exec "$@"',
-                str(self.etc)]
+        return with_etc(self.etc)
 
     def shadow_entry(self):
         for line in (self.etc / "shadow").read_text().splitlines():

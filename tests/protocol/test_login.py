@@ -24,6 +24,7 @@ import time
 import pytest
 
 from conftest import error_text, wait_until
+from etcworld import ETC_FOR_LOGINS, append, copy_etc, with_etc
 from loginlib import (DEADLINE, EAGAIN, FRAME_MAX, HANGUP_GRACE_S, SESSIONS_MAX, Term, agent_factory,
                       check_session, frame, gone, gone_or_zombie, kill_marked, marked, proc_stat, proc_status,
                       pytestmark, terms)  # noqa: F401 (fixtures, the needs-root mark)
@@ -144,9 +145,6 @@ def test_term_argument_is_the_terminals_name(terms):
 
 
 UID, GID, EXTRA_GID, BOB, CAROL = 4242, 4242, 4343, 4243, 4244
-ETC_KEPT = ["passwd", "group", "shadow", "gshadow", "nsswitch.conf", "login.defs", "pam.conf", "pam.d", "security",
-            "environment", "default", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "host.conf",
-            "profile", "profile.d", "bash.bashrc", "inputrc", "terminfo", "shells"]
 
 
 class World:
@@ -154,36 +152,22 @@ class World:
     named, a home that does not exist); the agent runs with it in a private mount namespace."""
 
     def __init__(self, base):
-        self.etc = base / "etc"
-        self.etc.mkdir()
-        for name in ETC_KEPT:
-            src = pathlib.Path("/etc") / name
-            if src.is_dir():
-                shutil.copytree(src, self.etc / name, symlinks=True)
-            elif src.exists():
-                shutil.copy2(src, self.etc / name)
+        self.etc = copy_etc(base, ETC_FOR_LOGINS)
         self.home = base / "home" / "alice"
         self.home.mkdir(parents=True)
         os.chown(self.home, UID, GID)
         self.missing_home = base / "home" / "bob"
-        with open(self.etc / "passwd", "a") as f:
-            f.write("alice:x:%d:%d::%s:/bin/bash\n" % (UID, GID, self.home))
-            f.write("bob:x:%d:%d::%s:\n" % (BOB, BOB, self.missing_home))
-            # a home she may not enter (root's, 0700)
-            f.write("carol:x:%d:%d::/root:/bin/bash\n" % (CAROL, CAROL))
-        with open(self.etc / "group", "a") as f:
-            f.write("alice:x:%d:\n" % GID)
-            f.write("bob:x:%d:\n" % BOB)
-            f.write("carol:x:%d:\n" % CAROL)
-            f.write("logintest:x:%d:alice\n" % EXTRA_GID)
-        with open(self.etc / "shadow", "a") as f:
-            f.write("alice:*:19000:0:99999:7:::\n")
-            f.write("bob:*:19000:0:99999:7:::\n")
-            f.write("carol:*:19000:0:99999:7:::\n")
+        append(self.etc / "passwd", "alice:x:%d:%d::%s:/bin/bash" % (UID, GID, self.home),
+               "bob:x:%d:%d::%s:" % (BOB, BOB, self.missing_home),
+               # a home she may not enter (root's, 0700)
+               "carol:x:%d:%d::/root:/bin/bash" % (CAROL, CAROL))
+        append(self.etc / "group", "alice:x:%d:" % GID, "bob:x:%d:" % BOB, "carol:x:%d:" % CAROL,
+               "logintest:x:%d:alice" % EXTRA_GID)
+        append(self.etc / "shadow", "alice:*:19000:0:99999:7:::", "bob:*:19000:0:99999:7:::",
+               "carol:*:19000:0:99999:7:::")
 
     def wrap(self):
-        return ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount --bind "$0" /etc && exec "$@"',
-                str(self.etc)]
+        return with_etc(self.etc)
 
 
 @pytest.fixture

@@ -6,13 +6,16 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
+
+# tests/lib: helpers more than one suite uses (e.g. the client on a pty, clientterm.py)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 AGENT = os.environ.get("PHX_AGENT", str(ROOT / "build" / "src" / "phoenix-ga"))
@@ -270,17 +273,24 @@ def pytest_runtest_makereport(item, call):
     global _guest_suspect
     outcome = yield
     rep = outcome.get_result()
-    if rep.failed and _guest is not None:
+    if not rep.failed:
+        return
+    # the guests the test used (a module may boot its own), else the session guest
+    guests = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Guest)]
+    if _guest is not None and (not guests or _guest in guests):
         _guest_suspect = True
+    for g in dict.fromkeys(guests or ([_guest] if _guest is not None else [])):
+        where = "" if g is _guest else " (%s)" % g.dir.name
         try:
-            rep.sections.append(("guest agent log", _guest.sh("tail -n 40 /run/agent.log", timeout=10)[1]))
+            rep.sections.append(("guest agent log" + where, g.sh("tail -n 40 /run/agent.log", timeout=10)[1]))
         except Exception as e:  # the guest may be the thing that broke
-            rep.sections.append(("guest agent log", "unavailable: %r" % e))
-        rep.sections.append(("guest console", _guest.console.read_text(errors="replace")[-3000:]))
+            rep.sections.append(("guest agent log" + where, "unavailable: %r" % e))
+        rep.sections.append(("guest console" + where, g.console.read_text(errors="replace")[-3000:]))
         try:
-            rep.sections.append(("QEMU port trace", "\n".join(_guest.trace.read_text(errors="replace").splitlines()[-40:])))
+            rep.sections.append(("QEMU port trace" + where,
+                                 "\n".join(g.trace.read_text(errors="replace").splitlines()[-40:])))
         except OSError as e:
-            rep.sections.append(("QEMU port trace", "unavailable: %r" % e))
+            rep.sections.append(("QEMU port trace" + where, "unavailable: %r" % e))
 
 
 @pytest.fixture(autouse=True)

@@ -2,16 +2,14 @@
 QEMU chardev), the transport it is for: the client on a pseudo-terminal of its own, the
 guest's busybox shell on the other end. After each session the port answers requests again.
 (tests/protocol/test_client_login.py covers the client in depth on a unix socket.)"""
-import fcntl
 import os
 import re
-import select
 import signal
-import struct
 import subprocess
 import termios
-import time
 
+import clientterm
+from clientterm import set_size
 from conftest import AGENT
 from test_vm_login import login_guest  # noqa: F401  (fixture: a terminal and an account)
 
@@ -19,57 +17,9 @@ CLIENT = os.environ.get("PHX_CLIENT", os.path.join(os.path.dirname(AGENT), "phoe
 TIMEOUT = 60  # TCG
 
 
-def set_size(fd, rows, cols):
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _controlling_terminal():
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-class Terminal:
-    def __init__(self, sock, rows=24, cols=80):
-        self.master, self.slave = os.openpty()
-        set_size(self.slave, rows, cols)
-        self.before = termios.tcgetattr(self.slave)
-        self.seen = b""
-        self.mark = 0
-        self.proc = subprocess.Popen([CLIENT, "-s", sock, "login"], stdin=self.slave, stdout=self.slave,
-                                     stderr=subprocess.PIPE, start_new_session=True,
-                                     preexec_fn=_controlling_terminal, env=dict(os.environ, TERM="xterm"))
-
-    def pump(self, wait):
-        if select.select([self.master], [], [], wait)[0]:
-            self.seen += os.read(self.master, 1 << 16)
-
-    def expect(self, pattern):
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            m = re.compile(pattern).search(self.seen, self.mark)
-            if m:
-                self.mark = m.end()
-                return m
-            assert time.monotonic() < deadline and self.proc.poll() is None, \
-                "no %r (client exit %s): %r" % (pattern, self.proc.poll(), self.seen[-2000:])
-            self.pump(0.2)
-
-    def type(self, data):
-        os.write(self.master, data)
-
-    def wait(self):
-        deadline = time.monotonic() + TIMEOUT
-        while self.proc.poll() is None:
-            assert time.monotonic() < deadline, "the client did not end: %r" % self.seen[-2000:]
-            self.pump(0.05)
-        return self.proc.returncode
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stderr.close()
-        os.close(self.master)
-        os.close(self.slave)
+class Terminal(clientterm.Terminal):
+    def __init__(self, sock, **kw):
+        super().__init__(CLIENT, sock, timeout=TIMEOUT, **kw)
 
 
 def ping(guest):

@@ -8,7 +8,8 @@ online_policy=auto-movable puts what goes online into ZONE_MOVABLE (as cloud ima
 resize memory do): a block of ZONE_NORMAL may hold unmovable kernel pages, and its offline
 then went on for minutes in one run.
 
-What TCG makes slow (measured here): a hot-added vCPU takes 4-5 s to come up, and once one
+What TCG makes slow (measured here, with a host thread per vCPU; the guest now runs its vCPUs
+in one thread, see cm_guest): a hot-added vCPU takes 4-5 s to come up, and once one
 is up the guest's cross-CPU work crawls: a memory offline that took 0.07 s took ~90 s, and
 taking a hot-added vCPU offline and online again hung for minutes. So memory is hot-added and
 taken offline first, offline/online cycles use cpu1 (present at boot), and vCPUs are
@@ -79,7 +80,13 @@ def cm_guest():
                 shutil.copy(deb, workdir / "cache")
     else:
         workdir = pathlib.Path(tempfile.mkdtemp(prefix="phx-vm-cpumem-"))
-    g = Guest(workdir, extra_args=["-smp", "2,maxcpus=4", "-m", "256,slots=2,maxmem=1G"],
+    # One host thread runs all the vCPUs in turn (thread=single). With a thread per vCPU on
+    # this 2-core machine, a vCPU that the others wait for (an IPI, a lock it holds) may not
+    # be running, and once a third vCPU was up the guest's cross-CPU work crawled: a
+    # guest-get-vcpus went unanswered for 120 s in one CI run in several. In turn, a vCPU
+    # waited for runs in the next slice. The module takes 30-50 s either way.
+    g = Guest(workdir, extra_args=["-smp", "2,maxcpus=4", "-m", "256,slots=2,maxmem=1G",
+                                   "-accel", "tcg,thread=single"],
               append="memhp_default_state=offline memory_hotplug.online_policy=auto-movable")
     try:
         g.qmp = Qmp(g.qmp_path)
