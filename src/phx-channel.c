@@ -255,11 +255,11 @@ on_port_event (PhxChannel *self, guint32 ev)
          * around them, so the port can say HUP with the new host's request already there.
          * A departed host is owed nothing, a new one its reply: the bytes go to a new
          * connection (a departing host's last request may be answered to the next host:
-         * doc/protocol.md, "Transport behaviour"). Except on a terminal stream: its frames (its `e`, sent just
-         * before it closed) are that host's, and what cannot be a frame, or follows the
-         * stream's end, the stream gives back: the next host's. The event's HUP counts even
-         * if a new host is there by the time the port is asked: otherwise that host's first
-         * request would be read on the old connection. */
+         * doc/protocol.md, "Transport behaviour"). Except on a terminal stream: its frames
+         * (its `e`, sent just before it closed) are that host's, read up to the stream's
+         * end; what cannot be a frame, or follows the end, the stream gives back: the next
+         * host's. The event's HUP counts even if a new host is there by the time the port
+         * is asked: otherwise that host's first request would be read on the old one. */
         if (self->host_connected && ((ev & EPOLLHUP) || !port_host_present (self))) {
                 g_autoptr(GBytes) rest = NULL;
 

@@ -1,11 +1,11 @@
 /* phx-dispatcher.c — from request line to reply. Per connection, lines are prepared in
- * arrival order (phx-intake.c: a large one parsed in a worker while the ones behind it wait); each
- * invocation then passes the freeze gate and its family's admit step, waits its turn in the
- * lane the family chose (one handle, or the freeze lane), waits for room in the memory
- * budget if it will make a large reply, runs inline or as a GTask in a worker pool, goes
- * through its family's finish step and is answered. When a host leaves, what it asked for is
- * cancelled. The dispatcher knows no command, no handle and no wire format; it calls down
- * into families, invocations and connections, and reports up with "command-finished". */
+ * arrival order (phx-intake.c: a large one parsed in a worker while those behind it wait);
+ * each invocation then passes the freeze gate and its family's admit step, waits its turn
+ * in the lane the family chose (one handle, or the freeze lane), waits for room in the
+ * memory budget if it will make a large reply, runs inline or as a GTask in a worker pool,
+ * goes through its family's finish step and is answered. When a host leaves, what it asked
+ * for is cancelled. The dispatcher knows no command, no handle and no wire format; it calls
+ * down into families, invocations and connections, and reports up with "command-finished". */
 #define G_LOG_DOMAIN "phx-dispatcher"
 
 #include "config.h"

@@ -51,9 +51,8 @@ phx_intake_is_empty (PhxIntake *self)
 }
 
 /* The parsed request becomes what the family and the command see. Any thread. */
-void
-phx_intake_prepare (PhxRegistry *registry, GHashTable *families, PhxInvocation *inv, const char *line,
-                    gsize len)
+static void
+prepare (PhxRegistry *registry, GHashTable *families, PhxInvocation *inv, const char *line, gsize len)
 {
         const PhxEntry *entry;
 
@@ -84,7 +83,7 @@ parse_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *ca
         gsize len;
         const char *line = g_bytes_get_data (inv->line, &len);
 
-        phx_intake_prepare (parse->intake->registry, parse->intake->families, inv, line, len);
+        prepare (parse->intake->registry, parse->intake->families, inv, line, len);
         g_clear_pointer (&inv->line, g_bytes_unref);
         g_task_return_boolean (task, TRUE);
 }
@@ -134,7 +133,7 @@ drain (PhxIntake *self)
                                 offload (self);
                                 return;
                         }
-                        phx_intake_prepare (self->registry, self->families, inv, line, len);
+                        prepare (self->registry, self->families, inv, line, len);
                         g_clear_pointer (&inv->line, g_bytes_unref);
                 }
                 g_queue_pop_head (&self->waiting);
@@ -155,7 +154,7 @@ phx_intake_line (PhxIntake *self, PhxInvocation *inv, GBytes *line)
                         offload (self);
                 return;
         }
-        phx_intake_prepare (self->registry, self->families, inv, g_bytes_get_data (line, NULL), len);
+        prepare (self->registry, self->families, inv, g_bytes_get_data (line, NULL), len);
         self->func (inv, TRUE, self->user_data);
 }
 

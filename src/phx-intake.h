@@ -18,7 +18,5 @@ void phx_intake_free (PhxIntake *self);
 gboolean phx_intake_is_empty (PhxIntake *self);
 void phx_intake_line (PhxIntake *self, PhxInvocation *inv, GBytes *line);
 void phx_intake_failed (PhxIntake *self, PhxInvocation *inv);
-void phx_intake_prepare (PhxRegistry *registry, GHashTable *families, PhxInvocation *inv,
-                         const char *line, gsize len);
 
 G_END_DECLS
