@@ -328,6 +328,26 @@ on_frame (PhxFrameKind kind, GBytes *line, gpointer user_data)
                 g_signal_emit (self, signals[SIGNAL_OVERLONG], 0, (guint64) self->max_line);
 }
 
+/* The host's bytes, as they came. */
+static void
+take_in (PhxConnection *self, const char *data, gsize len)
+{
+        if (self->idle_ms > 0)
+                self->last_heard = g_get_monotonic_time ();
+        phx_input_feed (self->input, data, len);
+}
+
+/* After taking bytes in: the replies made meanwhile go out together. */
+static void
+taken_in (PhxConnection *self)
+{
+        self->in_read = FALSE;
+        if (!self->closed) {
+                phx_connection_flush (self);
+                maybe_finish (self);
+        }
+}
+
 /* Reads until the descriptor is drained (edge-triggered: old data raises no new event), the
  * budget pauses us, or the host is gone. until_eagain: the caller saw a hang-up and wants
  * the end of stream read too. *got says whether any byte came. */
@@ -346,9 +366,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
 
                 if (n > 0) {
                         *got = TRUE;
-                        if (self->idle_ms > 0)
-                                self->last_heard = g_get_monotonic_time ();
-                        phx_input_feed (self->input, self->readbuf, n);
+                        take_in (self, self->readbuf, n);
                         /* A short read drained a socket; anything arriving later raises a
                          * new edge, so the read that would say EAGAIN is saved. */
                         if ((gsize) n < want && self->is_socket && !until_eagain)
@@ -375,11 +393,7 @@ phx_connection_read (PhxConnection *self, gboolean until_eagain, gboolean *got)
                 status = PHX_READ_CLOSED;
                 break;
         }
-        self->in_read = FALSE;
-        if (!self->closed) {
-                phx_connection_flush (self);
-                maybe_finish (self);
-        }
+        taken_in (self);
         if (self->closed)
                 status = PHX_READ_CLOSED;
         g_object_unref (self);
@@ -567,15 +581,9 @@ phx_connection_feed (PhxConnection *self, GBytes *bytes)
         if (self->deaf)
                 return;
         g_object_ref (self);
-        if (self->idle_ms > 0)
-                self->last_heard = g_get_monotonic_time ();
         self->in_read = TRUE;
-        phx_input_feed (self->input, data, len);
-        self->in_read = FALSE;
-        if (!self->closed) {
-                phx_connection_flush (self);
-                maybe_finish (self);
-        }
+        take_in (self, data, len);
+        taken_in (self);
         g_object_unref (self);
 }
 

@@ -206,7 +206,7 @@ complete (PhxDispatcher *self, PhxInvocation *inv)
         PhxLane *lane = inv->started ? inv->call.lane : NULL;
         gboolean ok;
 
-        if (inv->admitted && klass != NULL && klass->finish != NULL)
+        if (inv->admitted && klass->finish != NULL)
                 klass->finish (inv->call.family, &inv->call, &inv->result, &inv->error);
         ok = inv->error == NULL;
         if (inv->discarded) {

@@ -191,6 +191,22 @@ def agent(tmp_path):
 
 
 @pytest.fixture
+def agent_factory(tmp_path):
+    """Agents with options of a test's own; stopped (and checked) at the end."""
+    started = []
+
+    def start(*args, wrap=()):
+        d = tmp_path / ("agent%d" % len(started))
+        d.mkdir()
+        a = Agent(d, args=args, wrap=wrap)
+        started.append(a)
+        return a
+    yield start
+    for a in started:
+        assert a.stop() in (0, -15)
+
+
+@pytest.fixture
 def agent_log(agent):
     return lambda: agent.log_path.read_text(errors="replace")
 

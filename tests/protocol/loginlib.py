@@ -1,19 +1,16 @@
 """Shared by the login terminal's protocol tests (test_login.py, test_login_flow.py): the
-frame format, a raw terminal connection (Term), helpers over /proc and the fixtures."""
+frame format, a raw terminal connection (Term), helpers over /proc and the terms fixture."""
 import json
 import os
 import pathlib
 import re
-import select
-import shutil
 import socket
 import struct
-import tempfile
 import time
 
 import pytest
 
-from conftest import Agent, error_text, needs_root, wait_until
+from conftest import error_text, needs_root
 
 EXT = "__org.phoenixga_guest-login"
 DEADLINE = 30.0          # generous under load; every wait ends as soon as its condition holds
@@ -250,22 +247,6 @@ def terms(agent):
     yield open_term
     for t in opened:
         t.close()
-
-
-@pytest.fixture
-def agent_factory(tmp_path):
-    """Agents with options of a test's own; stopped (and checked) at the end."""
-    started = []
-
-    def start(*args, wrap=()):
-        d = tmp_path / ("agent%d" % len(started))
-        d.mkdir()
-        a = Agent(d, args=args, wrap=wrap)
-        started.append(a)
-        return a
-    yield start
-    for a in started:
-        assert a.stop() in (0, -15)
 
 
 def marked(marker):

@@ -25,7 +25,7 @@ import pytest
 
 from conftest import error_text, wait_until
 from etcworld import ETC_FOR_LOGINS, append, copy_etc, with_etc
-from loginlib import (DEADLINE, EAGAIN, FRAME_MAX, HANGUP_GRACE_S, SESSIONS_MAX, Term, agent_factory,
+from loginlib import (DEADLINE, EAGAIN, FRAME_MAX, HANGUP_GRACE_S, SESSIONS_MAX, Term,
                       check_session, frame, gone, gone_or_zombie, kill_marked, marked, proc_stat, proc_status,
                       pytestmark, terms)  # noqa: F401 (fixtures, the needs-root mark)
 

@@ -11,7 +11,7 @@ import socket
 import time
 
 from conftest import wait_until
-from loginlib import (DEADLINE, EBUSY, Term, agent_factory, children, comm, frame, gone, kill_marked,  # noqa: F401
+from loginlib import (DEADLINE, EBUSY, Term, children, comm, frame, gone, kill_marked,  # noqa: F401
                       pytestmark, terms)  # (fixtures, the needs-root mark)
 
 

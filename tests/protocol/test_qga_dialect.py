@@ -4,24 +4,12 @@ import json
 
 import pytest
 
-from conftest import Agent
 from test_config import run_agent, write_conf
 
 
 @pytest.fixture
-def start(tmp_path):
-    agents = []
-
-    def start(*args):
-        d = tmp_path / ("a%d" % len(agents))
-        d.mkdir()
-        a = Agent(d, args=args)
-        agents.append(a)
-        return a
-
-    yield start
-    for a in agents:
-        assert a.stop() in (0, -15)
+def start(agent_factory):
+    return agent_factory
 
 
 def test_both_is_the_default(start):
